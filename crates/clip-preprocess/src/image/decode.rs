@@ -1,0 +1,352 @@
+//! Decoding image files into upright 8-bit pixels, with limits checked before any large
+//! allocation and every failure reported as a typed [`ImageError`] that names the input.
+//!
+//! The decoded image keeps the colour mode that Pillow would give the file (grey, grey+alpha,
+//! RGB, RGBA, and whether it was a palette image), because the reference preprocessing resizes
+//! in that mode before converting to RGB, and the mode changes the arithmetic: alpha is
+//! premultiplied for the resize, and palette images are resized with nearest neighbour.
+//!
+//! Deliberate differences from Pillow, all documented in the README:
+//! - EXIF orientation is applied (Pillow's `Image.open` ignores it), so photos are upright.
+//! - 16-bit samples are reduced to their high byte for every mode. Pillow does the same for
+//!   16-bit RGB/RGBA/LA PNGs, but clips 16-bit greyscale (`I;16`) to 255 instead, which turns
+//!   most such photos white; we keep the picture.
+//! - CMYK JPEGs are converted to RGB by the JPEG decoder before the resize (Pillow converts
+//!   after it), which moves a few pixels by one level.
+
+use std::io::Cursor;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+
+use crate::error::ImageError;
+
+/// Bounds on what a decode may allocate. Checked against the header before decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Largest accepted width in pixels.
+    pub max_width: u32,
+    /// Largest accepted height in pixels.
+    pub max_height: u32,
+    /// Largest accepted width x height.
+    pub max_pixels: u64,
+    /// Largest buffer, in bytes, that the decoder may allocate for one image.
+    pub max_alloc_bytes: u64,
+}
+
+impl Default for DecodeLimits {
+    /// 16384 x 16384 at most, 100 megapixels, 1 GiB of decoder memory.
+    fn default() -> Self {
+        DecodeLimits {
+            max_width: 16_384,
+            max_height: 16_384,
+            max_pixels: 100_000_000,
+            max_alloc_bytes: 1 << 30,
+        }
+    }
+}
+
+/// Colour mode of decoded pixels, named after Pillow's modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColorMode {
+    /// One grey sample per pixel (`L`).
+    L,
+    /// Grey and alpha (`LA`).
+    La,
+    /// Red, green, blue (`RGB`).
+    Rgb,
+    /// Red, green, blue, alpha (`RGBA`).
+    Rgba,
+}
+
+impl ColorMode {
+    /// Samples per pixel.
+    pub fn channels(self) -> usize {
+        match self {
+            ColorMode::L => 1,
+            ColorMode::La => 2,
+            ColorMode::Rgb => 3,
+            ColorMode::Rgba => 4,
+        }
+    }
+
+    /// Whether the last sample is alpha.
+    pub fn has_alpha(self) -> bool {
+        matches!(self, ColorMode::La | ColorMode::Rgba)
+    }
+}
+
+/// An upright image with 8-bit samples, interleaved, row by row.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DecodedImage {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// How samples are laid out.
+    pub mode: ColorMode,
+    /// `width * height * mode.channels()` samples.
+    pub data: Vec<u8>,
+    /// The file stored palette indices (Pillow mode `P`): the reference resizes such images
+    /// with nearest neighbour whatever filter is asked for.
+    pub palette: bool,
+    /// The container format, sniffed from the content.
+    pub format: ImageFormat,
+}
+
+impl std::fmt::Debug for DecodedImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodedImage")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("mode", &self.mode)
+            .field("palette", &self.palette)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Formats we accept; the rest of the `image` crate's formats are not compiled in.
+fn format_name(format: ImageFormat) -> Option<&'static str> {
+    Some(match format {
+        ImageFormat::Jpeg => "JPEG",
+        ImageFormat::Png => "PNG",
+        ImageFormat::WebP => "WebP",
+        ImageFormat::Gif => "GIF",
+        ImageFormat::Bmp => "BMP",
+        ImageFormat::Tiff => "TIFF",
+        _ => return None,
+    })
+}
+
+/// Reads and decodes the image file at `path`.
+pub fn open(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, ImageError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|error| ImageError::Io {
+        source_name: name.clone(),
+        error,
+    })?;
+    decode(&bytes, &name, limits)
+}
+
+/// Decodes an in-memory image file. `source_name` (a path or a label such as `upload`) is
+/// quoted in errors. The format is sniffed from the content, never from a file name.
+pub fn decode(
+    bytes: &[u8],
+    source_name: &str,
+    limits: &DecodeLimits,
+) -> Result<DecodedImage, ImageError> {
+    if bytes.is_empty() {
+        return Err(ImageError::Empty {
+            source_name: source_name.to_string(),
+        });
+    }
+    let format = image::guess_format(bytes)
+        .ok()
+        .filter(|f| format_name(*f).is_some())
+        .ok_or_else(|| ImageError::UnsupportedFormat {
+            source_name: source_name.to_string(),
+            detected: describe_content(bytes),
+        })?;
+    let fname = format_name(format).unwrap_or("image");
+    match catch_unwind(AssertUnwindSafe(|| {
+        decode_format(bytes, format, source_name, limits)
+    })) {
+        Ok(result) => result,
+        Err(_) => Err(ImageError::DecoderPanicked {
+            source_name: source_name.to_string(),
+            format: fname.to_string(),
+        }),
+    }
+}
+
+fn decode_format(
+    bytes: &[u8],
+    format: ImageFormat,
+    source_name: &str,
+    limits: &DecodeLimits,
+) -> Result<DecodedImage, ImageError> {
+    let fname = format_name(format).unwrap_or("image");
+    let malformed = |e: image::ImageError| map_image_error(e, source_name, fname);
+    let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
+        .into_decoder()
+        .map_err(malformed)?;
+    let (width, height) = decoder.dimensions();
+    check_limits(width, height, decoder.total_bytes(), source_name, limits)?;
+    let mut image_limits = image::Limits::default();
+    image_limits.max_image_width = Some(limits.max_width);
+    image_limits.max_image_height = Some(limits.max_height);
+    image_limits.max_alloc = Some(limits.max_alloc_bytes);
+    decoder.set_limits(image_limits).map_err(malformed)?;
+    // A corrupt or missing EXIF block means "no rotation", never a failure.
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(malformed)?;
+    img.apply_orientation(orientation);
+    let palette = stores_palette(bytes, format);
+    // A quarter turn swaps the sides.
+    let (width, height) = (img.width(), img.height());
+    let (mode, data) = into_pillow_mode(img, source_name, fname)?;
+    Ok(DecodedImage {
+        width,
+        height,
+        mode,
+        data,
+        palette,
+        format,
+    })
+}
+
+fn check_limits(
+    width: u32,
+    height: u32,
+    total_bytes: u64,
+    source_name: &str,
+    limits: &DecodeLimits,
+) -> Result<(), ImageError> {
+    let too_large = |limit: String| ImageError::TooLarge {
+        source_name: source_name.to_string(),
+        width,
+        height,
+        limit,
+    };
+    if width == 0 || height == 0 {
+        return Err(ImageError::Malformed {
+            source_name: source_name.to_string(),
+            format: "image".into(),
+            detail: format!("header gives an empty size {width}x{height}"),
+        });
+    }
+    if width > limits.max_width || height > limits.max_height {
+        return Err(too_large(format!(
+            "at most {}x{}",
+            limits.max_width, limits.max_height
+        )));
+    }
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
+        return Err(too_large(format!(
+            "at most {} megapixels",
+            limits.max_pixels as f64 / 1e6
+        )));
+    }
+    if total_bytes > limits.max_alloc_bytes {
+        return Err(too_large(format!(
+            "at most {} MiB of decoded pixels",
+            limits.max_alloc_bytes >> 20
+        )));
+    }
+    Ok(())
+}
+
+fn map_image_error(e: image::ImageError, source_name: &str, format: &str) -> ImageError {
+    match e {
+        image::ImageError::Limits(l) => ImageError::TooLarge {
+            source_name: source_name.to_string(),
+            width: 0,
+            height: 0,
+            limit: l.to_string(),
+        },
+        image::ImageError::Unsupported(u) => ImageError::UnsupportedColor {
+            source_name: source_name.to_string(),
+            format: format.to_string(),
+            color: u.to_string(),
+        },
+        image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            ImageError::Malformed {
+                source_name: source_name.to_string(),
+                format: format.to_string(),
+                detail: "the file ends early (truncated)".to_string(),
+            }
+        }
+        other => ImageError::Malformed {
+            source_name: source_name.to_string(),
+            format: format.to_string(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Whether the file stores palette indices, as Pillow's mode `P` (read from the header,
+/// since the decoder expands palettes).
+fn stores_palette(bytes: &[u8], format: ImageFormat) -> bool {
+    match format {
+        // IHDR colour type is byte 25: 3 = indexed.
+        ImageFormat::Png => bytes.get(25) == Some(&3),
+        // Every GIF frame is palette based.
+        ImageFormat::Gif => true,
+        // BITMAPINFOHEADER bit count at byte 28; up to 8 bits per pixel uses a colour table.
+        ImageFormat::Bmp => bytes
+            .get(28..30)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .is_some_and(|bits| (1..=8).contains(&bits)),
+        _ => false,
+    }
+}
+
+/// Converts to the mode Pillow would hold, with 8-bit samples (see the module docs).
+fn into_pillow_mode(
+    img: DynamicImage,
+    source_name: &str,
+    format: &str,
+) -> Result<(ColorMode, Vec<u8>), ImageError> {
+    fn high_bytes(samples: &[u16]) -> Vec<u8> {
+        samples.iter().map(|&v| (v >> 8) as u8).collect()
+    }
+    fn float_bytes(samples: &[f32]) -> Vec<u8> {
+        samples
+            .iter()
+            .map(|&v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
+            .collect()
+    }
+    Ok(match img {
+        DynamicImage::ImageLuma8(b) => (ColorMode::L, b.into_raw()),
+        DynamicImage::ImageLumaA8(b) => (ColorMode::La, b.into_raw()),
+        DynamicImage::ImageRgb8(b) => (ColorMode::Rgb, b.into_raw()),
+        DynamicImage::ImageRgba8(b) => (ColorMode::Rgba, b.into_raw()),
+        DynamicImage::ImageLuma16(b) => (ColorMode::L, high_bytes(b.as_raw())),
+        DynamicImage::ImageLumaA16(b) => (ColorMode::La, high_bytes(b.as_raw())),
+        DynamicImage::ImageRgb16(b) => (ColorMode::Rgb, high_bytes(b.as_raw())),
+        DynamicImage::ImageRgba16(b) => (ColorMode::Rgba, high_bytes(b.as_raw())),
+        DynamicImage::ImageRgb32F(b) => (ColorMode::Rgb, float_bytes(b.as_raw())),
+        DynamicImage::ImageRgba32F(b) => (ColorMode::Rgba, float_bytes(b.as_raw())),
+        other => {
+            return Err(ImageError::UnsupportedColor {
+                source_name: source_name.to_string(),
+                format: format.to_string(),
+                color: format!("{:?}", other.color()),
+            })
+        }
+    })
+}
+
+/// A short description of what unrecognised bytes look like, for the error message.
+fn describe_content(bytes: &[u8]) -> String {
+    let head: Vec<u8> = bytes.iter().take(64).copied().collect();
+    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let trimmed = text.trim_start();
+    let kind = if trimmed.starts_with("<!doctype html") || trimmed.starts_with("<html") {
+        Some("is HTML")
+    } else if trimmed.starts_with("<svg") || (trimmed.starts_with("<?xml") && text.contains("svg"))
+    {
+        Some("is SVG (vector images are not supported)")
+    } else if trimmed.starts_with("<?xml") {
+        Some("is XML")
+    } else if head.starts_with(b"%PDF") {
+        Some("is PDF")
+    } else {
+        None
+    };
+    match kind {
+        Some(k) => k.to_string(),
+        None => {
+            let hex: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            format!(
+                "starts with bytes {} ({} bytes in all)",
+                hex.join(" "),
+                bytes.len()
+            )
+        }
+    }
+}

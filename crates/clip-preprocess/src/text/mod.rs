@@ -1,0 +1,5 @@
+//! Text side of CLIP: ftfy-compatible cleaning and the BPE tokenizer.
+pub mod ftfy;
+pub mod tokenizer;
+
+pub use tokenizer::{Tokenizer, Tokens, DEFAULT_CONTEXT_LENGTH};
