@@ -1,0 +1,332 @@
+//! CLIP's vision and text towers on [candle](https://github.com/huggingface/candle), configured
+//! and loaded from a Hugging Face checkpoint directory.
+//!
+//! This is the only crate of the workspace that sees the tensor library. Besides the candle
+//! modules in [`model`], it offers [`Engine`], a tensor-free API over plain `f32`/`u32`
+//! buffers that the rest of the workspace uses.
+//!
+//! A checkpoint directory holds `config.json` and one of `model.safetensors`,
+//! `model.safetensors.index.json` (sharded) or `pytorch_model.bin`. Weights stored in f16 or
+//! bf16 are converted to f32 when loaded.
+
+pub mod config;
+pub mod error;
+pub mod model;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+pub use config::{Activation, ClipConfig, TextConfig, VisionConfig};
+pub use error::ModelError;
+pub use model::ClipModel;
+
+/// Where the model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceKind {
+    /// The CPU (always available).
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU by ordinal (needs the `cuda` feature).
+    Cuda(usize),
+    /// An Apple GPU by ordinal (needs the `metal` feature).
+    Metal(usize),
+}
+
+impl FromStr for DeviceKind {
+    type Err = ModelError;
+
+    /// Parses `cpu`, `cuda`, `cuda:N`, `metal`, `metal:N`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ModelError::Device {
+            device: s.to_string(),
+            detail: "expected cpu, cuda, cuda:N, metal or metal:N".into(),
+        };
+        let (kind, index) = match s.split_once(':') {
+            Some((k, i)) => (k, i.parse::<usize>().map_err(|_| bad())?),
+            None => (s, 0),
+        };
+        match kind {
+            "cpu" if !s.contains(':') => Ok(DeviceKind::Cpu),
+            "cuda" => Ok(DeviceKind::Cuda(index)),
+            "metal" => Ok(DeviceKind::Metal(index)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceKind::Cpu => write!(f, "cpu"),
+            DeviceKind::Cuda(i) => write!(f, "cuda:{i}"),
+            DeviceKind::Metal(i) => write!(f, "metal:{i}"),
+        }
+    }
+}
+
+impl DeviceKind {
+    fn device(self) -> Result<Device, ModelError> {
+        let unavailable = |e: candle_core::Error| ModelError::Device {
+            device: self.to_string(),
+            detail: e.to_string(),
+        };
+        match self {
+            DeviceKind::Cpu => Ok(Device::Cpu),
+            DeviceKind::Cuda(i) => Device::new_cuda(i).map_err(unavailable),
+            DeviceKind::Metal(i) => Device::new_metal(i).map_err(unavailable),
+        }
+    }
+}
+
+/// The weights files found in a checkpoint directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeightsFiles {
+    /// One or more safetensors files (several when sharded).
+    Safetensors(Vec<PathBuf>),
+    /// A PyTorch pickle (`pytorch_model.bin`).
+    Pth(PathBuf),
+}
+
+/// Finds the weights in `dir`, preferring safetensors.
+pub fn find_weights(dir: &Path) -> Result<WeightsFiles, ModelError> {
+    let single = dir.join("model.safetensors");
+    if single.is_file() {
+        return Ok(WeightsFiles::Safetensors(vec![single]));
+    }
+    let index = dir.join("model.safetensors.index.json");
+    if index.is_file() {
+        let text = std::fs::read_to_string(&index).map_err(|e| ModelError::Weights {
+            path: index.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let parsed: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::Weights {
+                path: index.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        let mut files: Vec<PathBuf> = parsed["weight_map"]
+            .as_object()
+            .map(|m| {
+                m.values()
+                    .filter_map(|v| v.as_str())
+                    .map(|f| dir.join(f))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files.dedup();
+        if files.is_empty() {
+            return Err(ModelError::Weights {
+                path: index.display().to_string(),
+                detail: "no weight_map entries".into(),
+            });
+        }
+        return Ok(WeightsFiles::Safetensors(files));
+    }
+    let pth = dir.join("pytorch_model.bin");
+    if pth.is_file() {
+        return Ok(WeightsFiles::Pth(pth));
+    }
+    Err(ModelError::MissingFile {
+        dir: dir.display().to_string(),
+        what: "weights",
+        tried: "model.safetensors, model.safetensors.index.json, pytorch_model.bin".into(),
+    })
+}
+
+/// A loaded model with a tensor-free interface.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    model: ClipModel,
+}
+
+impl Engine {
+    /// Loads `config.json` and the weights from a checkpoint directory onto `device`.
+    pub fn load(dir: &Path, device: DeviceKind) -> Result<Engine, ModelError> {
+        let config_path = dir.join("config.json");
+        if !config_path.is_file() {
+            return Err(ModelError::MissingFile {
+                dir: dir.display().to_string(),
+                what: "model config",
+                tried: "config.json".into(),
+            });
+        }
+        let json = std::fs::read_to_string(&config_path).map_err(|e| ModelError::Config {
+            path: config_path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let config = ClipConfig::from_json(&json, &config_path.display().to_string())?;
+        let weights = find_weights(dir)?;
+        Self::from_files(&config, &weights, device)
+    }
+
+    /// Builds the model from a configuration and weights files.
+    pub fn from_files(
+        config: &ClipConfig,
+        weights: &WeightsFiles,
+        device: DeviceKind,
+    ) -> Result<Engine, ModelError> {
+        let device = device.device()?;
+        let (vb, shown) = match weights {
+            WeightsFiles::Safetensors(files) => {
+                let shown = files
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                // SAFETY: the files are mapped read-only; like every mmap-based loader we rely
+                // on them not being truncated or rewritten while the model is loaded.
+                let vb = unsafe { VarBuilder::from_mmaped_safetensors(files, DType::F32, &device) }
+                    .map_err(|e| ModelError::Weights {
+                        path: shown.clone(),
+                        detail: e.to_string(),
+                    })?;
+                (vb, shown)
+            }
+            WeightsFiles::Pth(path) => {
+                let shown = path.display().to_string();
+                let vb = VarBuilder::from_pth(path, DType::F32, &device).map_err(|e| {
+                    ModelError::Weights {
+                        path: shown.clone(),
+                        detail: e.to_string(),
+                    }
+                })?;
+                (vb, shown)
+            }
+        };
+        let model = ClipModel::new(vb, config).map_err(|e| ModelError::Weights {
+            path: shown,
+            detail: e.to_string(),
+        })?;
+        Ok(Engine { model })
+    }
+
+    /// The candle model, for callers that work with tensors.
+    pub fn model(&self) -> &ClipModel {
+        &self.model
+    }
+
+    /// The checkpoint's configuration.
+    pub fn config(&self) -> &ClipConfig {
+        self.model.config()
+    }
+
+    /// Size of the embeddings.
+    pub fn embedding_dim(&self) -> usize {
+        self.model.config().projection_dim
+    }
+
+    /// The stored `logit_scale` (natural log of the similarity multiplier).
+    pub fn logit_scale(&self) -> f32 {
+        self.model.logit_scale()
+    }
+
+    /// Unnormalized image features for `batch` images given as channel-major pixels
+    /// (`batch * channels * size * size` values), one `Vec` per image.
+    pub fn image_features(
+        &self,
+        pixels: &[f32],
+        batch: usize,
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        let v = &self.model.config().vision_config;
+        let per_image = v.num_channels * v.image_size * v.image_size;
+        if batch == 0 {
+            return Ok(Vec::new());
+        }
+        if pixels.len() != batch * per_image {
+            return Err(ModelError::Input(format!(
+                "{} pixel values for {batch} images of {}x{}x{} (expected {})",
+                pixels.len(),
+                v.num_channels,
+                v.image_size,
+                v.image_size,
+                batch * per_image
+            )));
+        }
+        let t = Tensor::from_slice(
+            pixels,
+            (batch, v.num_channels, v.image_size, v.image_size),
+            self.model.device(),
+        )?;
+        rows(&self.model.image_features(&t)?)
+    }
+
+    /// Unnormalized text features for `batch` rows of `context` token ids, reading each row at
+    /// its end-of-text position `eot[i]`.
+    pub fn text_features(
+        &self,
+        ids: &[u32],
+        batch: usize,
+        eot: &[usize],
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        if batch == 0 {
+            return Ok(Vec::new());
+        }
+        let t = &self.model.config().text_config;
+        if ids.len() % batch != 0 || eot.len() != batch {
+            return Err(ModelError::Input(format!(
+                "{} ids and {} end positions for a batch of {batch}",
+                ids.len(),
+                eot.len()
+            )));
+        }
+        let context = ids.len() / batch;
+        if context > t.max_position_embeddings {
+            return Err(ModelError::Input(format!(
+                "context of {context} tokens is longer than the model's {}",
+                t.max_position_embeddings
+            )));
+        }
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= t.vocab_size) {
+            return Err(ModelError::Input(format!(
+                "token id {bad} is outside the model's vocabulary of {}",
+                t.vocab_size
+            )));
+        }
+        if let Some(&bad) = eot.iter().find(|&&p| p >= context) {
+            return Err(ModelError::Input(format!(
+                "end-of-text position {bad} is outside the context of {context}"
+            )));
+        }
+        let tensor = Tensor::from_slice(ids, (batch, context), self.model.device())?;
+        rows(&self.model.text_features(&tensor, eot)?)
+    }
+}
+
+fn rows(t: &Tensor) -> Result<Vec<Vec<f32>>, ModelError> {
+    Ok(t.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_devices() {
+        assert_eq!("cpu".parse::<DeviceKind>().unwrap(), DeviceKind::Cpu);
+        assert_eq!("cuda".parse::<DeviceKind>().unwrap(), DeviceKind::Cuda(0));
+        assert_eq!("cuda:2".parse::<DeviceKind>().unwrap(), DeviceKind::Cuda(2));
+        assert_eq!("metal".parse::<DeviceKind>().unwrap(), DeviceKind::Metal(0));
+        assert!("gpu".parse::<DeviceKind>().is_err());
+        assert!("cpu:1".parse::<DeviceKind>().is_err());
+        assert!("cuda:x".parse::<DeviceKind>().is_err());
+    }
+
+    #[test]
+    fn missing_files_are_named() {
+        let dir = std::env::temp_dir().join(format!("clip-model-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = Engine::load(&dir, DeviceKind::Cpu).unwrap_err().to_string();
+        assert!(e.contains("config.json"), "{e}");
+        std::fs::write(dir.join("config.json"), "{}").unwrap();
+        let e = Engine::load(&dir, DeviceKind::Cpu).unwrap_err().to_string();
+        assert!(
+            e.contains("model.safetensors") && e.contains("pytorch_model.bin"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,426 @@
+//! The CLIP towers on candle, one struct per module of transformers' `modeling_clip.py`
+//! (<https://github.com/huggingface/transformers/blob/main/src/transformers/models/clip/modeling_clip.py>),
+//! with `vb.pp(..)` names equal to the checkpoint's keys.
+//!
+//! Two choices differ from a literal port, both for speed without changing results:
+//! - the text tower runs only up to the last end-of-text position of the batch (the mask is
+//!   causal, so later positions cannot influence earlier ones) and reads each row's output at
+//!   the end-of-text position the tokenizer reported, not at an `argmax` over ids;
+//! - weights of any stored dtype (f32, f16, bf16) are converted to f32 once at load.
+
+use candle_core::{DType, Device, IndexOp, Module, Tensor, D};
+use candle_nn::{Conv2dConfig, Embedding, LayerNorm, Linear, VarBuilder};
+
+use crate::config::{Activation, ClipConfig, TextConfig, VisionConfig};
+
+fn activate(act: Activation, xs: &Tensor) -> candle_core::Result<Tensor> {
+    match act {
+        Activation::QuickGelu => xs * candle_nn::ops::sigmoid(&(xs * 1.702)?)?,
+        Activation::Gelu => xs.gelu_erf(),
+        Activation::GeluTanh => xs.gelu(),
+        Activation::Relu => xs.relu(),
+    }
+}
+
+/// `CLIPAttention`: multi-head self-attention with separate q/k/v projections.
+#[derive(Debug, Clone)]
+pub struct ClipAttention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    out_proj: Linear,
+    num_heads: usize,
+    head_dim: usize,
+    scale: f64,
+}
+
+impl ClipAttention {
+    fn new(vb: VarBuilder, hidden: usize, num_heads: usize) -> candle_core::Result<Self> {
+        let head_dim = hidden / num_heads;
+        Ok(ClipAttention {
+            q_proj: candle_nn::linear(hidden, hidden, vb.pp("q_proj"))?,
+            k_proj: candle_nn::linear(hidden, hidden, vb.pp("k_proj"))?,
+            v_proj: candle_nn::linear(hidden, hidden, vb.pp("v_proj"))?,
+            out_proj: candle_nn::linear(hidden, hidden, vb.pp("out_proj"))?,
+            num_heads,
+            head_dim,
+            scale: (head_dim as f64).powf(-0.5),
+        })
+    }
+
+    fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let (b, t, c) = xs.dims3()?;
+        let heads = |x: Tensor| -> candle_core::Result<Tensor> {
+            x.reshape((b, t, self.num_heads, self.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = heads(self.q_proj.forward(xs)?)?;
+        let k = heads(self.k_proj.forward(xs)?)?;
+        let v = heads(self.v_proj.forward(xs)?)?;
+        let mut attn = (q.matmul(&k.t()?)? * self.scale)?;
+        if let Some(mask) = mask {
+            attn = attn.broadcast_add(mask)?;
+        }
+        let attn = candle_nn::ops::softmax_last_dim(&attn)?;
+        let out = attn.matmul(&v)?.transpose(1, 2)?.reshape((b, t, c))?;
+        self.out_proj.forward(&out)
+    }
+}
+
+/// `CLIPMLP`: `fc2(act(fc1(x)))`.
+#[derive(Debug, Clone)]
+pub struct ClipMlp {
+    fc1: Linear,
+    fc2: Linear,
+    act: Activation,
+}
+
+impl ClipMlp {
+    fn new(
+        vb: VarBuilder,
+        hidden: usize,
+        intermediate: usize,
+        act: Activation,
+    ) -> candle_core::Result<Self> {
+        Ok(ClipMlp {
+            fc1: candle_nn::linear(hidden, intermediate, vb.pp("fc1"))?,
+            fc2: candle_nn::linear(intermediate, hidden, vb.pp("fc2"))?,
+            act,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        self.fc2
+            .forward(&activate(self.act, &self.fc1.forward(xs)?)?)
+    }
+}
+
+/// `CLIPEncoderLayer`: pre-norm attention and MLP blocks with residuals.
+#[derive(Debug, Clone)]
+pub struct ClipEncoderLayer {
+    self_attn: ClipAttention,
+    layer_norm1: LayerNorm,
+    mlp: ClipMlp,
+    layer_norm2: LayerNorm,
+}
+
+/// Sizes shared by both towers' encoders.
+struct EncoderShape {
+    hidden: usize,
+    intermediate: usize,
+    heads: usize,
+    layers: usize,
+    eps: f64,
+    act: Activation,
+}
+
+impl ClipEncoderLayer {
+    fn new(vb: VarBuilder, s: &EncoderShape) -> candle_core::Result<Self> {
+        Ok(ClipEncoderLayer {
+            self_attn: ClipAttention::new(vb.pp("self_attn"), s.hidden, s.heads)?,
+            layer_norm1: candle_nn::layer_norm(s.hidden, s.eps, vb.pp("layer_norm1"))?,
+            mlp: ClipMlp::new(vb.pp("mlp"), s.hidden, s.intermediate, s.act)?,
+            layer_norm2: candle_nn::layer_norm(s.hidden, s.eps, vb.pp("layer_norm2"))?,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let h = self
+            .self_attn
+            .forward(&self.layer_norm1.forward(xs)?, mask)?;
+        let xs = (xs + h)?;
+        let h = self.mlp.forward(&self.layer_norm2.forward(&xs)?)?;
+        xs + h
+    }
+}
+
+/// `CLIPEncoder`: the stack of layers.
+#[derive(Debug, Clone)]
+pub struct ClipEncoder {
+    layers: Vec<ClipEncoderLayer>,
+}
+
+impl ClipEncoder {
+    fn new(vb: VarBuilder, s: &EncoderShape) -> candle_core::Result<Self> {
+        let vb = vb.pp("layers");
+        let layers = (0..s.layers)
+            .map(|i| ClipEncoderLayer::new(vb.pp(i.to_string()), s))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(ClipEncoder { layers })
+    }
+
+    fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        let mut xs = xs.clone();
+        for layer in &self.layers {
+            xs = layer.forward(&xs, mask)?;
+        }
+        Ok(xs)
+    }
+}
+
+/// `CLIPTextEmbeddings`: token plus learned position embeddings.
+#[derive(Debug, Clone)]
+pub struct ClipTextEmbeddings {
+    token_embedding: Embedding,
+    position_embedding: Embedding,
+}
+
+impl ClipTextEmbeddings {
+    fn new(vb: VarBuilder, c: &TextConfig) -> candle_core::Result<Self> {
+        Ok(ClipTextEmbeddings {
+            token_embedding: candle_nn::embedding(
+                c.vocab_size,
+                c.hidden_size,
+                vb.pp("token_embedding"),
+            )?,
+            position_embedding: candle_nn::embedding(
+                c.max_position_embeddings,
+                c.hidden_size,
+                vb.pp("position_embedding"),
+            )?,
+        })
+    }
+
+    fn forward(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+        let (_, t) = ids.dims2()?;
+        let tokens = self.token_embedding.forward(ids)?;
+        let positions = self.position_embedding.embeddings().narrow(0, 0, t)?;
+        tokens.broadcast_add(&positions)
+    }
+}
+
+/// `CLIPTextTransformer`: embeddings, causal encoder, final layer norm.
+#[derive(Debug, Clone)]
+pub struct ClipTextTransformer {
+    embeddings: ClipTextEmbeddings,
+    encoder: ClipEncoder,
+    final_layer_norm: LayerNorm,
+}
+
+impl ClipTextTransformer {
+    fn new(vb: VarBuilder, c: &TextConfig, act: Activation) -> candle_core::Result<Self> {
+        let shape = EncoderShape {
+            hidden: c.hidden_size,
+            intermediate: c.intermediate_size,
+            heads: c.num_attention_heads,
+            layers: c.num_hidden_layers,
+            eps: c.layer_norm_eps,
+            act,
+        };
+        Ok(ClipTextTransformer {
+            embeddings: ClipTextEmbeddings::new(vb.pp("embeddings"), c)?,
+            encoder: ClipEncoder::new(vb.pp("encoder"), &shape)?,
+            final_layer_norm: candle_nn::layer_norm(
+                c.hidden_size,
+                c.layer_norm_eps,
+                vb.pp("final_layer_norm"),
+            )?,
+        })
+    }
+
+    /// Pooled output `[batch, hidden]`: the final-normed state at each row's `eot` position.
+    /// `ids` is `[batch, t]` with `t` already cut to `max(eot) + 1`.
+    fn forward(&self, ids: &Tensor, eot: &[usize]) -> candle_core::Result<Tensor> {
+        let (_, t) = ids.dims2()?;
+        let xs = self.embeddings.forward(ids)?;
+        let mask = causal_mask(t, xs.device())?;
+        let xs = self.encoder.forward(&xs, Some(&mask))?;
+        let rows = eot
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| xs.i((i, p)))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let pooled = Tensor::stack(&rows, 0)?;
+        self.final_layer_norm.forward(&pooled)
+    }
+}
+
+fn causal_mask(t: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let mask: Vec<f32> = (0..t)
+        .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Tensor::from_vec(mask, (t, t), device)
+}
+
+/// `CLIPVisionEmbeddings`: patch convolution, class token, learned positions.
+#[derive(Debug, Clone)]
+pub struct ClipVisionEmbeddings {
+    class_embedding: Tensor,
+    patch_embedding: candle_nn::Conv2d,
+    position_embedding: Embedding,
+}
+
+impl ClipVisionEmbeddings {
+    fn new(vb: VarBuilder, c: &VisionConfig) -> candle_core::Result<Self> {
+        let patches = (c.image_size / c.patch_size).pow(2);
+        let conv = Conv2dConfig {
+            stride: c.patch_size,
+            ..Default::default()
+        };
+        Ok(ClipVisionEmbeddings {
+            class_embedding: vb.get(c.hidden_size, "class_embedding")?,
+            patch_embedding: candle_nn::conv2d_no_bias(
+                c.num_channels,
+                c.hidden_size,
+                c.patch_size,
+                conv,
+                vb.pp("patch_embedding"),
+            )?,
+            position_embedding: candle_nn::embedding(
+                patches + 1,
+                c.hidden_size,
+                vb.pp("position_embedding"),
+            )?,
+        })
+    }
+
+    fn forward(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
+        let b = pixels.dim(0)?;
+        let patches = self
+            .patch_embedding
+            .forward(pixels)?
+            .flatten_from(2)?
+            .transpose(1, 2)?;
+        let hidden = self.class_embedding.dim(0)?;
+        let class = self
+            .class_embedding
+            .reshape((1, 1, hidden))?
+            .repeat((b, 1, 1))?;
+        let xs = Tensor::cat(&[&class, &patches], 1)?;
+        xs.broadcast_add(self.position_embedding.embeddings())
+    }
+}
+
+/// `CLIPVisionTransformer`: embeddings, pre-norm, encoder, post-norm of the class token.
+#[derive(Debug, Clone)]
+pub struct ClipVisionTransformer {
+    embeddings: ClipVisionEmbeddings,
+    pre_layrnorm: LayerNorm,
+    encoder: ClipEncoder,
+    post_layernorm: LayerNorm,
+}
+
+impl ClipVisionTransformer {
+    fn new(vb: VarBuilder, c: &VisionConfig, act: Activation) -> candle_core::Result<Self> {
+        let shape = EncoderShape {
+            hidden: c.hidden_size,
+            intermediate: c.intermediate_size,
+            heads: c.num_attention_heads,
+            layers: c.num_hidden_layers,
+            eps: c.layer_norm_eps,
+            act,
+        };
+        Ok(ClipVisionTransformer {
+            embeddings: ClipVisionEmbeddings::new(vb.pp("embeddings"), c)?,
+            // (sic) the checkpoint key really is spelled `pre_layrnorm`.
+            pre_layrnorm: candle_nn::layer_norm(
+                c.hidden_size,
+                c.layer_norm_eps,
+                vb.pp("pre_layrnorm"),
+            )?,
+            encoder: ClipEncoder::new(vb.pp("encoder"), &shape)?,
+            post_layernorm: candle_nn::layer_norm(
+                c.hidden_size,
+                c.layer_norm_eps,
+                vb.pp("post_layernorm"),
+            )?,
+        })
+    }
+
+    fn forward(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
+        let xs = self.embeddings.forward(pixels)?;
+        let xs = self.pre_layrnorm.forward(&xs)?;
+        let xs = self.encoder.forward(&xs, None)?;
+        self.post_layernorm.forward(&xs.i((.., 0, ..))?)
+    }
+}
+
+/// `CLIPModel`: both towers, their projections into the shared space, and `logit_scale`.
+#[derive(Debug, Clone)]
+pub struct ClipModel {
+    text_model: ClipTextTransformer,
+    vision_model: ClipVisionTransformer,
+    visual_projection: Linear,
+    text_projection: Linear,
+    logit_scale: f32,
+    config: ClipConfig,
+    device: Device,
+}
+
+impl ClipModel {
+    /// Builds the model from weights named as in a Hugging Face `CLIPModel` checkpoint.
+    pub fn new(vb: VarBuilder, config: &ClipConfig) -> candle_core::Result<Self> {
+        let t = &config.text_config;
+        let v = &config.vision_config;
+        let logit_scale = vb
+            .get((), "logit_scale")?
+            .to_dtype(DType::F32)?
+            .to_scalar::<f32>()?;
+        Ok(ClipModel {
+            text_model: ClipTextTransformer::new(vb.pp("text_model"), t, config.text_activation())?,
+            vision_model: ClipVisionTransformer::new(
+                vb.pp("vision_model"),
+                v,
+                config.vision_activation(),
+            )?,
+            visual_projection: candle_nn::linear_no_bias(
+                v.hidden_size,
+                config.projection_dim,
+                vb.pp("visual_projection"),
+            )?,
+            text_projection: candle_nn::linear_no_bias(
+                t.hidden_size,
+                config.projection_dim,
+                vb.pp("text_projection"),
+            )?,
+            logit_scale,
+            config: config.clone(),
+            device: vb.device().clone(),
+        })
+    }
+
+    /// The configuration the model was built from.
+    pub fn config(&self) -> &ClipConfig {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The stored `logit_scale` (a log); similarities are multiplied by its exponential.
+    pub fn logit_scale(&self) -> f32 {
+        self.logit_scale
+    }
+
+    /// Image features `[batch, projection_dim]`, before normalization, from pixels
+    /// `[batch, channels, image_size, image_size]`.
+    pub fn image_features(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
+        let pooled = self.vision_model.forward(pixels)?;
+        self.visual_projection.forward(&pooled)
+    }
+
+    /// Text features `[batch, projection_dim]`, before normalization, from token ids
+    /// `[batch, context]` (u32) and each row's end-of-text position.
+    pub fn text_features(&self, ids: &Tensor, eot: &[usize]) -> candle_core::Result<Tensor> {
+        let (b, t) = ids.dims2()?;
+        if eot.len() != b {
+            candle_core::bail!("{} end positions for a batch of {b}", eot.len());
+        }
+        let last = eot.iter().copied().max().unwrap_or(0);
+        if last >= t {
+            candle_core::bail!("end position {last} outside a context of {t}");
+        }
+        // Causal attention: positions after the last end token cannot change the result.
+        let ids = ids.narrow(1, 0, last + 1)?;
+        let pooled = self.text_model.forward(&ids, eot)?;
+        self.text_projection.forward(&pooled)
+    }
+}
+
+/// L2-normalizes each row of `[batch, dim]`.
+pub fn normalize_rows(xs: &Tensor) -> candle_core::Result<Tensor> {
+    xs.broadcast_div(&xs.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?)
+}
