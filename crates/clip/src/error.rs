@@ -1,0 +1,48 @@
+//! The library's error type: every failure a caller can see, each quoting the path or value.
+
+pub use clip_model::ModelError;
+pub use clip_preprocess::{ConfigError, ImageError, TokenizeError};
+
+/// Anything that can go wrong between a model name, an image or a text, and an embedding.
+#[derive(Debug, thiserror::Error)]
+pub enum ClipError {
+    /// The model name resolves to nothing loadable.
+    #[error("model {model:?} not found: {hint}")]
+    ModelNotFound {
+        /// What the caller asked for.
+        model: String,
+        /// What was tried and what to do.
+        hint: String,
+    },
+    /// The checkpoint could not be loaded or run.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// `preprocessor_config.json` is invalid.
+    #[error(transparent)]
+    PreprocessConfig(#[from] ConfigError),
+    /// The preprocessing does not produce what the vision tower takes.
+    #[error("{path}: the preprocessing yields {got} images but the model takes {expected}")]
+    PreprocessMismatch {
+        /// The preprocessor config.
+        path: String,
+        /// What it produces, e.g. `224x224`.
+        got: String,
+        /// What the model wants.
+        expected: String,
+    },
+    /// An image could not be decoded.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// A text could not be tokenized.
+    #[error(transparent)]
+    Tokenize(#[from] TokenizeError),
+    /// A file could not be read.
+    #[error("cannot read {path}: {error}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The system's error.
+        #[source]
+        error: std::io::Error,
+    },
+}

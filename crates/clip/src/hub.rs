@@ -1,0 +1,490 @@
+//! Finding a model: a local directory, a Hugging Face repo id, or one of OpenAI's short names,
+//! resolved through the Hugging Face cache layout and downloaded into it when missing.
+//!
+//! The cache is the one Python's `huggingface_hub` uses, so a model a user already downloaded
+//! with transformers or open_clip is found offline:
+//! `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `$XDG_CACHE_HOME/huggingface/hub`, else
+//! `~/.cache/huggingface/hub`; inside it `models--org--name/refs/<revision>` names a snapshot
+//! `models--org--name/snapshots/<commit>/` holding the files. Downloads go to
+//! `$HF_ENDPOINT` (default `https://huggingface.co`) with the token from `$HF_TOKEN` or the
+//! cache's `token` file; `HF_HUB_OFFLINE=1` forbids them.
+
+use std::path::{Path, PathBuf};
+
+use hf_hub::api::sync::{ApiBuilder, ApiError};
+use hf_hub::{Cache, Repo, RepoType};
+
+use crate::error::ClipError;
+
+/// OpenAI's model names as `clip.load` accepts them, with their Hugging Face repos.
+pub const KNOWN_MODELS: &[(&str, &str)] = &[
+    ("ViT-B/32", "openai/clip-vit-base-patch32"),
+    ("ViT-B/16", "openai/clip-vit-base-patch16"),
+    ("ViT-L/14", "openai/clip-vit-large-patch14"),
+    ("ViT-L/14@336px", "openai/clip-vit-large-patch14-336"),
+];
+
+/// The model used when none is named.
+pub const DEFAULT_MODEL: &str = "ViT-B/32";
+
+/// Files every checkpoint needs, besides its weights.
+const CONFIG_FILES: &[&str] = &["config.json", "preprocessor_config.json"];
+/// Weights files, in order of preference.
+const WEIGHTS_FILES: &[&str] = &[
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+];
+
+/// How a model name was understood.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSpec {
+    /// A directory on disk.
+    Dir(PathBuf),
+    /// A repository on the Hugging Face hub.
+    Hub {
+        /// `org/name`.
+        repo: String,
+        /// Branch, tag or commit (`main` unless given as `org/name@rev`).
+        revision: String,
+    },
+}
+
+impl ModelSpec {
+    /// Parses what a user typed: a short name (`ViT-B/32`), an existing directory, or a repo id
+    /// (`org/name`, optionally `org/name@revision`).
+    pub fn parse(model: &str) -> Result<ModelSpec, ClipError> {
+        if let Some((_, repo)) = KNOWN_MODELS
+            .iter()
+            .find(|(short, _)| short.eq_ignore_ascii_case(model))
+        {
+            return Ok(ModelSpec::Hub {
+                repo: (*repo).to_string(),
+                revision: "main".into(),
+            });
+        }
+        let path = Path::new(model);
+        if path.is_dir() {
+            return Ok(ModelSpec::Dir(path.to_path_buf()));
+        }
+        let looks_like_path = model.starts_with('.')
+            || model.starts_with('/')
+            || model.starts_with('~')
+            || model.contains('\\')
+            || model.matches('/').count() > 1;
+        let (repo, revision) = match model.split_once('@') {
+            Some((r, rev)) if !rev.is_empty() => (r, rev),
+            _ => (model, "main"),
+        };
+        let valid_repo = {
+            let mut parts = repo.split('/');
+            let (org, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            parts.next().is_none()
+                && [org, name].iter().all(|p| {
+                    !p.is_empty()
+                        && p.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                })
+        };
+        if looks_like_path || !valid_repo {
+            return Err(ClipError::ModelNotFound {
+                model: model.to_string(),
+                hint: format!(
+                    "it is not a directory, not a Hugging Face repo id (org/name) and not one of {}",
+                    known_names()
+                ),
+            });
+        }
+        Ok(ModelSpec::Hub {
+            repo: repo.to_string(),
+            revision: revision.to_string(),
+        })
+    }
+}
+
+fn known_names() -> String {
+    KNOWN_MODELS
+        .iter()
+        .map(|(s, _)| *s)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where the hub cache lives, from the environment as `huggingface_hub` reads it.
+pub fn cache_dir() -> PathBuf {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(p) = env("HF_HUB_CACHE") {
+        return p;
+    }
+    if let Some(p) = env("HF_HOME") {
+        return p.join("hub");
+    }
+    if let Some(p) = env("XDG_CACHE_HOME") {
+        return p.join("huggingface").join("hub");
+    }
+    env("HOME")
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".cache")
+        .join("huggingface")
+        .join("hub")
+}
+
+/// The hub's address (`$HF_ENDPOINT`, default `https://huggingface.co`).
+pub fn endpoint() -> String {
+    std::env::var("HF_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(|v| v.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| "https://huggingface.co".into())
+}
+
+/// Whether `HF_HUB_OFFLINE` forbids downloads.
+pub fn offline_from_env() -> bool {
+    std::env::var("HF_HUB_OFFLINE")
+        .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+        .unwrap_or(false)
+}
+
+/// The folder of `repo` inside the cache.
+pub fn repo_cache_dir(cache: &Path, repo: &str) -> PathBuf {
+    cache.join(format!("models--{}", repo.replace('/', "--")))
+}
+
+/// The cached snapshot folder of `repo` at `revision`, if the cache knows the revision.
+pub fn cached_snapshot(cache: &Path, repo: &str, revision: &str) -> Option<PathBuf> {
+    let dir = repo_cache_dir(cache, repo);
+    let commit = if revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit()) {
+        revision.to_string()
+    } else {
+        std::fs::read_to_string(dir.join("refs").join(revision))
+            .ok()?
+            .trim()
+            .to_string()
+    };
+    let snapshot = dir.join("snapshots").join(commit);
+    snapshot.is_dir().then_some(snapshot)
+}
+
+/// Whether a directory holds a loadable checkpoint (config plus some weights).
+pub fn is_complete(dir: &Path) -> bool {
+    dir.join("config.json").is_file() && WEIGHTS_FILES.iter().any(|f| dir.join(f).is_file())
+}
+
+/// Receives download progress, file by file. The CLI draws a progress bar with it.
+pub trait DownloadProgress: Send {
+    /// A download of `file` (`size` bytes) starts.
+    fn start(&mut self, file: &str, size: u64);
+    /// `bytes` more bytes arrived.
+    fn advance(&mut self, bytes: u64);
+    /// The file is complete.
+    fn finish(&mut self);
+}
+
+/// Ignores progress.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl DownloadProgress for NoProgress {
+    fn start(&mut self, _: &str, _: u64) {}
+    fn advance(&mut self, _: u64) {}
+    fn finish(&mut self) {}
+}
+
+struct ProgressAdapter<'a>(&'a mut dyn DownloadProgress);
+
+impl hf_hub::api::Progress for ProgressAdapter<'_> {
+    fn init(&mut self, size: usize, filename: &str) {
+        self.0.start(filename, size as u64);
+    }
+    fn update(&mut self, size: usize) {
+        self.0.advance(size as u64);
+    }
+    fn finish(&mut self) {
+        self.0.finish();
+    }
+}
+
+/// Where models come from: the cache, the hub address, and whether downloads are allowed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveOptions {
+    /// The hub cache (default: [`cache_dir`]).
+    pub cache: PathBuf,
+    /// The hub address (default: [`endpoint`]).
+    pub endpoint: String,
+    /// Forbid downloads (default: `HF_HUB_OFFLINE`).
+    pub offline: bool,
+}
+
+impl ResolveOptions {
+    /// Options from the environment (`HF_HUB_CACHE`, `HF_HOME`, `HF_ENDPOINT`,
+    /// `HF_HUB_OFFLINE`).
+    pub fn from_env() -> Self {
+        ResolveOptions {
+            cache: cache_dir(),
+            endpoint: endpoint(),
+            offline: offline_from_env(),
+        }
+    }
+}
+
+/// Returns a local directory holding the checkpoint `model`, downloading it when needed.
+/// Download progress goes to `progress`.
+pub fn resolve(
+    model: &str,
+    opts: &ResolveOptions,
+    progress: &mut dyn DownloadProgress,
+) -> Result<PathBuf, ClipError> {
+    match ModelSpec::parse(model)? {
+        ModelSpec::Dir(dir) => Ok(dir),
+        ModelSpec::Hub { repo, revision } => {
+            if let Some(snapshot) = cached_snapshot(&opts.cache, &repo, &revision) {
+                if is_complete(&snapshot) {
+                    return Ok(snapshot);
+                }
+            }
+            if opts.offline {
+                return Err(not_available(
+                    model,
+                    &repo,
+                    &revision,
+                    opts,
+                    "downloads are disabled (HF_HUB_OFFLINE is set)".into(),
+                ));
+            }
+            download(&repo, &revision, opts, progress)
+                .map_err(|reason| not_available(model, &repo, &revision, opts, reason))
+        }
+    }
+}
+
+fn not_available(
+    model: &str,
+    repo: &str,
+    revision: &str,
+    opts: &ResolveOptions,
+    reason: String,
+) -> ClipError {
+    let cached = repo_cache_dir(&opts.cache, repo);
+    ClipError::ModelNotFound {
+        model: model.to_string(),
+        hint: format!(
+            "not in the cache ({}) and {reason}. To place it by hand, download config.json, \
+             preprocessor_config.json and model.safetensors (or pytorch_model.bin) from \
+             {}/{repo}/tree/{revision} into a folder and pass that folder as --model",
+            cached.display(),
+            opts.endpoint
+        ),
+    }
+}
+
+fn is_not_found(e: &ApiError) -> bool {
+    match e {
+        ApiError::RequestError(inner) => {
+            matches!(
+                **inner,
+                ureq::Error::Status(404, _) | ureq::Error::Status(401, _)
+            )
+        }
+        _ => false,
+    }
+}
+
+fn download(
+    repo: &str,
+    revision: &str,
+    opts: &ResolveOptions,
+    progress: &mut dyn DownloadProgress,
+) -> Result<PathBuf, String> {
+    let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty());
+    let mut builder = ApiBuilder::from_cache(Cache::new(opts.cache.clone()))
+        .with_endpoint(opts.endpoint.clone())
+        .with_progress(false)
+        .with_retries(2);
+    if token.is_some() {
+        builder = builder.with_token(token);
+    }
+    let api = builder
+        .build()
+        .map_err(|e| format!("the HTTP client failed: {e}"))?;
+    let hub = api.repo(Repo::with_revision(
+        repo.to_string(),
+        RepoType::Model,
+        revision.to_string(),
+    ));
+    let fetch = |file: &str, progress: &mut dyn DownloadProgress| {
+        hub.download_with_progress(file, ProgressAdapter(progress))
+    };
+    let url = |file: &str| format!("{}/{repo}/resolve/{revision}/{file}", opts.endpoint);
+    let mut dir = None;
+    for file in CONFIG_FILES {
+        match fetch(file, progress) {
+            Ok(path) => dir = path.parent().map(Path::to_path_buf),
+            // A checkpoint without preprocessor_config.json still loads (OpenAI defaults).
+            Err(e) if *file == "preprocessor_config.json" && is_not_found(&e) => {}
+            Err(e) => return Err(format!("downloading {} failed: {e}", url(file))),
+        }
+    }
+    for file in WEIGHTS_FILES {
+        match fetch(file, progress) {
+            Ok(path) => {
+                if *file == "model.safetensors.index.json" {
+                    download_shards(&path, &hub, progress, &url)?;
+                }
+                return Ok(path
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .or(dir)
+                    .unwrap_or_default());
+            }
+            Err(e) if is_not_found(&e) => continue,
+            Err(e) => return Err(format!("downloading {} failed: {e}", url(file))),
+        }
+    }
+    Err(format!(
+        "{} has none of {}",
+        url(""),
+        WEIGHTS_FILES.join(", ")
+    ))
+}
+
+fn download_shards(
+    index: &Path,
+    hub: &hf_hub::api::sync::ApiRepo,
+    progress: &mut dyn DownloadProgress,
+    url: &dyn Fn(&str) -> String,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(index).map_err(|e| format!("{}: {e}", index.display()))?;
+    let parsed: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", index.display()))?;
+    let mut shards: Vec<&str> = parsed["weight_map"]
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    shards.sort_unstable();
+    shards.dedup();
+    for shard in shards {
+        hub.download_with_progress(shard, ProgressAdapter(progress))
+            .map_err(|e| format!("downloading {} failed: {e}", url(shard)))?;
+    }
+    Ok(())
+}
+
+/// A model found in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedModel {
+    /// `org/name`.
+    pub repo: String,
+    /// The snapshot folder of its `main` revision (or the newest snapshot).
+    pub path: PathBuf,
+    /// Whether config and weights are all there.
+    pub complete: bool,
+}
+
+/// The CLIP checkpoints in the cache: every `models--*` folder whose snapshot has a
+/// `config.json` with `"model_type": "clip"`.
+pub fn cached_models(cache: &Path) -> Vec<CachedModel> {
+    let Ok(entries) = std::fs::read_dir(cache) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(folder) = name.strip_prefix("models--") else {
+            continue;
+        };
+        let repo = folder.replacen("--", "/", 1);
+        let snapshot = cached_snapshot(cache, &repo, "main").or_else(|| {
+            std::fs::read_dir(entry.path().join("snapshots"))
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .max()
+        });
+        let Some(path) = snapshot else { continue };
+        let is_clip = std::fs::read_to_string(path.join("config.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["model_type"] == "clip");
+        if is_clip {
+            out.push(CachedModel {
+                repo,
+                complete: is_complete(&path),
+                path,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.repo.cmp(&b.repo));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names() {
+        assert_eq!(
+            ModelSpec::parse("ViT-B/32").unwrap(),
+            ModelSpec::Hub {
+                repo: "openai/clip-vit-base-patch32".into(),
+                revision: "main".into()
+            }
+        );
+        assert_eq!(
+            ModelSpec::parse("vit-l/14@336px").unwrap(),
+            ModelSpec::Hub {
+                repo: "openai/clip-vit-large-patch14-336".into(),
+                revision: "main".into()
+            }
+        );
+        assert_eq!(
+            ModelSpec::parse("laion/CLIP-ViT-B-32-laion2B-s34B-b79K@v1.0").unwrap(),
+            ModelSpec::Hub {
+                repo: "laion/CLIP-ViT-B-32-laion2B-s34B-b79K".into(),
+                revision: "v1.0".into()
+            }
+        );
+        for bad in [
+            "./missing-dir",
+            "/no/such/dir",
+            "a/b/c",
+            "justaname",
+            "org/na me",
+        ] {
+            let e = ModelSpec::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn finds_snapshots_by_ref_or_commit() {
+        let cache = std::env::temp_dir().join(format!("clip-hub-{}", std::process::id()));
+        let repo = repo_cache_dir(&cache, "org/model");
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        std::fs::create_dir_all(repo.join("snapshots").join(commit)).unwrap();
+        std::fs::create_dir_all(repo.join("refs")).unwrap();
+        std::fs::write(repo.join("refs/main"), format!("{commit}\n")).unwrap();
+        let snap = repo.join("snapshots").join(commit);
+        assert_eq!(
+            cached_snapshot(&cache, "org/model", "main"),
+            Some(snap.clone())
+        );
+        assert_eq!(
+            cached_snapshot(&cache, "org/model", commit),
+            Some(snap.clone())
+        );
+        assert_eq!(cached_snapshot(&cache, "org/model", "v2"), None);
+        assert!(!is_complete(&snap));
+        std::fs::write(snap.join("config.json"), r#"{"model_type": "clip"}"#).unwrap();
+        std::fs::write(snap.join("model.safetensors"), b"").unwrap();
+        assert!(is_complete(&snap));
+        let listed = cached_models(&cache);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].repo, "org/model");
+        std::fs::remove_dir_all(&cache).unwrap();
+    }
+}

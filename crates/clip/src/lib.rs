@@ -1,0 +1,305 @@
+//! CLIP in Rust: load a checkpoint, embed images and text into one space, compare them.
+//!
+//! The API follows OpenAI's Python package:
+//!
+//! ```python
+//! model, preprocess = clip.load("ViT-B/32", device="cpu")
+//! image = preprocess(Image.open("cat.jpg")).unsqueeze(0)
+//! text = clip.tokenize(["a cat", "a dog"])
+//! logits_per_image, _ = model(image, text)
+//! ```
+//!
+//! ```no_run
+//! use clip::{Clip, Device};
+//! # fn main() -> Result<(), clip::ClipError> {
+//! let model = Clip::load("ViT-B/32", Device::Cpu)?;
+//! let image = model.load_image("cat.jpg".as_ref())?;
+//! let texts = model.tokenize_all(&["a cat", "a dog"], false)?;
+//! let image_features = model.encode_image(&[image])?;
+//! let text_features = model.encode_text(&texts)?;
+//! let logits_per_image = model.logits(&image_features, &text_features);
+//! let probs = clip::softmax(&logits_per_image[0]);
+//! # Ok(()) }
+//! ```
+//!
+//! Results equal those of transformers / open_clip on the same checkpoint: the preprocessing
+//! reproduces Pillow's resampling bit for bit, the tokenizer reproduces open_clip's ids, and
+//! the towers match within float rounding (see the README for the figures).
+
+pub mod error;
+pub mod hub;
+
+use std::path::{Path, PathBuf};
+
+pub use clip_model::{ClipConfig, DeviceKind as Device, Engine};
+pub use clip_preprocess::image::{DecodeLimits, DecodedImage, Pixels, PreprocessConfig};
+pub use clip_preprocess::text::{Tokenizer, Tokens};
+pub use error::ClipError;
+pub use hub::{DownloadProgress, NoProgress, ResolveOptions, DEFAULT_MODEL, KNOWN_MODELS};
+
+/// How many items go through the model at once by default.
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+
+/// A loaded CLIP model with its preprocessing and tokenizer.
+#[derive(Debug, Clone)]
+pub struct Clip {
+    engine: Engine,
+    preprocess: PreprocessConfig,
+    limits: DecodeLimits,
+    dir: PathBuf,
+    name: String,
+    batch_size: usize,
+}
+
+impl Clip {
+    /// Loads a model by name: a local checkpoint directory, a Hugging Face repo id
+    /// (`openai/clip-vit-base-patch32`, `org/name@revision`), or one of OpenAI's names
+    /// (`ViT-B/32`, `ViT-B/16`, `ViT-L/14`, `ViT-L/14@336px`). Hub models come from the
+    /// Hugging Face cache, and are downloaded into it when missing (see [`hub`]).
+    pub fn load(model: &str, device: Device) -> Result<Clip, ClipError> {
+        Self::load_with(model, device, &ResolveOptions::from_env(), &mut NoProgress)
+    }
+
+    /// [`Clip::load`] with explicit cache, endpoint and offline mode, reporting download
+    /// progress to `progress`.
+    pub fn load_with(
+        model: &str,
+        device: Device,
+        options: &ResolveOptions,
+        progress: &mut dyn DownloadProgress,
+    ) -> Result<Clip, ClipError> {
+        let dir = hub::resolve(model, options, progress)?;
+        let mut clip = Self::from_dir(&dir, device)?;
+        clip.name = model.to_string();
+        Ok(clip)
+    }
+
+    /// Loads the checkpoint in `dir` (`config.json`, weights, `preprocessor_config.json`).
+    pub fn from_dir(dir: &Path, device: Device) -> Result<Clip, ClipError> {
+        let engine = Engine::load(dir, device)?;
+        let pre_path = dir.join("preprocessor_config.json");
+        let image_size = engine.config().vision_config.image_size as u32;
+        let preprocess = match std::fs::read_to_string(&pre_path) {
+            Ok(json) => PreprocessConfig::from_hf_json(&json, &pre_path.display().to_string())?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::warn!(
+                    "{} is missing; using OpenAI's preprocessing at {image_size} pixels",
+                    pre_path.display()
+                );
+                PreprocessConfig::openai(image_size)
+            }
+            Err(error) => {
+                return Err(ClipError::Io {
+                    path: pre_path.display().to_string(),
+                    error,
+                })
+            }
+        };
+        match preprocess.output_size() {
+            Some((h, w)) if h == image_size && w == image_size => {}
+            other => {
+                return Err(ClipError::PreprocessMismatch {
+                    path: pre_path.display().to_string(),
+                    got: other.map_or("variable-size".into(), |(h, w)| format!("{w}x{h}")),
+                    expected: format!("{image_size}x{image_size}"),
+                })
+            }
+        }
+        Ok(Clip {
+            engine,
+            preprocess,
+            limits: DecodeLimits::default(),
+            dir: dir.to_path_buf(),
+            name: dir.display().to_string(),
+            batch_size: DEFAULT_BATCH_SIZE,
+        })
+    }
+
+    /// Sets how many images or texts go through the model at once.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Sets the limits applied when decoding images.
+    pub fn with_decode_limits(mut self, limits: DecodeLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The name the model was loaded by.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The checkpoint directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The checkpoint's configuration.
+    pub fn config(&self) -> &ClipConfig {
+        self.engine.config()
+    }
+
+    /// The image preprocessing read from the checkpoint.
+    pub fn preprocess_config(&self) -> &PreprocessConfig {
+        &self.preprocess
+    }
+
+    /// Size of the embeddings.
+    pub fn embedding_dim(&self) -> usize {
+        self.engine.embedding_dim()
+    }
+
+    /// The model's context length in tokens.
+    pub fn context_length(&self) -> usize {
+        self.config().text_config.max_position_embeddings
+    }
+
+    /// The multiplier of cosine similarities in logits: `exp(logit_scale)` (100 for OpenAI's
+    /// models).
+    pub fn logit_scale(&self) -> f32 {
+        self.engine.logit_scale().exp()
+    }
+
+    /// Turns decoded pixels into the model's input (resize, crop, normalize).
+    pub fn preprocess(&self, image: &DecodedImage) -> Pixels {
+        clip_preprocess::image::preprocess(image, &self.preprocess)
+    }
+
+    /// Reads, decodes and preprocesses an image file.
+    pub fn load_image(&self, path: &Path) -> Result<Pixels, ClipError> {
+        let img = clip_preprocess::image::open(path, &self.limits)?;
+        Ok(self.preprocess(&img))
+    }
+
+    /// Decodes and preprocesses an in-memory image file; `name` is quoted in errors.
+    pub fn load_image_bytes(&self, bytes: &[u8], name: &str) -> Result<Pixels, ClipError> {
+        let img = clip_preprocess::image::decode(bytes, name, &self.limits)?;
+        Ok(self.preprocess(&img))
+    }
+
+    /// Tokenizes one text to the model's context length; too long is an error unless
+    /// `truncate`.
+    pub fn tokenize(&self, text: &str, truncate: bool) -> Result<Tokens, ClipError> {
+        Ok(Tokenizer::openai().tokenize(text, self.context_length(), truncate)?)
+    }
+
+    /// Tokenizes several texts.
+    pub fn tokenize_all<S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        truncate: bool,
+    ) -> Result<Vec<Tokens>, ClipError> {
+        texts
+            .iter()
+            .map(|t| self.tokenize(t.as_ref(), truncate))
+            .collect()
+    }
+
+    /// Image features (not normalized), one per image, computed in batches.
+    pub fn encode_image(&self, images: &[Pixels]) -> Result<Vec<Vec<f32>>, ClipError> {
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(self.batch_size) {
+            let mut data = Vec::with_capacity(chunk.iter().map(|p| p.data.len()).sum());
+            for p in chunk {
+                data.extend_from_slice(&p.data);
+            }
+            out.extend(self.engine.image_features(&data, chunk.len())?);
+        }
+        Ok(out)
+    }
+
+    /// Text features (not normalized), one per text, computed in batches.
+    pub fn encode_text(&self, texts: &[Tokens]) -> Result<Vec<Vec<f32>>, ClipError> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(self.batch_size) {
+            let mut ids = Vec::with_capacity(chunk.iter().map(|t| t.ids.len()).sum());
+            let mut eot = Vec::with_capacity(chunk.len());
+            for t in chunk {
+                ids.extend_from_slice(&t.ids);
+                eot.push(t.eot_position);
+            }
+            out.extend(self.engine.text_features(&ids, chunk.len(), &eot)?);
+        }
+        Ok(out)
+    }
+
+    /// `logits[i][j] = logit_scale * cos(image i, text j)`, as CLIP's `logits_per_image`.
+    pub fn logits(&self, image_features: &[Vec<f32>], text_features: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        let scale = self.logit_scale();
+        let texts: Vec<Vec<f32>> = text_features.iter().map(|t| normalized(t)).collect();
+        image_features
+            .iter()
+            .map(|i| {
+                let i = normalized(i);
+                texts.iter().map(|t| scale * dot(&i, t)).collect()
+            })
+            .collect()
+    }
+
+    /// Probabilities of each label for one image: softmax of the logits against the label
+    /// texts (used as they are, without prompt templates), sorted from most to least likely.
+    pub fn classify(
+        &self,
+        image_features: &[f32],
+        label_features: &[Vec<f32>],
+        labels: &[String],
+    ) -> Vec<(String, f32)> {
+        let logits = self.logits(&[image_features.to_vec()], label_features);
+        let probs = softmax(&logits[0]);
+        let mut ranked: Vec<(String, f32)> = labels.iter().cloned().zip(probs).collect();
+        // Stable sort: equal probabilities keep the labels' order.
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        ranked
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// A copy of `v` scaled to unit length (unchanged if it is all zeros).
+pub fn normalized(v: &[f32]) -> Vec<f32> {
+    let norm = dot(v, v).sqrt();
+    if norm == 0.0 {
+        v.to_vec()
+    } else {
+        v.iter().map(|x| x / norm).collect()
+    }
+}
+
+/// Cosine similarity of two vectors.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    dot(&normalized(a), &normalized(b))
+}
+
+/// Softmax of a row of logits (computed stably in `f64`).
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f64> = logits.iter().map(|&l| f64::from(l - max).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    exps.iter().map(|e| (e / sum) as f32).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_sums_to_one_and_orders() {
+        let p = softmax(&[1.0, 2.0, 3.0]);
+        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        assert!(p[2] > p[1] && p[1] > p[0]);
+        let big = softmax(&[1000.0, 0.0]);
+        assert!((big[0] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn normalized_handles_zero() {
+        assert_eq!(normalized(&[0.0, 0.0]), vec![0.0, 0.0]);
+        assert_eq!(normalized(&[3.0, 4.0]), vec![0.6, 0.8]);
+        assert!((cosine(&[1.0, 0.0], &[2.0, 0.0]) - 1.0).abs() < 1e-6);
+    }
+}

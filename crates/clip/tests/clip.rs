@@ -1,0 +1,383 @@
+//! End-to-end tests of the library: image files and texts through `Clip` against the Python
+//! reference's goldens, and model resolution through a loopback hub.
+
+#[path = "../../../fixtures/hub_server.rs"]
+mod hub_server;
+
+use std::path::{Path, PathBuf};
+
+use clip::{Clip, ClipError, Device, DownloadProgress, NoProgress, ResolveOptions};
+use hub_server::HubServer;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn goldens(model: &str) -> safetensors_map::Map {
+    safetensors_map::load(
+        &fixtures()
+            .join("models")
+            .join(model)
+            .join("goldens.safetensors"),
+    )
+}
+
+/// A minimal reader of the f32/i64 tensors in a goldens file (the library has no tensor type).
+mod safetensors_map {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    pub struct Map(pub HashMap<String, (Vec<usize>, String, Vec<u8>)>);
+
+    pub fn load(path: &Path) -> Map {
+        let bytes = std::fs::read(path)
+            .unwrap_or_else(|e| panic!("{}: {e}; run fixtures/generate.py", path.display()));
+        let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+        let data = &bytes[8 + n..];
+        let mut out = HashMap::new();
+        for (k, v) in header.as_object().unwrap() {
+            if k == "__metadata__" {
+                continue;
+            }
+            let shape = v["shape"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect();
+            let off = v["data_offsets"].as_array().unwrap();
+            let (a, b) = (
+                off[0].as_u64().unwrap() as usize,
+                off[1].as_u64().unwrap() as usize,
+            );
+            out.insert(
+                k.clone(),
+                (
+                    shape,
+                    v["dtype"].as_str().unwrap().to_string(),
+                    data[a..b].to_vec(),
+                ),
+            );
+        }
+        Map(out)
+    }
+
+    impl Map {
+        pub fn f32s(&self, key: &str) -> Vec<f32> {
+            let (_, dtype, data) = &self.0[key];
+            assert_eq!(dtype, "F32", "{key}");
+            data.chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect()
+        }
+        pub fn rows(&self, key: &str) -> Vec<Vec<f32>> {
+            let dim = *self.0[key].0.last().unwrap();
+            self.f32s(key).chunks(dim).map(<[f32]>::to_vec).collect()
+        }
+        pub fn u8s(&self, key: &str) -> (Vec<usize>, Vec<u8>) {
+            let (shape, dtype, data) = &self.0[key];
+            assert_eq!(dtype, "U8", "{key}");
+            (shape.clone(), data.clone())
+        }
+        pub fn keys(&self) -> impl Iterator<Item = &String> {
+            self.0.keys()
+        }
+    }
+}
+
+fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Image files through decoding, preprocessing and the model, against the reference pipeline
+/// (Pillow + torchvision + transformers). Lossless files match to float rounding; JPEGs
+/// (different decoders) to cosine >= 0.9999.
+fn end_to_end(model: &str) {
+    let clip = Clip::from_dir(&fixtures().join("models").join(model), Device::Cpu).unwrap();
+    let g = goldens(model);
+    let mut checked = 0;
+    let mut keys: Vec<&String> = g.keys().filter(|k| k.starts_with("file:")).collect();
+    keys.sort();
+    for key in keys {
+        let rel = &key["file:".len()..];
+        let pixels = clip.load_image(&fixtures().join(rel)).unwrap();
+        let ours = clip.encode_image(&[pixels]).unwrap().remove(0);
+        let reference = g.f32s(key);
+        let cos = clip::cosine(&ours, &reference);
+        let lossless = !(rel.ends_with(".jpg") || rel.contains("lossy"));
+        assert!(cos >= 0.9999, "{model} {rel}: cosine {cos}");
+        if lossless {
+            assert!(
+                max_abs(&ours, &reference) <= 1e-4,
+                "{model} {rel}: {}",
+                max_abs(&ours, &reference)
+            );
+            assert!(cos >= 0.99999, "{model} {rel}: cosine {cos}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "{model}: only {checked} files");
+}
+
+#[test]
+fn image_files_embed_like_the_reference_openai_style() {
+    end_to_end("tiny-openai");
+}
+
+#[test]
+fn image_files_embed_like_the_reference_laion_style() {
+    end_to_end("tiny-laion");
+}
+
+#[test]
+fn openai_style_image_tower_matches_transformers_on_reference_pixels() {
+    // The reference's own 8-bit crops, normalized (bit-exact, see clip-preprocess tests).
+    let clip = Clip::from_dir(&fixtures().join("models/tiny-openai"), Device::Cpu).unwrap();
+    let pre = safetensors_map::load(&fixtures().join("preprocess/goldens.safetensors"));
+    let g = goldens("tiny-openai");
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("models/tiny-openai/goldens.json")).unwrap(),
+    )
+    .unwrap();
+    let pixels: Vec<clip::Pixels> = meta["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let (shape, data) = pre.u8s(&format!("openai224:{}", f.as_str().unwrap()));
+            let rgb = clip_rgb(shape, data);
+            clip_preprocess_normalize(&rgb, clip.preprocess_config())
+        })
+        .collect();
+    let ours = clip.encode_image(&pixels).unwrap();
+    let reference = g.rows("image_embeds");
+    for (a, b) in ours.iter().zip(&reference) {
+        assert!(max_abs(a, b) <= 1e-4, "{}", max_abs(a, b));
+        assert!(clip::cosine(a, b) >= 0.99999);
+    }
+    // Logits against the reference's prompts, through our tokenizer.
+    let prompts: Vec<&str> = meta["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let tokens = clip.tokenize_all(&prompts, false).unwrap();
+    let texts = clip.encode_text(&tokens).unwrap();
+    let logits = clip.logits(&ours, &texts);
+    let reference = g.rows("logits_per_image");
+    for (a, b) in logits.iter().flatten().zip(reference.iter().flatten()) {
+        assert!((a - b).abs() <= 1e-3, "logit {a} vs {b}");
+    }
+}
+
+fn clip_rgb(shape: Vec<usize>, data: Vec<u8>) -> clip_preprocess::image::Rgb8 {
+    clip_preprocess::image::Rgb8 {
+        height: shape[0] as u32,
+        width: shape[1] as u32,
+        data,
+    }
+}
+
+fn clip_preprocess_normalize(
+    rgb: &clip_preprocess::image::Rgb8,
+    cfg: &clip::PreprocessConfig,
+) -> clip::Pixels {
+    clip_preprocess::image::transform::normalize(rgb, cfg)
+}
+
+#[test]
+fn classify_ranks_labels_by_probability() {
+    let clip = Clip::from_dir(&fixtures().join("models/tiny-openai"), Device::Cpu).unwrap();
+    let labels: Vec<String> = ["cat", "dog", "car"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let tokens = clip.tokenize_all(&labels, false).unwrap();
+    let text = clip.encode_text(&tokens).unwrap();
+    let image = clip
+        .encode_image(&[clip
+            .load_image(&fixtures().join("photos/chelsea.png"))
+            .unwrap()])
+        .unwrap();
+    let ranked = clip.classify(&image[0], &text, &labels);
+    let total: f32 = ranked.iter().map(|(_, p)| p).sum();
+    assert!((total - 1.0).abs() < 1e-5);
+    assert!(ranked.windows(2).all(|w| w[0].1 >= w[1].1));
+    let logits = clip.logits(&image, &text);
+    let probs = clip::softmax(&logits[0]);
+    for (label, p) in &ranked {
+        let i = labels.iter().position(|l| l == label).unwrap();
+        assert!((probs[i] - p).abs() < 1e-7);
+    }
+    assert!((clip.logit_scale() - 100.0).abs() < 1e-3);
+}
+
+#[test]
+fn loading_errors_are_clear() {
+    let e = Clip::from_dir(Path::new("/no/such/model"), Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("/no/such/model") && e.contains("config.json"),
+        "{e}"
+    );
+    let e = clip::hub::resolve(
+        "./not-a-dir",
+        &offline_options(&tmp("unused")),
+        &mut NoProgress,
+    )
+    .unwrap_err();
+    assert!(matches!(e, ClipError::ModelNotFound { .. }), "{e}");
+    // A preprocessing that does not produce the model's input size is refused at load.
+    let dir = tmp("mismatch");
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixtures().join("models/tiny-laion").join(f), dir.join(f)).unwrap();
+    }
+    std::fs::write(
+        dir.join("preprocessor_config.json"),
+        r#"{"crop_size": 80, "size": 80}"#,
+    )
+    .unwrap();
+    let e = Clip::from_dir(&dir, Device::Cpu).unwrap_err().to_string();
+    assert!(e.contains("80x80") && e.contains("64x64"), "{e}");
+    // Without a preprocessor config, OpenAI's preprocessing at the model's size is used.
+    std::fs::remove_file(dir.join("preprocessor_config.json")).unwrap();
+    let clip = Clip::from_dir(&dir, Device::Cpu).unwrap();
+    assert_eq!(
+        clip.preprocess_config(),
+        &clip::PreprocessConfig::openai(64)
+    );
+}
+
+fn tmp(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("clip-facade-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[derive(Default)]
+struct Counting {
+    files: Vec<String>,
+    bytes: u64,
+    finished: usize,
+}
+
+impl DownloadProgress for Counting {
+    fn start(&mut self, file: &str, _size: u64) {
+        self.files.push(file.to_string());
+    }
+    fn advance(&mut self, bytes: u64) {
+        self.bytes += bytes;
+    }
+    fn finish(&mut self) {
+        self.finished += 1;
+    }
+}
+
+fn offline_options(cache: &Path) -> ResolveOptions {
+    ResolveOptions {
+        cache: cache.to_path_buf(),
+        endpoint: "http://127.0.0.1:9".into(),
+        offline: true,
+    }
+}
+
+#[test]
+fn hub_models_download_into_the_cache_then_load_offline() {
+    let cache = tmp("hub");
+    let server = HubServer::start("org/tiny-clip", &fixtures().join("models/tiny-laion"));
+    let mut progress = Counting::default();
+    let opts = ResolveOptions {
+        cache: cache.clone(),
+        endpoint: server.endpoint(),
+        offline: false,
+    };
+    let clip = Clip::load_with("org/tiny-clip", Device::Cpu, &opts, &mut progress).unwrap();
+    assert_eq!(clip.name(), "org/tiny-clip");
+    assert!(
+        progress.files.contains(&"model.safetensors".to_string()),
+        "{:?}",
+        progress.files
+    );
+    assert!(
+        progress.bytes >= 1_000_000,
+        "{} bytes reported",
+        progress.bytes
+    );
+    let snapshot = cache.join(format!(
+        "models--org--tiny-clip/snapshots/{}",
+        hub_server::COMMIT
+    ));
+    assert_eq!(clip.dir(), snapshot);
+    for f in [
+        "config.json",
+        "preprocessor_config.json",
+        "model.safetensors",
+    ] {
+        assert!(snapshot.join(f).is_file(), "{f} not cached");
+    }
+    let refs = std::fs::read_to_string(cache.join("models--org--tiny-clip/refs/main")).unwrap();
+    assert_eq!(refs.trim(), hub_server::COMMIT);
+    let online = clip
+        .encode_image(&[clip
+            .load_image(&fixtures().join("photos/horse.png"))
+            .unwrap()])
+        .unwrap();
+
+    // With the server gone and downloads forbidden, the cache alone serves the model.
+    let served = server.requests();
+    drop(server);
+    let again = Clip::load_with(
+        "org/tiny-clip",
+        Device::Cpu,
+        &offline_options(&cache),
+        &mut NoProgress,
+    )
+    .unwrap();
+    let offline = again
+        .encode_image(&[again
+            .load_image(&fixtures().join("photos/horse.png"))
+            .unwrap()])
+        .unwrap();
+    assert_eq!(online, offline);
+    assert!(served >= 3);
+
+    // Not cached and offline: the error says what was tried and how to place files by hand.
+    let e = Clip::load_with(
+        "org/other",
+        Device::Cpu,
+        &offline_options(&cache),
+        &mut NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("HF_HUB_OFFLINE") && e.contains("models--org--other"),
+        "{e}"
+    );
+    assert!(e.contains("by hand"), "{e}");
+}
+
+#[test]
+fn hub_falls_back_to_pytorch_weights_and_reports_missing_repos() {
+    let cache = tmp("hub-pth");
+    let server = HubServer::start("org/tiny-pth", &fixtures().join("models/tiny-pth"));
+    let mut progress = Counting::default();
+    let opts = ResolveOptions {
+        cache: cache.clone(),
+        endpoint: server.endpoint(),
+        offline: false,
+    };
+    let clip = Clip::load_with("org/tiny-pth", Device::Cpu, &opts, &mut progress).unwrap();
+    assert!(clip.dir().join("pytorch_model.bin").is_file());
+    let e = Clip::load_with("org/missing", Device::Cpu, &opts, &mut progress)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("org/missing/resolve/main/config.json"), "{e}");
+}
