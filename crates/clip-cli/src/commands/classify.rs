@@ -1,0 +1,148 @@
+//! `clip classify`: zero-shot classification of image files among plain-language labels.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use serde_json::json;
+
+use crate::cli::ClassifyArgs;
+use crate::output;
+
+/// Reads labels from a file (one per line) or a comma-separated list.
+pub fn parse_labels(spec: &str) -> anyhow::Result<Vec<String>> {
+    let path = Path::new(spec);
+    let labels: Vec<String> = if path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read label file {}", path.display()))?;
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(String::from)
+            .collect()
+    } else {
+        let looks_like_file = !spec.contains(',')
+            && (spec.contains(std::path::MAIN_SEPARATOR)
+                || [".txt", ".csv", ".lst", ".labels"]
+                    .iter()
+                    .any(|ext| spec.to_ascii_lowercase().ends_with(ext)));
+        if looks_like_file {
+            bail!(
+                "label file {spec} does not exist (pass a comma-separated list like \"cat,dog\" or an existing file)"
+            );
+        }
+        spec.split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    if labels.is_empty() {
+        bail!("no labels in {spec:?}");
+    }
+    if labels.len() == 1 {
+        tracing::warn!(
+            "only one label ({:?}): its probability is always 1",
+            labels[0]
+        );
+    }
+    Ok(labels)
+}
+
+pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
+    let labels = parse_labels(&args.labels)?;
+    let model = output::load_model(&args.model)?;
+    let tokens = model.tokenize_all(&labels, args.truncate)?;
+    let label_features = model.encode_text(&tokens)?;
+    let top_k = args.top_k.unwrap_or(labels.len()).min(labels.len());
+    let many = args.images.len() > 1;
+    let bar = output::bar(
+        args.images.len() as u64,
+        args.model.quiet || !many,
+        "classifying",
+    );
+    let mut out = output::stdout();
+    let mut failed = 0usize;
+    for chunk in args.images.chunks(args.model.batch_size as usize) {
+        let mut pixels = Vec::with_capacity(chunk.len());
+        let mut paths = Vec::with_capacity(chunk.len());
+        for path in chunk {
+            match model.load_image(path) {
+                Ok(p) => {
+                    pixels.push(p);
+                    paths.push(path);
+                }
+                Err(e) => {
+                    bar.suspend(|| eprintln!("error: {e}"));
+                    failed += 1;
+                }
+            }
+        }
+        let features = model.encode_image(&pixels)?;
+        for (path, feature) in paths.iter().zip(&features) {
+            let ranked = model.classify(feature, &label_features, &labels);
+            let logits = model.logits(std::slice::from_ref(feature), &label_features);
+            let shown = &ranked[..top_k];
+            if args.json {
+                let predictions: Vec<_> = shown
+                    .iter()
+                    .map(|(label, p)| {
+                        let i = labels.iter().position(|l| l == label).unwrap_or(0);
+                        json!({"label": label, "probability": p, "logit": logits[0][i]})
+                    })
+                    .collect();
+                output::json_line(
+                    &mut out,
+                    &json!({"image": path.display().to_string(), "predictions": predictions}),
+                )?;
+            } else {
+                let indent = if many {
+                    writeln!(out, "{}", path.display())?;
+                    "  "
+                } else {
+                    ""
+                };
+                for (label, p) in shown {
+                    writeln!(out, "{indent}{label}: {p:.4}")?;
+                }
+            }
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    out.flush()?;
+    if failed > 0 {
+        eprintln!(
+            "error: {failed} of {} images could not be classified",
+            args.images.len()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_from_list_and_file() {
+        assert_eq!(
+            parse_labels("cat, dog ,,car").unwrap(),
+            ["cat", "dog", "car"]
+        );
+        let dir = std::env::temp_dir().join(format!("clip-labels-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("labels.txt");
+        std::fs::write(&f, "# animals\ncat\n\n a dog \n").unwrap();
+        assert_eq!(parse_labels(f.to_str().unwrap()).unwrap(), ["cat", "a dog"]);
+        let e = parse_labels("missing.txt").unwrap_err().to_string();
+        assert!(
+            e.contains("missing.txt") && e.contains("does not exist"),
+            "{e}"
+        );
+        assert!(parse_labels(" , ").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

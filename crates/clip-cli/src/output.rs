@@ -1,0 +1,119 @@
+//! Output helpers: stdout for data, stderr for progress; loading a model with a download bar.
+
+use std::io::Write;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::cli::ModelArgs;
+
+/// Whether the error is a write to a closed pipe (`clip ... | head`), which is not a failure.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Buffered stdout.
+pub fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    std::io::BufWriter::new(std::io::stdout().lock())
+}
+
+/// Writes one line of JSON.
+pub fn json_line(out: &mut impl Write, value: &serde_json::Value) -> anyhow::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// A progress bar on stderr, hidden with `--quiet` or when stderr is not a terminal.
+pub fn bar(len: u64, quiet: bool, what: &str) -> ProgressBar {
+    let target = if quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), target);
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+/// Download progress as an indicatif bar, one per file.
+struct DownloadBar {
+    quiet: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl clip::DownloadProgress for DownloadBar {
+    fn start(&mut self, file: &str, size: u64) {
+        let target = if self.quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        };
+        let bar = ProgressBar::with_draw_target(Some(size), target);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "downloading {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_message(file.to_string());
+        self.bar = Some(bar);
+    }
+    fn advance(&mut self, bytes: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(bytes);
+        }
+    }
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Loads the model the arguments name, downloading it with a progress bar when needed.
+pub fn load_model(args: &ModelArgs) -> anyhow::Result<clip::Clip> {
+    let device: clip::Device = args.device.parse()?;
+    let mut progress = DownloadBar {
+        quiet: args.quiet,
+        bar: None,
+    };
+    let mut options = clip::ResolveOptions::from_env();
+    options.offline |= args.offline;
+    let model = clip::Clip::load_with(&args.model, device, &options, &mut progress)?;
+    tracing::info!("loaded {} from {}", model.name(), model.dir().display());
+    Ok(model.with_batch_size(args.batch_size as usize))
+}
+
+/// Writes `rows` as a little-endian float32 NumPy array of shape `[rows, dim]`.
+pub fn write_npy(path: &std::path::Path, rows: &[Vec<f32>]) -> anyhow::Result<()> {
+    let dim = rows.first().map_or(0, Vec::len);
+    let mut header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
+        rows.len(),
+        dim
+    );
+    // Magic (6) + version (2) + length (2) + header + newline, padded to 64 bytes.
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
+    header.push('\n');
+    let mut bytes = Vec::with_capacity(10 + header.len() + rows.len() * dim * 4);
+    bytes.extend_from_slice(b"\x93NUMPY\x01\x00");
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for row in rows {
+        for v in row {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}

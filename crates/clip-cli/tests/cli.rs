@@ -1,0 +1,445 @@
+//! The `clip` binary as a user runs it: output snapshots, exit codes, error messages, and a
+//! model downloaded from a loopback hub then used offline.
+
+#[path = "../../../fixtures/hub_server.rs"]
+mod hub_server;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn tmp(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("clip-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The binary with a clean environment: no user cache, no network, fixtures as cwd.
+fn clip(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clip"));
+    cmd.args(args)
+        .current_dir(fixtures())
+        .env_remove("CLIP_MODEL")
+        .env_remove("CLIP_DEVICE")
+        .env_remove("HF_HUB_CACHE")
+        .env_remove("HF_TOKEN")
+        .env("HF_HOME", tmp("home"))
+        .env("HF_HUB_OFFLINE", "1")
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run clip")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(&mut clip(args));
+    assert!(o.status.success(), "clip {args:?} failed:\n{}", stderr(&o));
+    stdout(&o)
+}
+
+const OPENAI: &str = "models/tiny-openai";
+
+#[test]
+fn help_texts() {
+    insta::assert_snapshot!("help", ok(&["--help"]));
+    for cmd in ["classify", "embed", "tokenize", "models"] {
+        insta::assert_snapshot!(format!("help_{cmd}"), ok(&[cmd, "--help"]));
+    }
+}
+
+#[test]
+fn classify_one_image() {
+    let out = ok(&[
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        "cat,dog,car,tree,house",
+        "--model",
+        OPENAI,
+    ]);
+    insta::assert_snapshot!(out);
+    let top2 = ok(&[
+        "classify",
+        "photos/chelsea.png",
+        "-l",
+        "cat,dog,car,tree,house",
+        "-k",
+        "2",
+        "-m",
+        OPENAI,
+    ]);
+    assert_eq!(top2.lines().count(), 2);
+    assert!(out.starts_with(&top2));
+}
+
+fn rounded(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap();
+            serde_json::json!((x * 1e4).round() / 1e4)
+        }
+        serde_json::Value::Array(a) => a.iter().map(rounded).collect(),
+        serde_json::Value::Object(o) => o.iter().map(|(k, v)| (k.clone(), rounded(v))).collect(),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn classify_many_images_with_a_label_file_as_json() {
+    let dir = tmp("labels");
+    let labels = dir.join("labels.txt");
+    std::fs::write(&labels, "a cat\na horse\n# comment\n\na rocket\n").unwrap();
+    let out = ok(&[
+        "classify",
+        "photos/chelsea.png",
+        "photos/horse.png",
+        "photos/rocket.jpg",
+        "--labels",
+        labels.to_str().unwrap(),
+        "--json",
+        "--top-k",
+        "2",
+        "-m",
+        OPENAI,
+    ]);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| rounded(&serde_json::from_str(l).unwrap()))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    insta::assert_json_snapshot!(lines);
+}
+
+#[test]
+fn unreadable_images_are_reported_and_skipped() {
+    let dir = tmp("bad-images");
+    let bad = dir.join("broken.jpg");
+    std::fs::write(&bad, b"<html>not an image</html>").unwrap();
+    let o = run(&mut clip(&[
+        "classify",
+        bad.to_str().unwrap(),
+        "photos/horse.png",
+        "-l",
+        "cat,dog",
+        "-m",
+        OPENAI,
+    ]));
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("photos/horse.png") && out.contains("cat: "),
+        "{out}"
+    );
+    let err = stderr(&o);
+    assert!(err.contains("broken.jpg") && err.contains("HTML"), "{err}");
+    assert!(err.contains("1 of 2 images"), "{err}");
+}
+
+#[test]
+fn embed_jsonl_keeps_input_order_and_normalizes() {
+    let out = ok(&[
+        "embed",
+        "--text",
+        "a dog",
+        "--image",
+        "photos/horse.png",
+        "--text",
+        "a cat",
+        "-m",
+        OPENAI,
+    ]);
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = rows.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["text", "image", "text"]);
+    assert_eq!(rows[1]["input"], "photos/horse.png");
+    let keys: Vec<&String> = rows[0].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["input", "kind", "embedding"]);
+    for r in &rows {
+        let e: Vec<f64> = r["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(e.len(), 16);
+        let norm: f64 = e.iter().map(|x| x * x).sum::<f64>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+    }
+    let raw = ok(&[
+        "embed",
+        "--image",
+        "photos/horse.png",
+        "--raw",
+        "-m",
+        OPENAI,
+    ]);
+    let raw: serde_json::Value = serde_json::from_str(raw.trim()).unwrap();
+    let norm: f64 = raw["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap().powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(
+        (norm - 1.0).abs() > 1e-3,
+        "raw features should not be unit length"
+    );
+}
+
+#[test]
+fn embed_npy_writes_a_numpy_array() {
+    let dir = tmp("npy");
+    let file = dir.join("out.npy");
+    let out = ok(&[
+        "embed",
+        "--image",
+        "photos/horse.png",
+        "--text",
+        "a horse",
+        "--format",
+        "npy",
+        "-o",
+        file.to_str().unwrap(),
+        "-m",
+        OPENAI,
+    ]);
+    let listing: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(listing["shape"], serde_json::json!([2, 16]));
+    assert_eq!(listing["rows"][0]["kind"], "image");
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.starts_with(b"\x93NUMPY\x01\x00"));
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    assert_eq!((10 + header_len) % 64, 0);
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    assert!(
+        header.contains("'descr': '<f4'") && header.contains("'shape': (2, 16)"),
+        "{header}"
+    );
+    assert_eq!(bytes.len(), 10 + header_len + 2 * 16 * 4);
+    let o = run(&mut clip(&[
+        "embed", "--text", "x", "--format", "npy", "-m", OPENAI,
+    ]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--output"), "{}", stderr(&o));
+}
+
+#[test]
+fn tokenize_prints_ids() {
+    let out = ok(&["tokenize", "a photo of a dog", "It’s ﬁne &amp; ＯＫ"]);
+    insta::assert_snapshot!(out);
+    let json = ok(&[
+        "tokenize",
+        "--json",
+        "--pad",
+        "--context-length",
+        "8",
+        "a photo of a dog",
+    ]);
+    insta::assert_snapshot!("tokenize_json", json);
+    let o = run(&mut clip(&[
+        "tokenize",
+        "--context-length",
+        "4",
+        "a photo of a dog",
+    ]));
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: text needs 7 tokens but the context length is 4"),
+        "{err}"
+    );
+    assert!(err.contains("hint: pass --truncate"), "{err}");
+    let cut = ok(&[
+        "tokenize",
+        "--context-length",
+        "4",
+        "--truncate",
+        "a photo of a dog",
+    ]);
+    assert_eq!(cut.trim(), "49406 320 1125 49407");
+}
+
+#[test]
+fn models_lists_known_names_and_the_cache() {
+    let home = tmp("models-home");
+    let snap = home.join("hub/models--org--cached-clip/snapshots/abc");
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(home.join("hub/models--org--cached-clip/refs")).unwrap();
+    std::fs::write(home.join("hub/models--org--cached-clip/refs/main"), "abc").unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(fixtures().join("models/tiny-laion").join(f), snap.join(f)).unwrap();
+    }
+    let o = run(clip(&["models"]).env("HF_HOME", &home));
+    assert!(o.status.success());
+    let out = stdout(&o).replace(home.to_str().unwrap(), "$HF_HOME");
+    insta::assert_snapshot!(out);
+    let o = run(clip(&["models", "--json"]).env("HF_HOME", &home));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["other_cached"][0]["repo"], "org/cached-clip");
+    assert_eq!(v["known"][0]["name"], "ViT-B/32");
+}
+
+#[test]
+fn errors_are_explained_with_exit_code_1() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "classify",
+                "photos/horse.png",
+                "-l",
+                "cat,dog",
+                "-m",
+                "./no-such-model",
+            ],
+            "not a directory",
+        ),
+        (
+            &[
+                "classify",
+                "photos/horse.png",
+                "-l",
+                "cat,dog",
+                "-m",
+                "ViT-B/32",
+            ],
+            "HF_HUB_OFFLINE",
+        ),
+        (
+            &[
+                "classify",
+                "photos/horse.png",
+                "-l",
+                "labels.txt",
+                "-m",
+                OPENAI,
+            ],
+            "label file labels.txt does not exist",
+        ),
+        (
+            &[
+                "classify",
+                "photos/horse.png",
+                "-l",
+                "cat,dog",
+                "-m",
+                OPENAI,
+                "--device",
+                "gpu",
+            ],
+            "expected cpu, cuda",
+        ),
+        (
+            &[
+                "classify",
+                "photos/horse.png",
+                "-l",
+                "cat,dog",
+                "-m",
+                OPENAI,
+                "--device",
+                "cuda",
+            ],
+            "device cuda:0 is not available",
+        ),
+        (
+            &["embed", "--image", "missing.png", "-m", OPENAI],
+            "missing.png",
+        ),
+        (&["embed", "-m", OPENAI], "nothing to embed"),
+    ];
+    for (args, needle) in cases {
+        let o = run(&mut clip(args));
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected {needle:?} in {err}"
+        );
+        assert!(o.stdout.is_empty(), "{args:?}: wrote to stdout");
+    }
+    let o = run(&mut clip(&["classify", "x.png"]));
+    assert_eq!(o.status.code(), Some(2), "usage errors exit with 2");
+    let o = run(&mut clip(&[
+        "classify",
+        "photos/horse.png",
+        "-l",
+        "cat,dog",
+        "-m",
+        "./no-such-model",
+    ]));
+    assert!(stderr(&o).contains("hint: `clip models`"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let texts: Vec<String> = (0..3000).map(|i| format!("text number {i}")).collect();
+    let mut args = vec!["tokenize", "--pad"];
+    args.extend(texts.iter().map(String::as_str));
+    let mut child = clip(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn downloads_from_the_hub_then_works_offline() {
+    let home = tmp("download-home");
+    let server =
+        hub_server::HubServer::start("org/tiny-clip", &fixtures().join("models/tiny-openai"));
+    let args = [
+        "classify",
+        "photos/chelsea.png",
+        "-l",
+        "cat,dog,car",
+        "--model",
+        "org/tiny-clip",
+    ];
+    let online = run(clip(&args)
+        .env("HF_HOME", &home)
+        .env("HF_ENDPOINT", server.endpoint())
+        .env_remove("HF_HUB_OFFLINE"));
+    assert!(online.status.success(), "{}", stderr(&online));
+    let snapshot = home
+        .join("hub/models--org--tiny-clip/snapshots")
+        .join(hub_server::COMMIT);
+    assert!(snapshot.join("model.safetensors").is_file());
+    drop(server);
+    let offline = run(clip(&args).env("HF_HOME", &home));
+    assert!(offline.status.success(), "{}", stderr(&offline));
+    assert_eq!(stdout(&online), stdout(&offline));
+    let direct = ok(&[
+        "classify",
+        "photos/chelsea.png",
+        "-l",
+        "cat,dog,car",
+        "--model",
+        OPENAI,
+    ]);
+    assert_eq!(stdout(&offline), direct);
+    let listed = run(clip(&["models"]).env("HF_HOME", &home));
+    assert!(stdout(&listed).contains("org/tiny-clip"));
+}
