@@ -71,6 +71,7 @@ fn normalized(v: &[f32]) -> Vec<f32> {
 /// Features within 1e-4 absolute and cosine >= 0.99999, row by row.
 fn assert_features(what: &str, ours: &[Vec<f32>], reference: &[Vec<f32>]) {
     assert_eq!(ours.len(), reference.len(), "{what}: row count");
+    let (mut worst_diff, mut worst_cos) = (0f32, 1f32);
     for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
         assert_eq!(a.len(), b.len(), "{what}[{i}]: dimension");
         let max = a
@@ -81,7 +82,10 @@ fn assert_features(what: &str, ours: &[Vec<f32>], reference: &[Vec<f32>]) {
         let cos = cosine(a, b);
         assert!(max <= 1e-4, "{what}[{i}]: max abs diff {max:e}");
         assert!(cos >= 0.99999, "{what}[{i}]: cosine {cos}");
+        worst_diff = worst_diff.max(max);
+        worst_cos = worst_cos.min(cos);
     }
+    eprintln!("{what}: max abs diff {worst_diff:e}, min cosine {worst_cos}");
 }
 
 fn logits(engine: &Engine, images: &[Vec<f32>], texts: &[Vec<f32>]) -> Vec<Vec<f32>> {

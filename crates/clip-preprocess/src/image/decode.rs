@@ -150,15 +150,24 @@ pub fn decode(
             detected: describe_content(bytes),
         })?;
     let fname = format_name(format).unwrap_or("image");
-    match catch_unwind(AssertUnwindSafe(|| {
+    guarded(source_name, fname, || {
         decode_format(bytes, format, source_name, limits)
-    })) {
-        Ok(result) => result,
-        Err(_) => Err(ImageError::DecoderPanicked {
+    })
+}
+
+/// Runs a decoder, turning a panic inside it into [`ImageError::DecoderPanicked`] so that one
+/// bad file fails alone and the process goes on.
+fn guarded<T>(
+    source_name: &str,
+    format: &str,
+    decode: impl FnOnce() -> Result<T, ImageError>,
+) -> Result<T, ImageError> {
+    catch_unwind(AssertUnwindSafe(decode)).unwrap_or_else(|_| {
+        Err(ImageError::DecoderPanicked {
             source_name: source_name.to_string(),
-            format: fname.to_string(),
-        }),
-    }
+            format: format.to_string(),
+        })
+    })
 }
 
 fn decode_format(
@@ -348,5 +357,30 @@ fn describe_content(bytes: &[u8]) -> String {
                 bytes.len()
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_decoder_fails_only_its_file() {
+        let result: Result<(), ImageError> =
+            guarded("photos/poison.png", "PNG", || panic!("decoder bug"));
+        let err = result.unwrap_err();
+        assert!(matches!(err, ImageError::DecoderPanicked { .. }), "{err:?}");
+        assert!(err.to_string().contains("photos/poison.png"), "{err}");
+        // The next file decodes normally.
+        assert_eq!(guarded("ok.png", "PNG", || Ok(7)).unwrap(), 7);
+    }
+
+    #[test]
+    fn palette_is_read_from_headers() {
+        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x03".to_vec();
+        assert!(stores_palette(&png, ImageFormat::Png));
+        png[25] = 2;
+        assert!(!stores_palette(&png, ImageFormat::Png));
+        assert!(stores_palette(b"GIF89a", ImageFormat::Gif));
     }
 }
