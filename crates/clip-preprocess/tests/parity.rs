@@ -174,6 +174,18 @@ fn preprocessing_matches_pillow_and_torchvision() {
 }
 
 #[test]
+fn extreme_aspect_ratios_cost_only_the_crop() {
+    let manifest = read_json("preprocess/manifest.json");
+    let img = decode_fixture("images/strip.png");
+    assert_eq!((img.width, img.height), (3, 400));
+    let cfg = config(&manifest, "openai224");
+    // The reference resizes to 224 x 29866 (20 MB) before cropping; we resample the crop only.
+    let (rgb, peak) = peak_alloc(|| resize_and_crop(&img, &cfg));
+    assert_eq!((rgb.width, rgb.height), (224, 224));
+    assert!(peak < 2 << 20, "allocated {peak} bytes");
+}
+
+#[test]
 fn normalization_is_bit_exact_with_totensor_normalize() {
     let manifest = read_json("preprocess/manifest.json");
     let goldens = Goldens::load();

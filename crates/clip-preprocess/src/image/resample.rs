@@ -136,18 +136,27 @@ struct Coeffs {
     taps: Vec<i32>,
 }
 
-/// Pillow's `precompute_coeffs` followed by `normalize_coeffs_8bpc`.
-fn precompute(in_size: usize, out_size: usize, filter: Filter) -> Coeffs {
+/// Pillow's `precompute_coeffs` followed by `normalize_coeffs_8bpc`, for the output indices
+/// `outputs` of an axis resized from `in_size` to `out_size` (entry `i` is for index
+/// `outputs.start + i`). Each output's taps depend only on its own index, so a sub-range gives
+/// exactly the values of the full computation.
+fn precompute(
+    in_size: usize,
+    out_size: usize,
+    outputs: std::ops::Range<usize>,
+    filter: Filter,
+) -> Coeffs {
     let scale = in_size as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
     let support = filter.support() * filterscale;
     let ksize = support.ceil() as usize * 2 + 1;
-    let mut start = Vec::with_capacity(out_size);
-    let mut len = Vec::with_capacity(out_size);
-    let mut taps = vec![0i32; out_size * ksize];
+    let count = outputs.len();
+    let mut start = Vec::with_capacity(count);
+    let mut len = Vec::with_capacity(count);
+    let mut taps = vec![0i32; count * ksize];
     let mut weights = vec![0f64; ksize];
     let ss = 1.0 / filterscale;
-    for xx in 0..out_size {
+    for (i, xx) in outputs.enumerate() {
         let center = (xx as f64 + 0.5) * scale;
         // C's `(int)` truncates toward zero; the result is clamped to the image.
         let xmin = ((center - support + 0.5) as i64).max(0) as usize;
@@ -161,7 +170,7 @@ fn precompute(in_size: usize, out_size: usize, filter: Filter) -> Coeffs {
         for (x, w) in weights.iter().enumerate().take(n) {
             let k = if ww != 0.0 { w / ww } else { *w };
             let fixed = k * f64::from(1u32 << PRECISION_BITS);
-            taps[xx * ksize + x] = if k < 0.0 {
+            taps[i * ksize + x] = if k < 0.0 {
                 (fixed - 0.5) as i32
             } else {
                 (fixed + 0.5) as i32
@@ -183,10 +192,21 @@ fn clip8(acc: i32) -> u8 {
     (acc >> PRECISION_BITS).clamp(0, 255) as u8
 }
 
+/// A rectangle of an image, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// Left column.
+    pub x: usize,
+    /// Top row.
+    pub y: usize,
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+}
+
 /// Resizes an interleaved 8-bit image to `out_w` x `out_h` exactly as Pillow's
 /// `Image.resize((out_w, out_h), filter)` does for an 8-bit mode of `channels` bands.
-///
-/// Returns the input unchanged when the size already matches (Pillow copies in that case).
 pub fn resize(
     src: &[u8],
     width: usize,
@@ -196,32 +216,66 @@ pub fn resize(
     out_h: usize,
     filter: Filter,
 ) -> Vec<u8> {
+    let all = Region {
+        x: 0,
+        y: 0,
+        width: out_w,
+        height: out_h,
+    };
+    resize_region(src, width, height, channels, (out_w, out_h), all, filter)
+}
+
+/// Like [`resize`] to `out = (width, height)`, but computes only the pixels of `region` of
+/// the result (a crop of it, with exactly the values the full resize would have there). Work
+/// and memory follow the region, so an extreme aspect ratio cannot blow up a center crop.
+///
+/// # Panics
+/// If `src` does not hold `width * height * channels` samples or `region` is empty or not
+/// inside the output.
+pub fn resize_region(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+    out: (usize, usize),
+    region: Region,
+    filter: Filter,
+) -> Vec<u8> {
+    let (out_w, out_h) = out;
     assert_eq!(src.len(), width * height * channels, "buffer size mismatch");
-    assert!(out_w > 0 && out_h > 0, "empty output size");
+    assert!(
+        region.width > 0
+            && region.height > 0
+            && region.x + region.width <= out_w
+            && region.y + region.height <= out_h,
+        "region {region:?} outside {out_w}x{out_h}"
+    );
+    let cols = region.x..region.x + region.width;
+    let rows = region.y..region.y + region.height;
     if out_w == width && out_h == height {
-        return src.to_vec();
+        // Pillow copies when the size already matches.
+        return copy_window(src, width, channels, cols, rows);
     }
     if filter == Filter::Nearest {
-        return resize_nearest(src, width, height, channels, out_w, out_h);
+        return resize_nearest(src, (width, height), channels, out, region);
     }
-    let vert = precompute(height, out_h, filter);
-    // Rows of the source that the vertical pass reads.
-    let first_row = vert.start[0];
-    let last_row = vert.start[out_h - 1] + vert.len[out_h - 1];
-
     let need_horizontal = out_w != width;
     let need_vertical = out_h != height;
-
-    let (tmp, tmp_w, row_offset);
-    if need_horizontal {
-        let horiz = precompute(width, out_w, filter);
-        let rows = last_row - first_row;
-        let mut out = vec![0u8; rows * out_w * channels];
+    let vert = need_vertical.then(|| precompute(height, out_h, rows.clone(), filter));
+    // Source rows the vertical pass reads (all of the region's rows when there is none).
+    let src_rows = match &vert {
+        Some(v) => v.start[0]..v.start[v.start.len() - 1] + v.len[v.len.len() - 1],
+        None => rows.clone(),
+    };
+    let tmp_w = region.width;
+    let tmp = if need_horizontal {
+        let horiz = precompute(width, out_w, cols.clone(), filter);
+        let mut out = vec![0u8; src_rows.len() * tmp_w * channels];
         let mut acc = [0i32; 4];
-        for y in 0..rows {
-            let src_row = &src[(y + first_row) * width * channels..][..width * channels];
-            let dst_row = &mut out[y * out_w * channels..][..out_w * channels];
-            for xx in 0..out_w {
+        for (y, sy) in src_rows.clone().enumerate() {
+            let src_row = &src[sy * width * channels..][..width * channels];
+            let dst_row = &mut out[y * tmp_w * channels..][..tmp_w * channels];
+            for xx in 0..tmp_w {
                 let k = &horiz.taps[xx * horiz.ksize..][..horiz.len[xx]];
                 let base = horiz.start[xx];
                 acc[..channels].fill(1 << (PRECISION_BITS - 1));
@@ -236,23 +290,19 @@ pub fn resize(
                 }
             }
         }
-        tmp = out;
-        tmp_w = out_w;
-        row_offset = first_row;
+        out
     } else {
-        tmp = src.to_vec();
-        tmp_w = width;
-        row_offset = 0;
-    }
-    if !need_vertical {
+        copy_window(src, width, channels, cols, src_rows.clone())
+    };
+    let Some(vert) = vert else {
         return tmp;
-    }
+    };
     let stride = tmp_w * channels;
-    let mut out = vec![0u8; out_h * stride];
+    let mut out = vec![0u8; region.height * stride];
     let mut acc = vec![0i32; stride];
-    for yy in 0..out_h {
+    for yy in 0..region.height {
         let k = &vert.taps[yy * vert.ksize..][..vert.len[yy]];
-        let base = vert.start[yy] - row_offset;
+        let base = vert.start[yy] - src_rows.start;
         acc.fill(1 << (PRECISION_BITS - 1));
         for (y, &w) in k.iter().enumerate() {
             let row = &tmp[(base + y) * stride..][..stride];
@@ -267,45 +317,62 @@ pub fn resize(
     out
 }
 
+/// The pixels of columns `cols` and rows `rows` of an image `width` pixels wide.
+fn copy_window(
+    src: &[u8],
+    width: usize,
+    channels: usize,
+    cols: std::ops::Range<usize>,
+    rows: std::ops::Range<usize>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(cols.len() * rows.len() * channels);
+    for y in rows {
+        out.extend_from_slice(&src[(y * width + cols.start) * channels..][..cols.len() * channels]);
+    }
+    out
+}
+
 /// Pillow's `ImagingScaleAffine`: nearest neighbour with positions accumulated in `f64`
 /// from the pixel centres, as `Image.resize(..., NEAREST)` computes them.
 fn resize_nearest(
     src: &[u8],
-    width: usize,
-    height: usize,
+    (width, height): (usize, usize),
     channels: usize,
-    out_w: usize,
-    out_h: usize,
+    (out_w, out_h): (usize, usize),
+    region: Region,
 ) -> Vec<u8> {
-    let coord = |v: f64| -> Option<usize> {
-        if v < 0.0 {
-            None
-        } else {
-            Some(v as usize)
+    // Source index of each output index in `range`, accumulated from 0 as Pillow does (the
+    // sums must be the same floating-point values).
+    let positions = |size_in: usize, size_out: usize, range: std::ops::Range<usize>| {
+        let step = size_in as f64 / size_out as f64;
+        let mut pos = step * 0.5;
+        let mut out = Vec::with_capacity(range.len());
+        for i in 0..range.end {
+            if i >= range.start {
+                // COORD(): negative means outside; then only indices inside the image.
+                out.push(
+                    (pos >= 0.0)
+                        .then_some(pos as usize)
+                        .filter(|&p| p < size_in),
+                );
+            }
+            pos += step;
         }
+        out
     };
-    let ax = width as f64 / out_w as f64;
-    let ay = height as f64 / out_h as f64;
-    let mut xs = Vec::with_capacity(out_w);
-    let mut xo = ax * 0.5;
-    for _ in 0..out_w {
-        xs.push(coord(xo).filter(|&x| x < width));
-        xo += ax;
-    }
-    let mut out = vec![0u8; out_w * out_h * channels];
-    let mut yo = ay * 0.5;
-    for yy in 0..out_h {
-        if let Some(y) = coord(yo).filter(|&y| y < height) {
-            let row = &src[y * width * channels..][..width * channels];
-            let dst = &mut out[yy * out_w * channels..][..out_w * channels];
-            for (xx, x) in xs.iter().enumerate() {
-                if let Some(x) = x {
-                    dst[xx * channels..][..channels]
-                        .copy_from_slice(&row[x * channels..][..channels]);
-                }
+    let xs = positions(width, out_w, region.x..region.x + region.width);
+    let ys = positions(height, out_h, region.y..region.y + region.height);
+    let stride = region.width * channels;
+    let mut out = vec![0u8; region.height * stride];
+    for (yy, y) in ys.iter().enumerate() {
+        let Some(y) = y else { continue };
+        let row = &src[y * width * channels..][..width * channels];
+        let dst = &mut out[yy * stride..][..stride];
+        for (xx, x) in xs.iter().enumerate() {
+            if let Some(x) = x {
+                dst[xx * channels..][..channels].copy_from_slice(&row[x * channels..][..channels]);
             }
         }
-        yo += ay;
     }
     out
 }
@@ -348,7 +415,7 @@ mod tests {
 
     #[test]
     fn bicubic_weights_sum_to_one_in_fixed_point() {
-        let c = precompute(640, 224, Filter::Bicubic);
+        let c = precompute(640, 224, 0..224, Filter::Bicubic);
         for i in 0..224 {
             let s: i64 = c.taps[i * c.ksize..][..c.len[i]]
                 .iter()
@@ -382,6 +449,31 @@ mod tests {
             assert!(out.iter().all(|&v| v == 200), "{f:?}");
             let out = resize(&src, 37, 23, 3, 80, 51, f);
             assert!(out.iter().all(|&v| v == 200), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn a_region_equals_the_same_crop_of_the_full_resize() {
+        let (w, h, ch) = (37usize, 23usize, 3usize);
+        let src: Vec<u8> = (0..w * h * ch).map(|i| (i * 7919 % 251) as u8).collect();
+        for filter in [
+            Filter::Bicubic,
+            Filter::Lanczos,
+            Filter::Nearest,
+            Filter::Box,
+        ] {
+            for (ow, oh) in [(80, 51), (11, 9), (37, 9), (80, 23)] {
+                let full = resize(&src, w, h, ch, ow, oh, filter);
+                let r = Region {
+                    x: ow / 4,
+                    y: oh / 3,
+                    width: ow / 2,
+                    height: oh / 2,
+                };
+                let part = resize_region(&src, w, h, ch, (ow, oh), r, filter);
+                let expect = copy_window(&full, ow, ch, r.x..r.x + r.width, r.y..r.y + r.height);
+                assert_eq!(part, expect, "{filter:?} {ow}x{oh}");
+            }
         }
     }
 

@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 use super::decode::{ColorMode, DecodedImage};
-use super::resample::{self, Filter};
+use super::resample::{self, Filter, Region};
 use crate::error::ConfigError;
 
 /// OpenAI CLIP's per-channel mean, the default when a config names none.
@@ -275,55 +275,62 @@ pub fn shortest_edge_size(width: u32, height: u32, size: u32) -> (u32, u32) {
 }
 
 /// Resizes and crops in the image's own mode, then converts to RGB, as the reference does.
+///
+/// Only the pixels that survive the crop are resampled (with exactly the values a full resize
+/// would give them), so a 1 x 5000 image costs a crop's worth of work and memory, not the
+/// 224 x 1 120 000 intermediate image that the reference allocates.
 pub fn resize_and_crop(img: &DecodedImage, cfg: &PreprocessConfig) -> Rgb8 {
     let channels = img.mode.channels();
-    let (mut w, mut h) = (img.width as usize, img.height as usize);
-    let mut buf = std::borrow::Cow::Borrowed(&img.data[..]);
-    if let Some(resize) = cfg.resize {
-        let (out_w, out_h) = match resize {
-            Resize::ShortestEdge(s) => shortest_edge_size(img.width, img.height, s),
-            Resize::Exact { height, width } => (width, height),
-        };
-        let (out_w, out_h) = (out_w as usize, out_h as usize);
-        if (out_w, out_h) != (w, h) {
-            let filter = if img.palette {
-                Filter::Nearest
-            } else {
-                cfg.filter
-            };
-            // Pillow resizes LA/RGBA premultiplied unless the filter is nearest.
-            let premultiplied = img.mode.has_alpha() && filter != Filter::Nearest;
-            let resized = if premultiplied {
-                let mut pre = buf.into_owned();
-                resample::premultiply(&mut pre, channels);
-                let mut out = resample::resize(&pre, w, h, channels, out_w, out_h, filter);
-                resample::unpremultiply(&mut out, channels);
-                out
-            } else {
-                resample::resize(&buf, w, h, channels, out_w, out_h, filter)
-            };
-            buf = std::borrow::Cow::Owned(resized);
-            (w, h) = (out_w, out_h);
+    let (w, h) = (img.width as usize, img.height as usize);
+    let (rw, rh) = match cfg.resize {
+        Some(Resize::ShortestEdge(s)) => {
+            let (a, b) = shortest_edge_size(img.width, img.height, s);
+            (a as usize, b as usize)
         }
-    }
+        Some(Resize::Exact { height, width }) => (width as usize, height as usize),
+        None => (w, h),
+    };
     let (out_h, out_w) = cfg
         .crop
-        .map_or((h, w), |(ch, cw)| (ch as usize, cw as usize));
-    let (top, left) = crop_origin(h, w, out_h, out_w);
+        .map_or((rh, rw), |(ch, cw)| (ch as usize, cw as usize));
+    let (top, left) = crop_origin(rh, rw, out_h, out_w);
+    // The part of the resized image inside the crop box (the rest of the box is padding).
+    let x0 = left.max(0) as usize;
+    let y0 = top.max(0) as usize;
+    let region = Region {
+        x: x0,
+        y: y0,
+        width: ((left + out_w as i64).min(rw as i64) as usize).saturating_sub(x0),
+        height: ((top + out_h as i64).min(rh as i64) as usize).saturating_sub(y0),
+    };
+    let filter = if img.palette {
+        Filter::Nearest
+    } else {
+        cfg.filter
+    };
+    // Pillow resizes LA/RGBA premultiplied unless the filter is nearest.
+    let premultiplied = img.mode.has_alpha() && filter != Filter::Nearest && (rw, rh) != (w, h);
+    let pixels = if region.width == 0 || region.height == 0 {
+        Vec::new()
+    } else if premultiplied {
+        let mut pre = img.data.clone();
+        resample::premultiply(&mut pre, channels);
+        let mut out = resample::resize_region(&pre, w, h, channels, (rw, rh), region, filter);
+        resample::unpremultiply(&mut out, channels);
+        out
+    } else {
+        resample::resize_region(&img.data, w, h, channels, (rw, rh), region, filter)
+    };
+    // Place the region in the (zero-padded) crop box, converting to RGB.
     let mut rgb = vec![0u8; out_w * out_h * 3];
-    for y in 0..out_h {
-        let sy = y as i64 + top;
-        if sy < 0 || sy >= h as i64 {
-            continue; // torchvision pads with zeros
-        }
-        let src_row = &buf[sy as usize * w * channels..][..w * channels];
-        for x in 0..out_w {
-            let sx = x as i64 + left;
-            if sx < 0 || sx >= w as i64 {
-                continue;
-            }
-            let px = &src_row[sx as usize * channels..][..channels];
-            let dst = &mut rgb[(y * out_w + x) * 3..][..3];
+    let (dx, dy) = ((x0 as i64 - left) as usize, (y0 as i64 - top) as usize);
+    for y in 0..region.height {
+        let src_row = &pixels[y * region.width * channels..][..region.width * channels];
+        let dst_row = &mut rgb[((y + dy) * out_w + dx) * 3..][..region.width * 3];
+        for (dst, px) in dst_row
+            .chunks_exact_mut(3)
+            .zip(src_row.chunks_exact(channels))
+        {
             match img.mode {
                 ColorMode::L | ColorMode::La => dst.fill(px[0]),
                 ColorMode::Rgb | ColorMode::Rgba => dst.copy_from_slice(&px[..3]),
