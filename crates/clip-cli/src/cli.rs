@@ -88,8 +88,8 @@ pub struct ClassifyArgs {
     #[arg(long, short, value_name = "LABELS")]
     pub labels: String,
     /// Show only the K most likely labels.
-    #[arg(long, short = 'k', value_name = "K")]
-    pub top_k: Option<usize>,
+    #[arg(long, short = 'k', value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub top_k: Option<u64>,
     /// Print one JSON object per image instead of text.
     #[arg(long)]
     pub json: bool,

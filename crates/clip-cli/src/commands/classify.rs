@@ -55,7 +55,10 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
     let model = output::load_model(&args.model)?;
     let tokens = model.tokenize_all(&labels, args.truncate)?;
     let label_features = model.encode_text(&tokens)?;
-    let top_k = args.top_k.unwrap_or(labels.len()).min(labels.len());
+    let top_k = args
+        .top_k
+        .map_or(labels.len(), |k| usize::try_from(k).unwrap_or(usize::MAX))
+        .min(labels.len());
     let many = args.images.len() > 1;
     let bar = output::bar(
         args.images.len() as u64,
