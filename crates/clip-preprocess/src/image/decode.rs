@@ -18,7 +18,7 @@ use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageFormat, ImageReader};
 
 use crate::error::ImageError;
 
@@ -88,9 +88,9 @@ pub struct DecodedImage {
     pub mode: ColorMode,
     /// `width * height * mode.channels()` samples.
     pub data: Vec<u8>,
-    /// The file stored palette indices (Pillow mode `P`): the reference resizes such images
-    /// with nearest neighbour whatever filter is asked for.
-    pub palette: bool,
+    /// Pillow would hold this file as palette indices (mode `P`) or bilevel (mode `1`), and
+    /// resizes such images with nearest neighbour whatever filter is asked for.
+    pub resize_nearest: bool,
     /// The container format, sniffed from the content.
     pub format: ImageFormat,
 }
@@ -101,7 +101,7 @@ impl std::fmt::Debug for DecodedImage {
             .field("width", &self.width)
             .field("height", &self.height)
             .field("mode", &self.mode)
-            .field("palette", &self.palette)
+            .field("resize_nearest", &self.resize_nearest)
             .field("format", &self.format)
             .finish_non_exhaustive()
     }
@@ -177,11 +177,11 @@ fn decode_format(
     limits: &DecodeLimits,
 ) -> Result<DecodedImage, ImageError> {
     let fname = format_name(format).unwrap_or("image");
-    let malformed = |e: image::ImageError| map_image_error(e, source_name, fname);
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
         .into_decoder()
-        .map_err(malformed)?;
+        .map_err(|e| map_image_error(e, source_name, fname, (0, 0)))?;
     let (width, height) = decoder.dimensions();
+    let malformed = |e: image::ImageError| map_image_error(e, source_name, fname, (width, height));
     check_limits(width, height, decoder.total_bytes(), source_name, limits)?;
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = Some(limits.max_width);
@@ -192,20 +192,86 @@ fn decode_format(
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let hints = pillow_hints(bytes, format, decoder.original_color_type());
     let mut img = DynamicImage::from_decoder(decoder).map_err(malformed)?;
     img.apply_orientation(orientation);
-    let palette = stores_palette(bytes, format);
     // A quarter turn swaps the sides.
     let (width, height) = (img.width(), img.height());
-    let (mode, data) = into_pillow_mode(img, source_name, fname)?;
+    let (mut mode, mut data) = into_pillow_mode(img, source_name, fname)?;
+    if hints.drop_alpha && mode.has_alpha() {
+        (mode, data) = drop_alpha(mode, &data);
+    }
     Ok(DecodedImage {
         width,
         height,
         mode,
         data,
-        palette,
+        resize_nearest: hints.nearest,
         format,
     })
+}
+
+/// What the mode Pillow gives a file implies beyond its decoded pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct PillowHints {
+    /// Mode `P` or `1`: resized with nearest neighbour.
+    nearest: bool,
+    /// The decoder made an alpha channel that Pillow's mode lacks (a palette's or a PNG
+    /// `tRNS` transparent colour): Pillow keeps `P` / `L` / `RGB` and `convert("RGB")` ignores
+    /// the transparency, so the colours under it count.
+    drop_alpha: bool,
+}
+
+/// Reads from the header what the decoders do not report (they expand palettes, bit depths
+/// and transparent colours).
+fn pillow_hints(bytes: &[u8], format: ImageFormat, original: ExtendedColorType) -> PillowHints {
+    match format {
+        ImageFormat::Png => {
+            // IHDR: bit depth at byte 24, colour type at 25 (0 grey, 2 RGB, 3 indexed).
+            let (depth, color) = (bytes.get(24).copied(), bytes.get(25).copied());
+            PillowHints {
+                nearest: color == Some(3) || (color == Some(0) && depth == Some(1)),
+                drop_alpha: matches!(color, Some(0 | 2 | 3)),
+            }
+        }
+        // Every GIF frame is palette based.
+        ImageFormat::Gif => PillowHints {
+            nearest: true,
+            drop_alpha: true,
+        },
+        // BITMAPINFOHEADER bit count at byte 28; up to 8 bits per pixel uses a colour table.
+        ImageFormat::Bmp => {
+            let palette = bytes
+                .get(28..30)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                .is_some_and(|bits| (1..=8).contains(&bits));
+            PillowHints {
+                nearest: palette,
+                drop_alpha: palette,
+            }
+        }
+        ImageFormat::Tiff => PillowHints {
+            nearest: original == ExtendedColorType::L1,
+            drop_alpha: false,
+        },
+        _ => PillowHints::default(),
+    }
+}
+
+/// The samples without their last (alpha) channel.
+fn drop_alpha(mode: ColorMode, data: &[u8]) -> (ColorMode, Vec<u8>) {
+    let (to, keep) = match mode {
+        ColorMode::La => (ColorMode::L, 1),
+        ColorMode::Rgba => (ColorMode::Rgb, 3),
+        other => return (other, data.to_vec()),
+    };
+    let step = mode.channels();
+    let out = data
+        .chunks_exact(step)
+        .flat_map(|px| &px[..keep])
+        .copied()
+        .collect();
+    (to, out)
 }
 
 fn check_limits(
@@ -249,12 +315,17 @@ fn check_limits(
     Ok(())
 }
 
-fn map_image_error(e: image::ImageError, source_name: &str, format: &str) -> ImageError {
+fn map_image_error(
+    e: image::ImageError,
+    source_name: &str,
+    format: &str,
+    (width, height): (u32, u32),
+) -> ImageError {
     match e {
         image::ImageError::Limits(l) => ImageError::TooLarge {
             source_name: source_name.to_string(),
-            width: 0,
-            height: 0,
+            width,
+            height,
             limit: l.to_string(),
         },
         image::ImageError::Unsupported(u) => ImageError::UnsupportedColor {
@@ -274,23 +345,6 @@ fn map_image_error(e: image::ImageError, source_name: &str, format: &str) -> Ima
             format: format.to_string(),
             detail: other.to_string(),
         },
-    }
-}
-
-/// Whether the file stores palette indices, as Pillow's mode `P` (read from the header,
-/// since the decoder expands palettes).
-fn stores_palette(bytes: &[u8], format: ImageFormat) -> bool {
-    match format {
-        // IHDR colour type is byte 25: 3 = indexed.
-        ImageFormat::Png => bytes.get(25) == Some(&3),
-        // Every GIF frame is palette based.
-        ImageFormat::Gif => true,
-        // BITMAPINFOHEADER bit count at byte 28; up to 8 bits per pixel uses a colour table.
-        ImageFormat::Bmp => bytes
-            .get(28..30)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-            .is_some_and(|bits| (1..=8).contains(&bits)),
-        _ => false,
     }
 }
 
@@ -376,11 +430,33 @@ mod tests {
     }
 
     #[test]
-    fn palette_is_read_from_headers() {
+    fn pillow_modes_are_read_from_headers() {
         let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x03".to_vec();
-        assert!(stores_palette(&png, ImageFormat::Png));
-        png[25] = 2;
-        assert!(!stores_palette(&png, ImageFormat::Png));
-        assert!(stores_palette(b"GIF89a", ImageFormat::Gif));
+        let hints = |png: &[u8]| pillow_hints(png, ImageFormat::Png, ExtendedColorType::L8);
+        assert_eq!(
+            hints(&png),
+            PillowHints {
+                nearest: true,
+                drop_alpha: true
+            }
+        );
+        png[25] = 6; // RGBA: a real alpha channel
+        assert_eq!(hints(&png), PillowHints::default());
+        (png[24], png[25]) = (1, 0); // bilevel
+        assert_eq!(
+            hints(&png),
+            PillowHints {
+                nearest: true,
+                drop_alpha: true
+            }
+        );
+        let gif = pillow_hints(b"GIF89a", ImageFormat::Gif, ExtendedColorType::Rgba8);
+        assert!(gif.nearest && gif.drop_alpha);
+        let tiff = pillow_hints(b"II*\0", ImageFormat::Tiff, ExtendedColorType::L1);
+        assert!(tiff.nearest);
+        assert_eq!(
+            drop_alpha(ColorMode::La, &[1, 2, 3, 4]),
+            (ColorMode::L, vec![1, 3])
+        );
     }
 }

@@ -36,7 +36,8 @@ pub enum Resize {
 pub struct PreprocessConfig {
     /// The resize step, or `None` to skip it.
     pub resize: Option<Resize>,
-    /// Resampling filter for the resize (palette images always use nearest, as in Pillow).
+    /// Resampling filter for the resize (palette and bilevel images always use nearest, as
+    /// in Pillow).
     pub filter: Filter,
     /// Center crop to `(height, width)`, or `None` to skip it.
     pub crop: Option<(u32, u32)>,
@@ -303,7 +304,7 @@ pub fn resize_and_crop(img: &DecodedImage, cfg: &PreprocessConfig) -> Rgb8 {
         width: ((left + out_w as i64).min(rw as i64) as usize).saturating_sub(x0),
         height: ((top + out_h as i64).min(rh as i64) as usize).saturating_sub(y0),
     };
-    let filter = if img.palette {
+    let filter = if img.resize_nearest {
         Filter::Nearest
     } else {
         cfg.filter
