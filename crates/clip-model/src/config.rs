@@ -193,27 +193,71 @@ impl ClipConfig {
         ] {
             if Activation::from_name(act).is_none() {
                 return Err(bad(format!(
-                    "{what} = {act:?} is not supported (quick_gelu, gelu, gelu_new, gelu_pytorch_tanh, relu)"
+                    "{what} = {act:?} is not supported (quick_gelu, gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu)"
                 )));
             }
         }
-        let positive = [
-            ("text_config.hidden_size", t.hidden_size),
-            ("text_config.num_attention_heads", t.num_attention_heads),
+        // Bounds far above any real CLIP, so that sizes computed from them cannot overflow.
+        let bounded = [
+            ("text_config.hidden_size", t.hidden_size, 1 << 16),
+            (
+                "text_config.intermediate_size",
+                t.intermediate_size,
+                1 << 18,
+            ),
+            (
+                "text_config.num_hidden_layers",
+                t.num_hidden_layers,
+                1 << 10,
+            ),
+            (
+                "text_config.num_attention_heads",
+                t.num_attention_heads,
+                1 << 12,
+            ),
             (
                 "text_config.max_position_embeddings",
                 t.max_position_embeddings,
+                1 << 16,
             ),
-            ("text_config.vocab_size", t.vocab_size),
-            ("vision_config.hidden_size", v.hidden_size),
-            ("vision_config.num_attention_heads", v.num_attention_heads),
-            ("vision_config.patch_size", v.patch_size),
-            ("vision_config.image_size", v.image_size),
-            ("projection_dim", self.projection_dim),
+            ("text_config.vocab_size", t.vocab_size, 1 << 24),
+            ("vision_config.hidden_size", v.hidden_size, 1 << 16),
+            (
+                "vision_config.intermediate_size",
+                v.intermediate_size,
+                1 << 18,
+            ),
+            (
+                "vision_config.num_hidden_layers",
+                v.num_hidden_layers,
+                1 << 10,
+            ),
+            (
+                "vision_config.num_attention_heads",
+                v.num_attention_heads,
+                1 << 12,
+            ),
+            ("vision_config.patch_size", v.patch_size, 1 << 14),
+            ("vision_config.image_size", v.image_size, 1 << 14),
+            ("projection_dim", self.projection_dim, 1 << 16),
         ];
-        for (name, value) in positive {
-            if value == 0 {
-                return Err(bad(format!("{name} = 0 must be positive")));
+        for (name, value, max) in bounded {
+            if value == 0 || value > max {
+                return Err(bad(format!("{name} = {value} is outside 1..={max}")));
+            }
+        }
+        if v.num_channels != 3 {
+            return Err(bad(format!(
+                "vision_config.num_channels = {} is not supported (images are RGB: 3)",
+                v.num_channels
+            )));
+        }
+        for (name, eps) in [
+            ("text_config.layer_norm_eps", t.layer_norm_eps),
+            ("vision_config.layer_norm_eps", v.layer_norm_eps),
+        ] {
+            if !(eps.is_finite() && eps > 0.0) {
+                return Err(bad(format!("{name} = {eps} must be a positive number")));
             }
         }
         if t.hidden_size % t.num_attention_heads != 0 {
@@ -289,5 +333,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("c.json"), "{e}");
+        for (json, needle) in [
+            (
+                r#"{"vision_config": {"image_size": 8589934592, "patch_size": 1}}"#,
+                "image_size = 8589934592",
+            ),
+            (r#"{"vision_config": {"patch_size": 0}}"#, "patch_size = 0"),
+            (
+                r#"{"text_config": {"num_attention_heads": 0}}"#,
+                "num_attention_heads = 0",
+            ),
+            (
+                r#"{"vision_config": {"num_channels": 1}}"#,
+                "num_channels = 1",
+            ),
+            (
+                r#"{"text_config": {"layer_norm_eps": -1e-5}}"#,
+                "layer_norm_eps = -0.00001",
+            ),
+            (
+                r#"{"vision_config": {"image_size": 100}}"#,
+                "not a multiple of patch_size",
+            ),
+        ] {
+            let e = ClipConfig::from_json(json, "c.json")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{json}: {e}");
+        }
     }
 }

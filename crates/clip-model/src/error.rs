@@ -42,5 +42,13 @@ pub enum ModelError {
     Input(String),
     /// The tensor library failed while computing.
     #[error("model computation failed: {0}")]
-    Compute(#[from] candle_core::Error),
+    Compute(candle_core::Error),
+}
+
+// Not `#[from]`: that would also make the error its `source`, and printing the chain would
+// repeat the message.
+impl From<candle_core::Error> for ModelError {
+    fn from(e: candle_core::Error) -> Self {
+        ModelError::Compute(e)
+    }
 }

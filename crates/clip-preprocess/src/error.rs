@@ -10,7 +10,6 @@ pub enum ImageError {
         /// Path or label of the input.
         source_name: String,
         /// The operating system's error.
-        #[source]
         error: std::io::Error,
     },
     /// The input has no bytes at all.
@@ -79,9 +78,7 @@ pub enum ImageError {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenizeError {
     /// The text needs more tokens than the context holds and truncation was not asked for.
-    #[error(
-        "text needs {tokens} tokens but the context length is {context_length}: {preview:?} (pass truncate to cut it)"
-    )]
+    #[error("text needs {tokens} tokens but the context length is {context_length}: {preview:?}")]
     TooLong {
         /// Tokens needed, including start and end markers.
         tokens: usize,
@@ -104,7 +101,6 @@ pub enum ConfigError {
         /// Path or label of the config.
         source_name: String,
         /// The parser's error.
-        #[source]
         error: serde_json::Error,
     },
     /// A field has a value we cannot honour.

@@ -42,7 +42,6 @@ pub enum ClipError {
         /// The file.
         path: String,
         /// The system's error.
-        #[source]
         error: std::io::Error,
     },
 }
