@@ -98,13 +98,13 @@ struct HfPreprocessorConfig {
     #[serde(default = "yes")]
     do_resize: bool,
     #[serde(default)]
-    size: Option<SizeField>,
+    size: Option<serde_json::Value>,
     #[serde(default = "bicubic")]
     resample: u32,
     #[serde(default = "yes")]
     do_center_crop: bool,
     #[serde(default)]
-    crop_size: Option<SizeField>,
+    crop_size: Option<serde_json::Value>,
     #[serde(default = "yes")]
     do_rescale: bool,
     #[serde(default = "one_over_255")]
@@ -127,16 +127,37 @@ fn one_over_255() -> f64 {
     1.0 / 255.0
 }
 
-/// `size` / `crop_size` come as a number or as an object, depending on the file's age.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum SizeField {
-    Square(u32),
-    Map {
-        shortest_edge: Option<u32>,
-        height: Option<u32>,
-        width: Option<u32>,
-    },
+/// Largest resize or crop side accepted from a config (far above any CLIP model's input).
+const MAX_SIDE: u64 = 16_384;
+
+/// A `size` / `crop_size` value: a number, or an object, depending on the file's age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SizeSpec {
+    /// `224` or `{"shortest_edge": 224}`.
+    Edge(u32),
+    /// `{"height": h, "width": w}`.
+    HeightWidth(u32, u32),
+}
+
+/// Reads a size field; `None` when it has none of the known shapes or a side outside
+/// `1..=MAX_SIDE`.
+fn read_size(v: &serde_json::Value) -> Option<SizeSpec> {
+    let side = |v: &serde_json::Value| {
+        v.as_u64()
+            .filter(|n| (1..=MAX_SIDE).contains(n))
+            .map(|n| n as u32)
+    };
+    if let Some(n) = side(v) {
+        return Some(SizeSpec::Edge(n));
+    }
+    let map = v.as_object()?;
+    if let Some(e) = map.get("shortest_edge") {
+        return side(e).map(SizeSpec::Edge);
+    }
+    Some(SizeSpec::HeightWidth(
+        side(map.get("height")?)?,
+        side(map.get("width")?)?,
+    ))
 }
 
 impl HfPreprocessorConfig {
@@ -148,62 +169,36 @@ impl HfPreprocessorConfig {
                 value,
                 reason,
             };
-        let resize = if self.do_resize {
-            Some(match self.size {
-                None => Resize::ShortestEdge(224),
-                Some(SizeField::Square(s)) => Resize::ShortestEdge(s),
-                Some(SizeField::Map {
-                    shortest_edge: Some(s),
-                    ..
-                }) => Resize::ShortestEdge(s),
-                Some(SizeField::Map {
-                    height: Some(height),
-                    width: Some(width),
-                    ..
-                }) => Resize::Exact { height, width },
-                Some(SizeField::Map { .. }) => {
+        let resize = match (self.do_resize, &self.size) {
+            (false, _) => None,
+            (true, None) => Some(Resize::ShortestEdge(224)),
+            (true, Some(v)) => Some(match read_size(v) {
+                Some(SizeSpec::Edge(s)) => Resize::ShortestEdge(s),
+                Some(SizeSpec::HeightWidth(height, width)) => Resize::Exact { height, width },
+                None => {
                     return Err(unsupported(
                         "size",
-                        "{}".into(),
-                        "expected shortest_edge, or height and width",
+                        v.to_string(),
+                        "expected a side, {\"shortest_edge\": n} or {\"height\": h, \"width\": w}, sides 1 to 16384",
                     ))
                 }
-            })
-        } else {
-            None
+            }),
         };
-        if let Some(Resize::ShortestEdge(0) | Resize::Exact { height: 0, .. })
-        | Some(Resize::Exact { width: 0, .. }) = resize
-        {
-            return Err(unsupported("size", "0".into(), "sizes must be positive"));
-        }
-        let crop = if self.do_center_crop {
-            Some(match self.crop_size {
-                None => (224, 224),
-                Some(SizeField::Square(s)) => (s, s),
-                Some(SizeField::Map {
-                    height: Some(h),
-                    width: Some(w),
-                    ..
-                }) => (h, w),
-                Some(SizeField::Map { .. }) => {
+        let crop = match (self.do_center_crop, &self.crop_size) {
+            (false, _) => None,
+            (true, None) => Some((224, 224)),
+            (true, Some(v)) => Some(match read_size(v) {
+                Some(SizeSpec::Edge(s)) => (s, s),
+                Some(SizeSpec::HeightWidth(h, w)) => (h, w),
+                None => {
                     return Err(unsupported(
                         "crop_size",
-                        "{}".into(),
-                        "expected height and width",
+                        v.to_string(),
+                        "expected a side or {\"height\": h, \"width\": w}, sides 1 to 16384",
                     ))
                 }
-            })
-        } else {
-            None
+            }),
         };
-        if matches!(crop, Some((0, _)) | Some((_, 0))) {
-            return Err(unsupported(
-                "crop_size",
-                "0".into(),
-                "sizes must be positive",
-            ));
-        }
         let filter = Filter::from_pil(self.resample).ok_or_else(|| {
             unsupported(
                 "resample",
@@ -435,8 +430,29 @@ mod tests {
         assert_eq!(b.resize, Some(Resize::ShortestEdge(336)));
         assert_eq!(b.crop, Some((336, 336)));
         assert_eq!(b.normalize, Some(([0.5; 3], [0.5; 3])));
-        let bad = PreprocessConfig::from_hf_json(r#"{"resample": 9}"#, "cfg.json").unwrap_err();
-        assert!(bad.to_string().contains("resample = 9"), "{bad}");
+        for (json, needle) in [
+            (r#"{"resample": 9}"#, "resample = 9"),
+            (
+                r#"{"size": {"longest_edge": 224}}"#,
+                r#"size = {"longest_edge":224}"#,
+            ),
+            (r#"{"crop_size": 0}"#, "crop_size = 0"),
+            (r#"{"crop_size": 1000000000}"#, "crop_size = 1000000000"),
+            (r#"{"size": {"height": 5}}"#, r#"size = {"height":5}"#),
+        ] {
+            let bad = PreprocessConfig::from_hf_json(json, "cfg.json").unwrap_err();
+            assert!(bad.to_string().contains(needle), "{json}: {bad}");
+            assert!(bad.to_string().contains("cfg.json"), "{bad}");
+        }
+        let exact =
+            PreprocessConfig::from_hf_json(r#"{"size": {"height": 5, "width": 7}}"#, "c").unwrap();
+        assert_eq!(
+            exact.resize,
+            Some(Resize::Exact {
+                height: 5,
+                width: 7
+            })
+        );
     }
 
     #[test]
