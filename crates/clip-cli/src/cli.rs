@@ -21,7 +21,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
   HF_HUB_CACHE     the cache folder itself, overriding HF_HOME
   HF_ENDPOINT      hub address (default https://huggingface.co)
   HF_HUB_OFFLINE   set to 1 to never download
-  HF_TOKEN         access token for gated or private models
+  HF_TOKEN         access token for gated or private models (else $HF_HOME/token)
   NO_COLOR         disable colours")]
 pub struct Cli {
     #[command(subcommand)]
@@ -109,6 +109,7 @@ pub enum EmbedFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("inputs").args(["image", "text"]).required(true).multiple(true)))]
 pub struct EmbedArgs {
     /// An image file to embed (repeatable).
     #[arg(long, value_name = "PATH")]
@@ -120,7 +121,7 @@ pub struct EmbedArgs {
     #[arg(long, value_enum, default_value_t = EmbedFormat::Jsonl)]
     pub format: EmbedFormat,
     /// File to write (required for npy; jsonl goes to stdout without it).
-    #[arg(long, short, value_name = "FILE")]
+    #[arg(long, short, value_name = "FILE", required_if_eq("format", "npy"))]
     pub output: Option<PathBuf>,
     /// Print the raw projected features instead of L2-normalized embeddings.
     #[arg(long)]
@@ -138,7 +139,7 @@ pub struct TokenizeArgs {
     #[arg(required = true, value_name = "TEXT")]
     pub texts: Vec<String>,
     /// Context length in tokens, start and end markers included.
-    #[arg(long, default_value_t = 77, value_parser = clap::value_parser!(u32).range(2..))]
+    #[arg(long, default_value_t = 77, value_parser = clap::value_parser!(u32).range(2..=65536))]
     pub context_length: u32,
     /// Cut texts that do not fit (the last token becomes <end_of_text>) instead of failing.
     #[arg(long)]

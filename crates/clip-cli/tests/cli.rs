@@ -238,7 +238,7 @@ fn embed_npy_writes_a_numpy_array() {
     let o = run(&mut clip(&[
         "embed", "--text", "x", "--format", "npy", "-m", OPENAI,
     ]));
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a usage error");
     assert!(stderr(&o).contains("--output"), "{}", stderr(&o));
 }
 
@@ -268,6 +268,8 @@ fn tokenize_prints_ids() {
         "{err}"
     );
     assert!(err.contains("hint: pass --truncate"), "{err}");
+    let literal = ok(&["tokenize", "<end_of_text> hi"]);
+    assert_eq!(literal.trim(), "49406 49407 1883 49407");
     let cut = ok(&[
         "tokenize",
         "--context-length",
@@ -364,7 +366,6 @@ fn errors_are_explained_with_exit_code_1() {
             &["embed", "--image", "missing.png", "-m", OPENAI],
             "missing.png",
         ),
-        (&["embed", "-m", OPENAI], "nothing to embed"),
     ];
     for (args, needle) in cases {
         let o = run(&mut clip(args));
@@ -377,8 +378,19 @@ fn errors_are_explained_with_exit_code_1() {
         );
         assert!(o.stdout.is_empty(), "{args:?}: wrote to stdout");
     }
-    let o = run(&mut clip(&["classify", "x.png"]));
-    assert_eq!(o.status.code(), Some(2), "usage errors exit with 2");
+    for usage in [
+        &["classify", "x.png"][..],
+        &["embed", "-m", OPENAI],
+        &["classify", "x.png", "-l", "a,b", "--top-k", "0"],
+        &["tokenize", "--context-length", "100000", "x"],
+    ] {
+        let o = run(&mut clip(usage));
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{usage:?}: usage errors exit with 2"
+        );
+    }
     let o = run(&mut clip(&[
         "classify",
         "photos/horse.png",
@@ -407,7 +419,11 @@ fn a_closed_pipe_is_not_an_error() {
 
 #[test]
 fn downloads_from_the_hub_then_works_offline() {
+    // Cache and home apart, as with HF_HUB_CACHE on a data disk: the token still comes from
+    // $HF_HOME/token, where `huggingface-cli login` writes it.
     let home = tmp("download-home");
+    let cache = tmp("download-cache");
+    std::fs::write(home.join("token"), "hf_file_token\n").unwrap();
     let server =
         hub_server::HubServer::start("org/tiny-clip", &fixtures().join("models/tiny-openai"));
     let args = [
@@ -418,17 +434,27 @@ fn downloads_from_the_hub_then_works_offline() {
         "--model",
         "org/tiny-clip",
     ];
-    let online = run(clip(&args)
-        .env("HF_HOME", &home)
+    let env = |cmd: &mut Command| {
+        cmd.env("HF_HOME", &home).env("HF_HUB_CACHE", &cache);
+    };
+    let mut online_cmd = clip(&args);
+    env(&mut online_cmd);
+    let online = run(online_cmd
         .env("HF_ENDPOINT", server.endpoint())
         .env_remove("HF_HUB_OFFLINE"));
     assert!(online.status.success(), "{}", stderr(&online));
-    let snapshot = home
-        .join("hub/models--org--tiny-clip/snapshots")
+    assert_eq!(
+        server.authorization().as_deref(),
+        Some("Bearer hf_file_token")
+    );
+    let snapshot = cache
+        .join("models--org--tiny-clip/snapshots")
         .join(hub_server::COMMIT);
     assert!(snapshot.join("model.safetensors").is_file());
     drop(server);
-    let offline = run(clip(&args).env("HF_HOME", &home));
+    let mut offline_cmd = clip(&args);
+    env(&mut offline_cmd);
+    let offline = run(&mut offline_cmd);
     assert!(offline.status.success(), "{}", stderr(&offline));
     assert_eq!(stdout(&online), stdout(&offline));
     let direct = ok(&[
@@ -440,6 +466,7 @@ fn downloads_from_the_hub_then_works_offline() {
         OPENAI,
     ]);
     assert_eq!(stdout(&offline), direct);
-    let listed = run(clip(&["models"]).env("HF_HOME", &home));
-    assert!(stdout(&listed).contains("org/tiny-clip"));
+    let mut listed = clip(&["models"]);
+    env(&mut listed);
+    assert!(stdout(&run(&mut listed)).contains("org/tiny-clip"));
 }

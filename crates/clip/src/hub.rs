@@ -110,27 +110,54 @@ fn known_names() -> String {
         .join(", ")
 }
 
-/// Where the hub cache lives, from the environment as `huggingface_hub` reads it.
+fn env_path(key: &str) -> Option<PathBuf> {
+    let value = std::env::var_os(key).filter(|v| !v.is_empty())?;
+    // Python's huggingface_hub applies `os.path.expanduser` to these variables.
+    let text = value.to_string_lossy();
+    match (text.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Some(PathBuf::from(home).join(rest)),
+        _ if text == "~" => std::env::var_os("HOME").map(PathBuf::from),
+        _ => Some(PathBuf::from(value)),
+    }
+}
+
+/// The Hugging Face home: `$HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else
+/// `~/.cache/huggingface`.
+pub fn hf_home() -> PathBuf {
+    env_path("HF_HOME").unwrap_or_else(|| {
+        env_path("XDG_CACHE_HOME")
+            .unwrap_or_else(|| {
+                env_path("HOME")
+                    .unwrap_or_else(|| PathBuf::from("."))
+                    .join(".cache")
+            })
+            .join("huggingface")
+    })
+}
+
+/// Where the hub cache lives, as `huggingface_hub` reads it: `$HF_HUB_CACHE` (or the older
+/// `$HUGGINGFACE_HUB_CACHE`), else `<hf_home>/hub`.
 pub fn cache_dir() -> PathBuf {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(p) = env("HF_HUB_CACHE") {
-        return p;
+    env_path("HF_HUB_CACHE")
+        .or_else(|| env_path("HUGGINGFACE_HUB_CACHE"))
+        .unwrap_or_else(|| hf_home().join("hub"))
+}
+
+/// The access token: `$HF_TOKEN` (or the older `$HUGGING_FACE_HUB_TOKEN`), else the file
+/// `$HF_TOKEN_PATH`, else `<hf_home>/token` (what `huggingface-cli login` writes).
+pub fn token() -> Option<String> {
+    for key in ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"] {
+        if let Ok(t) = std::env::var(key) {
+            if !t.trim().is_empty() {
+                return Some(t.trim().to_string());
+            }
+        }
     }
-    if let Some(p) = env("HF_HOME") {
-        return p.join("hub");
-    }
-    if let Some(p) = env("XDG_CACHE_HOME") {
-        return p.join("huggingface").join("hub");
-    }
-    env("HOME")
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(".cache")
-        .join("huggingface")
-        .join("hub")
+    let path = env_path("HF_TOKEN_PATH").unwrap_or_else(|| hf_home().join("token"));
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
 }
 
 /// The hub's address (`$HF_ENDPOINT`, default `https://huggingface.co`).
@@ -169,9 +196,38 @@ pub fn cached_snapshot(cache: &Path, repo: &str, revision: &str) -> Option<PathB
     snapshot.is_dir().then_some(snapshot)
 }
 
-/// Whether a directory holds a loadable checkpoint (config plus some weights).
+/// Whether a directory holds a loadable checkpoint: a config and weights (for a sharded
+/// checkpoint, its index and every shard it names).
 pub fn is_complete(dir: &Path) -> bool {
-    dir.join("config.json").is_file() && WEIGHTS_FILES.iter().any(|f| dir.join(f).is_file())
+    if !dir.join("config.json").is_file() {
+        return false;
+    }
+    if dir.join("model.safetensors").is_file() || dir.join("pytorch_model.bin").is_file() {
+        return true;
+    }
+    match shard_names(&dir.join("model.safetensors.index.json")) {
+        Ok(shards) => !shards.is_empty() && shards.iter().all(|s| dir.join(s).is_file()),
+        Err(_) => false,
+    }
+}
+
+/// The shard files a `model.safetensors.index.json` names, sorted and without repeats.
+fn shard_names(index: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(index).map_err(|e| format!("{}: {e}", index.display()))?;
+    let parsed: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", index.display()))?;
+    let mut shards: Vec<String> = parsed["weight_map"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .filter_map(|v| v.as_str())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    shards.sort_unstable();
+    shards.dedup();
+    Ok(shards)
 }
 
 /// Receives download progress, file by file. The CLI draws a progress bar with it.
@@ -217,16 +273,19 @@ pub struct ResolveOptions {
     pub endpoint: String,
     /// Forbid downloads (default: `HF_HUB_OFFLINE`).
     pub offline: bool,
+    /// Access token for gated or private repos (default: [`token`]).
+    pub token: Option<String>,
 }
 
 impl ResolveOptions {
     /// Options from the environment (`HF_HUB_CACHE`, `HF_HOME`, `HF_ENDPOINT`,
-    /// `HF_HUB_OFFLINE`).
+    /// `HF_HUB_OFFLINE`, `HF_TOKEN`, `HF_TOKEN_PATH`).
     pub fn from_env() -> Self {
         ResolveOptions {
             cache: cache_dir(),
             endpoint: endpoint(),
             offline: offline_from_env(),
+            token: token(),
         }
     }
 }
@@ -299,15 +358,13 @@ fn download(
     opts: &ResolveOptions,
     progress: &mut dyn DownloadProgress,
 ) -> Result<PathBuf, String> {
-    let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty());
-    let mut builder = ApiBuilder::from_cache(Cache::new(opts.cache.clone()))
+    // The token is set explicitly: hf-hub would otherwise look for it beside the cache folder,
+    // which is not where Python keeps it when HF_HUB_CACHE is set.
+    let api = ApiBuilder::from_cache(Cache::new(opts.cache.clone()))
         .with_endpoint(opts.endpoint.clone())
+        .with_token(opts.token.clone())
         .with_progress(false)
-        .with_retries(2);
-    if token.is_some() {
-        builder = builder.with_token(token);
-    }
-    let api = builder
+        .with_retries(2)
         .build()
         .map_err(|e| format!("the HTTP client failed: {e}"))?;
     let hub = api.repo(Repo::with_revision(
@@ -357,18 +414,9 @@ fn download_shards(
     progress: &mut dyn DownloadProgress,
     url: &dyn Fn(&str) -> String,
 ) -> Result<(), String> {
-    let text = std::fs::read_to_string(index).map_err(|e| format!("{}: {e}", index.display()))?;
-    let parsed: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", index.display()))?;
-    let mut shards: Vec<&str> = parsed["weight_map"]
-        .as_object()
-        .map(|m| m.values().filter_map(|v| v.as_str()).collect())
-        .unwrap_or_default();
-    shards.sort_unstable();
-    shards.dedup();
-    for shard in shards {
-        hub.download_with_progress(shard, ProgressAdapter(progress))
-            .map_err(|e| format!("downloading {} failed: {e}", url(shard)))?;
+    for shard in shard_names(index)? {
+        hub.download_with_progress(&shard, ProgressAdapter(progress))
+            .map_err(|e| format!("downloading {} failed: {e}", url(&shard)))?;
     }
     Ok(())
 }
@@ -378,14 +426,28 @@ fn download_shards(
 pub struct CachedModel {
     /// `org/name`.
     pub repo: String,
-    /// The snapshot folder of its `main` revision (or the newest snapshot).
+    /// `main` when the cache's `refs/main` names the snapshot, else the snapshot's commit.
+    pub revision: String,
+    /// The snapshot folder.
     pub path: PathBuf,
     /// Whether config and weights are all there.
     pub complete: bool,
 }
 
-/// The CLIP checkpoints in the cache: every `models--*` folder whose snapshot has a
-/// `config.json` with `"model_type": "clip"`.
+impl CachedModel {
+    /// What to pass as `--model` to load exactly this snapshot.
+    pub fn model_arg(&self) -> String {
+        if self.revision == "main" {
+            self.repo.clone()
+        } else {
+            format!("{}@{}", self.repo, self.revision)
+        }
+    }
+}
+
+/// The CLIP checkpoints in the cache: every `models--*` folder whose snapshot (that of
+/// `refs/main`, else the most recently written one) has a `config.json` with
+/// `"model_type": "clip"`.
 pub fn cached_models(cache: &Path) -> Vec<CachedModel> {
     let Ok(entries) = std::fs::read_dir(cache) else {
         return Vec::new();
@@ -397,14 +459,13 @@ pub fn cached_models(cache: &Path) -> Vec<CachedModel> {
             continue;
         };
         let repo = folder.replacen("--", "/", 1);
-        let snapshot = cached_snapshot(cache, &repo, "main").or_else(|| {
-            std::fs::read_dir(entry.path().join("snapshots"))
-                .ok()?
-                .flatten()
-                .map(|e| e.path())
-                .max()
-        });
-        let Some(path) = snapshot else { continue };
+        let found = match cached_snapshot(cache, &repo, "main") {
+            Some(path) => Some((path, "main".to_string())),
+            None => newest_snapshot(&entry.path().join("snapshots")),
+        };
+        let Some((path, revision)) = found else {
+            continue;
+        };
         let is_clip = std::fs::read_to_string(path.join("config.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
@@ -412,6 +473,7 @@ pub fn cached_models(cache: &Path) -> Vec<CachedModel> {
         if is_clip {
             out.push(CachedModel {
                 repo,
+                revision,
                 complete: is_complete(&path),
                 path,
             });
@@ -419,6 +481,23 @@ pub fn cached_models(cache: &Path) -> Vec<CachedModel> {
     }
     out.sort_by(|a, b| a.repo.cmp(&b.repo));
     out
+}
+
+/// The most recently modified snapshot folder, with its name (the commit).
+fn newest_snapshot(snapshots: &Path) -> Option<(PathBuf, String)> {
+    std::fs::read_dir(snapshots)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let modified = e.metadata().and_then(|m| m.modified()).ok()?;
+            Some((
+                modified,
+                e.path(),
+                e.file_name().to_string_lossy().to_string(),
+            ))
+        })
+        .max_by_key(|(modified, _, _)| *modified)
+        .map(|(_, path, name)| (path, name))
 }
 
 #[cfg(test)]
@@ -484,7 +563,26 @@ mod tests {
         assert!(is_complete(&snap));
         let listed = cached_models(&cache);
         assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].repo, "org/model");
+        assert_eq!(listed[0].model_arg(), "org/model");
+        // Without refs/main the snapshot is listed by its commit, which loads it.
+        std::fs::remove_file(repo.join("refs/main")).unwrap();
+        let listed = cached_models(&cache);
+        assert_eq!(listed[0].model_arg(), format!("org/model@{commit}"));
+        assert_eq!(
+            cached_snapshot(&cache, "org/model", commit),
+            Some(snap.clone())
+        );
+        // A sharded checkpoint is complete only with every shard.
+        std::fs::remove_file(snap.join("model.safetensors")).unwrap();
+        std::fs::write(
+            snap.join("model.safetensors.index.json"),
+            r#"{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}"#,
+        )
+        .unwrap();
+        std::fs::write(snap.join("model-00001-of-00002.safetensors"), b"").unwrap();
+        assert!(!is_complete(&snap));
+        std::fs::write(snap.join("model-00002-of-00002.safetensors"), b"").unwrap();
+        assert!(is_complete(&snap));
         std::fs::remove_dir_all(&cache).unwrap();
     }
 }

@@ -239,21 +239,37 @@ impl Clip {
             .collect()
     }
 
-    /// Probabilities of each label for one image: softmax of the logits against the label
-    /// texts (used as they are, without prompt templates), sorted from most to least likely.
-    pub fn classify(
-        &self,
-        image_features: &[f32],
-        label_features: &[Vec<f32>],
-        labels: &[String],
-    ) -> Vec<(String, f32)> {
-        let logits = self.logits(&[image_features.to_vec()], label_features);
-        let probs = softmax(&logits[0]);
-        let mut ranked: Vec<(String, f32)> = labels.iter().cloned().zip(probs).collect();
-        // Stable sort: equal probabilities keep the labels' order.
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    /// Ranks labels for one image: the softmax over the labels of the logits against the
+    /// label features, most likely first (labels of equal probability keep their order).
+    pub fn classify(&self, image_features: &[f32], label_features: &[Vec<f32>]) -> Vec<Prediction> {
+        let logits = self
+            .logits(&[image_features.to_vec()], label_features)
+            .remove(0);
+        let probs = softmax(&logits);
+        let mut ranked: Vec<Prediction> = logits
+            .into_iter()
+            .zip(probs)
+            .enumerate()
+            .map(|(index, (logit, probability))| Prediction {
+                index,
+                probability,
+                logit,
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.probability.total_cmp(&a.probability));
         ranked
     }
+}
+
+/// One label's score for an image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prediction {
+    /// Position of the label in the list given to [`Clip::classify`].
+    pub index: usize,
+    /// Softmax probability among the labels.
+    pub probability: f32,
+    /// `logit_scale * cosine(image, label)`.
+    pub logit: f32,
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {

@@ -204,15 +204,17 @@ fn classify_ranks_labels_by_probability() {
             .load_image(&fixtures().join("photos/chelsea.png"))
             .unwrap()])
         .unwrap();
-    let ranked = clip.classify(&image[0], &text, &labels);
-    let total: f32 = ranked.iter().map(|(_, p)| p).sum();
+    let ranked = clip.classify(&image[0], &text);
+    let total: f32 = ranked.iter().map(|p| p.probability).sum();
     assert!((total - 1.0).abs() < 1e-5);
-    assert!(ranked.windows(2).all(|w| w[0].1 >= w[1].1));
+    assert!(ranked
+        .windows(2)
+        .all(|w| w[0].probability >= w[1].probability));
     let logits = clip.logits(&image, &text);
     let probs = clip::softmax(&logits[0]);
-    for (label, p) in &ranked {
-        let i = labels.iter().position(|l| l == label).unwrap();
-        assert!((probs[i] - p).abs() < 1e-7);
+    for p in &ranked {
+        assert!((probs[p.index] - p.probability).abs() < 1e-7);
+        assert_eq!(logits[0][p.index], p.logit);
     }
     assert!((clip.logit_scale() - 100.0).abs() < 1e-3);
 }
@@ -285,6 +287,7 @@ fn offline_options(cache: &Path) -> ResolveOptions {
         cache: cache.to_path_buf(),
         endpoint: "http://127.0.0.1:9".into(),
         offline: true,
+        token: None,
     }
 }
 
@@ -297,8 +300,13 @@ fn hub_models_download_into_the_cache_then_load_offline() {
         cache: cache.clone(),
         endpoint: server.endpoint(),
         offline: false,
+        token: Some("hf_test_token".into()),
     };
     let clip = Clip::load_with("org/tiny-clip", Device::Cpu, &opts, &mut progress).unwrap();
+    assert_eq!(
+        server.authorization().as_deref(),
+        Some("Bearer hf_test_token")
+    );
     assert_eq!(clip.name(), "org/tiny-clip");
     assert!(
         progress.files.contains(&"model.safetensors".to_string()),
@@ -373,6 +381,7 @@ fn hub_falls_back_to_pytorch_weights_and_reports_missing_repos() {
         cache: cache.clone(),
         endpoint: server.endpoint(),
         offline: false,
+        token: None,
     };
     let clip = Clip::load_with("org/tiny-pth", Device::Cpu, &opts, &mut progress).unwrap();
     assert!(clip.dir().join("pytorch_model.bin").is_file());
@@ -380,4 +389,78 @@ fn hub_falls_back_to_pytorch_weights_and_reports_missing_repos() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("org/missing/resolve/main/config.json"), "{e}");
+}
+
+/// Splits a checkpoint's tensors over two safetensors shards with an index, as
+/// transformers' `save_pretrained(max_shard_size=...)` does.
+fn write_sharded(from: &Path, to: &Path) {
+    let bytes = std::fs::read(from.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    let (first, second) = names.split_at(names.len() / 2);
+    let mut weight_map = serde_json::Map::new();
+    for (i, part) in [first, second].into_iter().enumerate() {
+        let file = format!("model-0000{}-of-00002.safetensors", i + 1);
+        let views: Vec<(String, safetensors::tensor::TensorView)> = part
+            .iter()
+            .map(|n| (n.clone(), st.tensor(n).unwrap()))
+            .collect();
+        safetensors::serialize_to_file(views, None, &to.join(&file)).unwrap();
+        for n in part {
+            weight_map.insert(n.clone(), serde_json::Value::String(file.clone()));
+        }
+    }
+    let index = serde_json::json!({"metadata": {}, "weight_map": weight_map});
+    std::fs::write(to.join("model.safetensors.index.json"), index.to_string()).unwrap();
+    for f in ["config.json", "preprocessor_config.json"] {
+        std::fs::copy(from.join(f), to.join(f)).unwrap();
+    }
+}
+
+#[test]
+fn sharded_checkpoints_download_every_shard_at_any_revision() {
+    let sharded = tmp("sharded-src");
+    let whole = fixtures().join("models/tiny-laion");
+    write_sharded(&whole, &sharded);
+    let direct = Clip::from_dir(&sharded, Device::Cpu).unwrap();
+    let reference = Clip::from_dir(&whole, Device::Cpu).unwrap();
+    let horse = fixtures().join("photos/horse.png");
+    let embed = |c: &Clip| c.encode_image(&[c.load_image(&horse).unwrap()]).unwrap();
+    assert_eq!(embed(&direct), embed(&reference));
+
+    let cache = tmp("hub-sharded");
+    let server = HubServer::start("org/sharded", &sharded);
+    let opts = ResolveOptions {
+        cache: cache.clone(),
+        endpoint: server.endpoint(),
+        offline: false,
+        token: None,
+    };
+    let mut progress = Counting::default();
+    let clip = Clip::load_with("org/sharded@v1.0", Device::Cpu, &opts, &mut progress).unwrap();
+    assert!(progress
+        .files
+        .iter()
+        .any(|f| f == "model-00002-of-00002.safetensors"));
+    assert_eq!(embed(&clip), embed(&reference));
+    let refs = cache.join("models--org--sharded/refs/v1.0");
+    assert_eq!(
+        std::fs::read_to_string(refs).unwrap().trim(),
+        hub_server::COMMIT
+    );
+
+    // A snapshot that lost a shard is incomplete: offline it is reported, online refetched.
+    std::fs::remove_file(clip.dir().join("model-00002-of-00002.safetensors")).unwrap();
+    let e = Clip::load_with(
+        "org/sharded@v1.0",
+        Device::Cpu,
+        &offline_options(&cache),
+        &mut NoProgress,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("HF_HUB_OFFLINE"), "{e}");
+    let again = Clip::load_with("org/sharded@v1.0", Device::Cpu, &opts, &mut NoProgress).unwrap();
+    assert_eq!(embed(&again), embed(&reference));
 }

@@ -13,6 +13,9 @@ use crate::output;
 /// Reads labels from a file (one per line) or a comma-separated list.
 pub fn parse_labels(spec: &str) -> anyhow::Result<Vec<String>> {
     let path = Path::new(spec);
+    if path.is_dir() {
+        bail!("label file {spec} is a directory");
+    }
     let labels: Vec<String> = if path.is_file() {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read label file {}", path.display()))?;
@@ -22,12 +25,16 @@ pub fn parse_labels(spec: &str) -> anyhow::Result<Vec<String>> {
             .map(String::from)
             .collect()
     } else {
-        let looks_like_file = !spec.contains(',')
-            && (spec.contains(std::path::MAIN_SEPARATOR)
-                || [".txt", ".csv", ".lst", ".labels"]
-                    .iter()
-                    .any(|ext| spec.to_ascii_lowercase().ends_with(ext)));
-        if looks_like_file {
+        // A name with a label-file extension, or a path into an existing folder, was meant
+        // as a file; "AC/DC" is a label.
+        let has_extension = [".txt", ".csv", ".lst", ".labels"]
+            .iter()
+            .any(|ext| spec.to_ascii_lowercase().ends_with(ext));
+        let in_existing_dir = spec.contains(std::path::MAIN_SEPARATOR)
+            && path
+                .parent()
+                .is_some_and(|p| !p.as_os_str().is_empty() && p.is_dir());
+        if !spec.contains(',') && (has_extension || in_existing_dir) {
             bail!(
                 "label file {spec} does not exist (pass a comma-separated list like \"cat,dog\" or an existing file)"
             );
@@ -84,15 +91,13 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
         }
         let features = model.encode_image(&pixels)?;
         for (path, feature) in paths.iter().zip(&features) {
-            let ranked = model.classify(feature, &label_features, &labels);
-            let logits = model.logits(std::slice::from_ref(feature), &label_features);
+            let ranked = model.classify(feature, &label_features);
             let shown = &ranked[..top_k];
             if args.json {
                 let predictions: Vec<_> = shown
                     .iter()
-                    .map(|(label, p)| {
-                        let i = labels.iter().position(|l| l == label).unwrap_or(0);
-                        json!({"label": label, "probability": p, "logit": logits[0][i]})
+                    .map(|p| {
+                        json!({"label": labels[p.index], "probability": p.probability, "logit": p.logit})
                     })
                     .collect();
                 output::json_line(
@@ -106,8 +111,8 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     ""
                 };
-                for (label, p) in shown {
-                    writeln!(out, "{indent}{label}: {p:.4}")?;
+                for p in shown {
+                    writeln!(out, "{indent}{}: {:.4}", labels[p.index], p.probability)?;
                 }
             }
         }

@@ -2,7 +2,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
 use serde_json::json;
 
 use crate::cli::{EmbedArgs, EmbedFormat};
@@ -15,12 +14,6 @@ enum Input<'a> {
 }
 
 pub fn run(args: &EmbedArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
-    if args.image.is_empty() && args.text.is_empty() {
-        bail!("nothing to embed: pass --image PATH and/or --text TEXT");
-    }
-    if args.format == EmbedFormat::Npy && args.output.is_none() {
-        bail!("--format npy needs --output FILE");
-    }
     // Keep the order the inputs were given in.
     let mut inputs: Vec<(usize, Input)> = Vec::new();
     let positions = |id: &str| -> Vec<usize> {
@@ -93,7 +86,10 @@ pub fn run(args: &EmbedArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitC
             out.flush()?;
         }
         EmbedFormat::Npy => {
-            let path = args.output.as_ref().expect("checked above");
+            let path = args
+                .output
+                .as_ref()
+                .expect("clap requires --output with npy");
             output::write_npy(path, &rows)?;
             let listing: Vec<_> = inputs
                 .iter()

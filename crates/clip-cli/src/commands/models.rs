@@ -36,7 +36,7 @@ pub fn run(args: &ModelsArgs) -> anyhow::Result<ExitCode> {
                 "offline": clip::hub::offline_from_env(),
                 "default": clip::DEFAULT_MODEL,
                 "known": known.iter().map(|(n, r, c)| json!({"name": n, "repo": r, "cached": status(*c)})).collect::<Vec<_>>(),
-                "other_cached": others.iter().map(|c| json!({"repo": c.repo, "cached": status(Some(c))})).collect::<Vec<_>>(),
+                "other_cached": others.iter().map(|c| json!({"repo": c.repo, "model": c.model_arg(), "cached": status(Some(c))})).collect::<Vec<_>>(),
             }),
         )?;
     } else {
@@ -69,7 +69,7 @@ pub fn run(args: &ModelsArgs) -> anyhow::Result<ExitCode> {
             )?;
             for c in others {
                 let state = if c.complete { "" } else { " (incomplete)" };
-                writeln!(out, "  {:<36} {}{state}", c.repo, c.path.display())?;
+                writeln!(out, "  {:<36} {}{state}", c.model_arg(), c.path.display())?;
             }
         }
     }

@@ -14,11 +14,7 @@ pub fn run(args: &TokenizeArgs) -> anyhow::Result<ExitCode> {
     let mut out = output::stdout();
     for text in &args.texts {
         let tokens = tokenizer.tokenize(text, context, args.truncate)?;
-        let end = if args.pad {
-            context
-        } else {
-            tokens.eot_position + 1
-        };
+        let end = if args.pad { context } else { tokens.length };
         let ids = &tokens.ids[..end];
         if args.json {
             let strings: Vec<&str> = ids

@@ -157,6 +157,8 @@ pub struct Tokens {
     pub ids: Vec<u32>,
     /// Index of the first end-of-text token in `ids`; the text tower reads its output there.
     pub eot_position: usize,
+    /// Number of ids before the zero padding (the last one is `<end_of_text>`).
+    pub length: usize,
     /// Whether the text was cut to fit the context.
     pub truncated: bool,
 }
@@ -371,7 +373,7 @@ impl Tokenizer {
         if context_length < 2 {
             return Err(TokenizeError::ContextTooSmall(context_length));
         }
-        let mut ids = Vec::with_capacity(context_length);
+        let mut ids = Vec::with_capacity(context_length.min(1024));
         ids.push(self.sot);
         ids.extend(self.encode(text));
         ids.push(self.eot);
@@ -395,10 +397,12 @@ impl Tokenizer {
             .iter()
             .position(|&id| id == self.eot)
             .unwrap_or(ids.len() - 1);
+        let length = ids.len();
         ids.resize(context_length, 0);
         Ok(Tokens {
             ids,
             eot_position,
+            length,
             truncated,
         })
     }
@@ -458,8 +462,12 @@ mod tests {
         let tok = t.tokenize("a photo of a dog", 77, false).unwrap();
         assert_eq!(tok.ids.len(), 77);
         assert_eq!(&tok.ids[..7], &[49406, 320, 1125, 539, 320, 1929, 49407]);
-        assert_eq!(tok.eot_position, 6);
+        assert_eq!((tok.eot_position, tok.length), (6, 7));
         assert!(tok.ids[7..].iter().all(|&i| i == 0));
+        // A literal end token: pooled at the first one, the rest still counts.
+        let tok = t.tokenize("<end_of_text> hi", 77, false).unwrap();
+        assert_eq!(&tok.ids[..4], &[49406, 49407, 1883, 49407]);
+        assert_eq!((tok.eot_position, tok.length), (1, 4));
     }
 
     #[test]
