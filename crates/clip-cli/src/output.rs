@@ -29,6 +29,15 @@ pub fn json_line(out: &mut impl Write, value: &serde_json::Value) -> anyhow::Res
 
 /// A progress bar on stderr, hidden with `--quiet` or when stderr is not a terminal.
 pub fn bar(len: u64, quiet: bool, what: &str) -> ProgressBar {
+    styled_bar(
+        len,
+        quiet,
+        "{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})",
+        what,
+    )
+}
+
+fn styled_bar(len: u64, quiet: bool, template: &str, message: &str) -> ProgressBar {
     let target = if quiet {
         ProgressDrawTarget::hidden()
     } else {
@@ -36,11 +45,11 @@ pub fn bar(len: u64, quiet: bool, what: &str) -> ProgressBar {
     };
     let bar = ProgressBar::with_draw_target(Some(len), target);
     bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})")
+        ProgressStyle::with_template(template)
             .expect("valid template")
             .progress_chars("=> "),
     );
-    bar.set_message(what.to_string());
+    bar.set_message(message.to_string());
     bar
 }
 
@@ -52,21 +61,12 @@ struct DownloadBar {
 
 impl clip::DownloadProgress for DownloadBar {
     fn start(&mut self, file: &str, size: u64) {
-        let target = if self.quiet {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        };
-        let bar = ProgressBar::with_draw_target(Some(size), target);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "downloading {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        bar.set_message(file.to_string());
-        self.bar = Some(bar);
+        self.bar = Some(styled_bar(
+            size,
+            self.quiet,
+            "downloading {msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+            file,
+        ));
     }
     fn advance(&mut self, bytes: u64) {
         if let Some(b) = &self.bar {

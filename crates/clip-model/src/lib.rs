@@ -90,50 +90,69 @@ pub enum WeightsFiles {
     Pth(PathBuf),
 }
 
-/// Finds the weights in `dir`, preferring safetensors.
+/// The weights file names a checkpoint directory may hold, in order of preference.
+pub const WEIGHTS_FILE_NAMES: [&str; 3] = [
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+];
+
+impl WeightsFiles {
+    /// Every file the weights consist of.
+    pub fn paths(&self) -> &[PathBuf] {
+        match self {
+            WeightsFiles::Safetensors(files) => files,
+            WeightsFiles::Pth(path) => std::slice::from_ref(path),
+        }
+    }
+}
+
+/// The shard files a `model.safetensors.index.json` names, sorted and without repeats.
+pub fn shard_names(index: &Path) -> Result<Vec<String>, ModelError> {
+    let invalid = |detail: String| ModelError::Weights {
+        path: index.display().to_string(),
+        detail,
+    };
+    let text = std::fs::read_to_string(index).map_err(|e| invalid(e.to_string()))?;
+    let parsed: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let mut shards: Vec<String> = parsed["weight_map"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .filter_map(|v| v.as_str())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    shards.sort_unstable();
+    shards.dedup();
+    if shards.is_empty() {
+        return Err(invalid("no weight_map entries".into()));
+    }
+    Ok(shards)
+}
+
+/// Finds the weights in `dir`, preferring safetensors. The files of a sharded checkpoint are
+/// those its index names; they are not checked to exist.
 pub fn find_weights(dir: &Path) -> Result<WeightsFiles, ModelError> {
-    let single = dir.join("model.safetensors");
+    let [single, index, pth] = WEIGHTS_FILE_NAMES.map(|f| dir.join(f));
     if single.is_file() {
         return Ok(WeightsFiles::Safetensors(vec![single]));
     }
-    let index = dir.join("model.safetensors.index.json");
     if index.is_file() {
-        let text = std::fs::read_to_string(&index).map_err(|e| ModelError::Weights {
-            path: index.display().to_string(),
-            detail: e.to_string(),
-        })?;
-        let parsed: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| ModelError::Weights {
-                path: index.display().to_string(),
-                detail: e.to_string(),
-            })?;
-        let mut files: Vec<PathBuf> = parsed["weight_map"]
-            .as_object()
-            .map(|m| {
-                m.values()
-                    .filter_map(|v| v.as_str())
-                    .map(|f| dir.join(f))
-                    .collect()
-            })
-            .unwrap_or_default();
-        files.sort();
-        files.dedup();
-        if files.is_empty() {
-            return Err(ModelError::Weights {
-                path: index.display().to_string(),
-                detail: "no weight_map entries".into(),
-            });
-        }
-        return Ok(WeightsFiles::Safetensors(files));
+        let shards = shard_names(&index)?;
+        return Ok(WeightsFiles::Safetensors(
+            shards.iter().map(|f| dir.join(f)).collect(),
+        ));
     }
-    let pth = dir.join("pytorch_model.bin");
     if pth.is_file() {
         return Ok(WeightsFiles::Pth(pth));
     }
     Err(ModelError::MissingFile {
         dir: dir.display().to_string(),
         what: "weights",
-        tried: "model.safetensors, model.safetensors.index.json, pytorch_model.bin".into(),
+        tried: WEIGHTS_FILE_NAMES.join(", "),
     })
 }
 

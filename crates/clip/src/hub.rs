@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use hf_hub::api::sync::{ApiBuilder, ApiError};
 use hf_hub::{Cache, Repo, RepoType};
 
+use clip_model::{shard_names, WEIGHTS_FILE_NAMES};
+
 use crate::error::ClipError;
 
 /// OpenAI's model names as `clip.load` accepts them, with their Hugging Face repos.
@@ -29,12 +31,6 @@ pub const DEFAULT_MODEL: &str = "ViT-B/32";
 
 /// Files every checkpoint needs, besides its weights.
 const CONFIG_FILES: &[&str] = &["config.json", "preprocessor_config.json"];
-/// Weights files, in order of preference.
-const WEIGHTS_FILES: &[&str] = &[
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin",
-];
 
 /// How a model name was understood.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,38 +192,11 @@ pub fn cached_snapshot(cache: &Path, repo: &str, revision: &str) -> Option<PathB
     snapshot.is_dir().then_some(snapshot)
 }
 
-/// Whether a directory holds a loadable checkpoint: a config and weights (for a sharded
-/// checkpoint, its index and every shard it names).
+/// Whether a directory holds a loadable checkpoint: a config and the weights that loading
+/// would pick (for a sharded checkpoint, its index and every shard it names).
 pub fn is_complete(dir: &Path) -> bool {
-    if !dir.join("config.json").is_file() {
-        return false;
-    }
-    if dir.join("model.safetensors").is_file() || dir.join("pytorch_model.bin").is_file() {
-        return true;
-    }
-    match shard_names(&dir.join("model.safetensors.index.json")) {
-        Ok(shards) => !shards.is_empty() && shards.iter().all(|s| dir.join(s).is_file()),
-        Err(_) => false,
-    }
-}
-
-/// The shard files a `model.safetensors.index.json` names, sorted and without repeats.
-fn shard_names(index: &Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(index).map_err(|e| format!("{}: {e}", index.display()))?;
-    let parsed: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", index.display()))?;
-    let mut shards: Vec<String> = parsed["weight_map"]
-        .as_object()
-        .map(|m| {
-            m.values()
-                .filter_map(|v| v.as_str())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
-    shards.sort_unstable();
-    shards.dedup();
-    Ok(shards)
+    dir.join("config.json").is_file()
+        && clip_model::find_weights(dir).is_ok_and(|w| w.paths().iter().all(|p| p.is_file()))
 }
 
 /// Receives download progress, file by file. The CLI draws a progress bar with it.
@@ -385,7 +354,7 @@ fn download(
             Err(e) => return Err(format!("downloading {} failed: {e}", url(file))),
         }
     }
-    for file in WEIGHTS_FILES {
+    for file in &WEIGHTS_FILE_NAMES {
         match fetch(file, progress) {
             Ok(path) => {
                 if *file == "model.safetensors.index.json" {
@@ -404,7 +373,7 @@ fn download(
     Err(format!(
         "{} has none of {}",
         url(""),
-        WEIGHTS_FILES.join(", ")
+        WEIGHTS_FILE_NAMES.join(", ")
     ))
 }
 
@@ -414,7 +383,7 @@ fn download_shards(
     progress: &mut dyn DownloadProgress,
     url: &dyn Fn(&str) -> String,
 ) -> Result<(), String> {
-    for shard in shard_names(index)? {
+    for shard in shard_names(index).map_err(|e| e.to_string())? {
         hub.download_with_progress(&shard, ProgressAdapter(progress))
             .map_err(|e| format!("downloading {} failed: {e}", url(&shard)))?;
     }
