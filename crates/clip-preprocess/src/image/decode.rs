@@ -151,7 +151,7 @@ pub fn decode(
         })?;
     let fname = format_name(format).unwrap_or("image");
     guarded(source_name, fname, || {
-        decode_format(bytes, format, source_name, limits)
+        decode_format(bytes, format, fname, source_name, limits)
     })
 }
 
@@ -173,10 +173,10 @@ fn guarded<T>(
 fn decode_format(
     bytes: &[u8],
     format: ImageFormat,
+    fname: &str,
     source_name: &str,
     limits: &DecodeLimits,
 ) -> Result<DecodedImage, ImageError> {
-    let fname = format_name(format).unwrap_or("image");
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
         .into_decoder()
         .map_err(|e| map_image_error(e, source_name, fname, (0, 0)))?;

@@ -78,18 +78,6 @@ impl PreprocessConfig {
             _ => None,
         }
     }
-
-    /// A short stable text that identifies this preprocessing (for index fingerprints).
-    pub fn fingerprint(&self) -> String {
-        format!(
-            "resize={:?};filter={};crop={:?};rescale={:?};normalize={:?}",
-            self.resize,
-            self.filter.pil_number(),
-            self.crop,
-            self.rescale_factor,
-            self.normalize
-        )
-    }
 }
 
 /// The `preprocessor_config.json` fields we read.

@@ -172,11 +172,12 @@ pub struct Tokenizer {
     merges: HashMap<(u32, u32), (u32, u32)>,
     /// Token strings in id order (byte stand-ins, `</w>` forms, merges, specials).
     vocab: Vec<String>,
-    /// Token string to id, for the special tokens the pattern can produce.
+    /// Id of `<start_of_text>`.
     sot: u32,
+    /// Id of `<end_of_text>`.
     eot: u32,
-    /// The 256 printable stand-ins for bytes, by byte value.
-    byte_chars: [char; 256],
+    /// The byte each of the 256 printable stand-ins stands for (for decoding).
+    char_bytes: HashMap<char, u8>,
 }
 
 /// OpenAI's `bytes_to_unicode`: printable bytes stand for themselves, the rest are shifted
@@ -230,10 +231,9 @@ impl Tokenizer {
         let mut vocab: Vec<String> = table.iter().map(|&(_, c)| c.to_string()).collect();
         vocab.extend(table.iter().map(|&(_, c)| format!("{c}</w>")));
         let mut byte_ids = [0u32; 256];
-        let mut byte_chars = ['\0'; 256];
-        for (i, &(b, c)) in table.iter().enumerate() {
+        let char_bytes: HashMap<char, u8> = table.iter().map(|&(b, c)| (c, b)).collect();
+        for (i, &(b, _)) in table.iter().enumerate() {
             byte_ids[usize::from(b)] = i as u32;
-            byte_chars[usize::from(b)] = c;
         }
         let mut ids: HashMap<String, u32> = vocab
             .iter()
@@ -273,7 +273,7 @@ impl Tokenizer {
             vocab,
             sot,
             eot,
-            byte_chars,
+            char_bytes,
         })
     }
 
@@ -338,17 +338,19 @@ impl Tokenizer {
         while word.len() > 1 {
             let best = word
                 .windows(2)
-                .filter_map(|p| self.merges.get(&(p[0], p[1])))
-                .min_by_key(|(rank, _)| *rank);
-            let Some(&(rank, merged)) = best else { break };
+                .filter_map(|p| {
+                    let pair = (p[0], p[1]);
+                    self.merges
+                        .get(&pair)
+                        .map(|&(rank, merged)| (rank, pair, merged))
+                })
+                .min_by_key(|&(rank, _, _)| rank);
+            let Some((_, (first, second), merged)) = best else {
+                break;
+            };
             let (mut read, mut write) = (0, 0);
             while read < word.len() {
-                if read + 1 < word.len()
-                    && self
-                        .merges
-                        .get(&(word[read], word[read + 1]))
-                        .is_some_and(|m| m.0 == rank)
-                {
+                if read + 1 < word.len() && word[read] == first && word[read + 1] == second {
                     word[write] = merged;
                     read += 2;
                 } else {
@@ -419,8 +421,8 @@ impl Tokenizer {
         let mut bytes = Vec::with_capacity(chars.len());
         // `</w>` is itself made of printable stand-ins, so decode char by char.
         for c in chars.chars() {
-            match self.byte_chars.iter().position(|&bc| bc == c) {
-                Some(b) => bytes.push(b as u8),
+            match self.char_bytes.get(&c) {
+                Some(&b) => bytes.push(b),
                 None => bytes.extend(c.to_string().as_bytes()),
             }
         }
