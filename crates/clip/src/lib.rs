@@ -239,25 +239,31 @@ impl Clip {
             .collect()
     }
 
-    /// Ranks labels for one image: the softmax over the labels of the logits against the
+    /// Ranks the labels for each image: the softmax over the labels of the logits against the
     /// label features, most likely first (labels of equal probability keep their order).
-    pub fn classify(&self, image_features: &[f32], label_features: &[Vec<f32>]) -> Vec<Prediction> {
-        let logits = self
-            .logits(&[image_features.to_vec()], label_features)
-            .remove(0);
-        let probs = softmax(&logits);
-        let mut ranked: Vec<Prediction> = logits
+    pub fn classify(
+        &self,
+        image_features: &[Vec<f32>],
+        label_features: &[Vec<f32>],
+    ) -> Vec<Vec<Prediction>> {
+        self.logits(image_features, label_features)
             .into_iter()
-            .zip(probs)
-            .enumerate()
-            .map(|(index, (logit, probability))| Prediction {
-                index,
-                probability,
-                logit,
+            .map(|logits| {
+                let probs = softmax(&logits);
+                let mut ranked: Vec<Prediction> = logits
+                    .into_iter()
+                    .zip(probs)
+                    .enumerate()
+                    .map(|(index, (logit, probability))| Prediction {
+                        index,
+                        probability,
+                        logit,
+                    })
+                    .collect();
+                ranked.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+                ranked
             })
-            .collect();
-        ranked.sort_by(|a, b| b.probability.total_cmp(&a.probability));
-        ranked
+            .collect()
     }
 }
 

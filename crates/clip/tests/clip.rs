@@ -204,7 +204,7 @@ fn classify_ranks_labels_by_probability() {
             .load_image(&fixtures().join("photos/chelsea.png"))
             .unwrap()])
         .unwrap();
-    let ranked = clip.classify(&image[0], &text);
+    let ranked = clip.classify(&image, &text).remove(0);
     let total: f32 = ranked.iter().map(|p| p.probability).sum();
     assert!((total - 1.0).abs() < 1e-5);
     assert!(ranked

@@ -90,8 +90,8 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let features = model.encode_image(&pixels)?;
-        for (path, feature) in paths.iter().zip(&features) {
-            let ranked = model.classify(feature, &label_features);
+        let rankings = model.classify(&features, &label_features);
+        for (path, ranked) in paths.iter().zip(&rankings) {
             let shown = &ranked[..top_k];
             if args.json {
                 let predictions: Vec<_> = shown
