@@ -16,6 +16,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(after_help = "Environment:
   CLIP_MODEL       default for --model
   CLIP_DEVICE      default for --device
+  CLIP_PRECISION   default for --precision (f32 or bf16)
+  CLIP_THREADS     default for --threads
   CLIP_LOG         log filter for stderr, e.g. debug (default: warn)
   HF_HOME          Hugging Face home; the cache is $HF_HOME/hub (default ~/.cache/huggingface)
   HF_HUB_CACHE     the cache folder itself, overriding HF_HOME
@@ -54,6 +56,18 @@ pub enum Command {
     Tokenize(TokenizeArgs),
     /// List the known model names and the CLIP models in the Hugging Face cache.
     Models(ModelsArgs),
+    /// Measure speed: images/s and texts/s of the model, preprocessing and tokenizer.
+    ///
+    /// By default the model is a named architecture with random weights (the compute is that
+    /// of the real model, so no download is needed). Each row is timed --repeats times after
+    /// one warm-up and reports the median, min and max throughput. A repeat processes
+    /// max(batch, 32) items, so batch 1 is 32 calls.
+    #[command(after_help = "Examples:
+  clip bench
+  clip bench --arch ViT-L/14 --batch-sizes 1,8 --precision bf16
+  clip bench --threads 2 --json > ours.json
+  python3 bench/peers.py --threads 2   # the same rows for PyTorch and ONNX Runtime")]
+    Bench(BenchArgs),
 }
 
 /// Options shared by the commands that run a model.
@@ -70,6 +84,8 @@ pub struct ModelArgs {
     /// Images or texts per model call.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch_size: u32,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// Never download; use only the Hugging Face cache or a local directory
     /// (same as HF_HUB_OFFLINE=1).
     #[arg(long)]
@@ -77,6 +93,82 @@ pub struct ModelArgs {
     /// Do not draw progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// How the model computes.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// Number format of the matrix products on the CPU: f32 (the reference's numbers) or bf16
+    /// (about twice as fast where the CPU has AVX512-BF16; embeddings within about 1% of f32,
+    /// see docs/speed.md).
+    #[arg(long, env = "CLIP_PRECISION", default_value = "f32", value_parser = parse_precision)]
+    pub precision: clip::Precision,
+    /// Compute threads (default: all cores; RAYON_NUM_THREADS is honoured too).
+    #[arg(long, env = "CLIP_THREADS", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
+    /// Run the plain candle port instead of the CPU fast path (slower; for comparisons).
+    #[arg(long)]
+    pub reference: bool,
+}
+
+fn parse_precision(s: &str) -> Result<clip::Precision, String> {
+    s.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Architecture to build with random weights: ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336px.
+    #[arg(long, default_value = "ViT-B/32", conflicts_with = "model")]
+    pub arch: String,
+    /// Benchmark a real checkpoint instead (a directory, repo id or known name; see classify).
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// Batch sizes of the model rows, comma-separated.
+    #[arg(long, default_value = "1,8,32", value_delimiter = ',',
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub batch_sizes: Vec<u32>,
+    /// Timed repeats of each row (after one warm-up).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeats: u32,
+    /// Which rows to run, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "image,text,preprocess,tokenize"
+    )]
+    pub only: Vec<BenchTask>,
+    /// The photo decoded and preprocessed by the preprocess row.
+    #[arg(
+        long,
+        default_value = "fixtures/photos/hubble_deep_field.jpg",
+        value_name = "PATH"
+    )]
+    pub photo: PathBuf,
+    /// Where to run the model: cpu, cuda[:N] or metal[:N].
+    #[arg(long, env = "CLIP_DEVICE", default_value = "cpu")]
+    pub device: String,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Never download (with --model).
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// A group of benchmark rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchTask {
+    /// Image tower at each batch size.
+    Image,
+    /// Text tower at each batch size, with 77 tokens and with an 8-token prompt.
+    Text,
+    /// Decode + resize + crop + normalize of --photo, one thread.
+    Preprocess,
+    /// Tokenizer on 1000 short captions, one thread.
+    Tokenize,
 }
 
 #[derive(Debug, Args)]

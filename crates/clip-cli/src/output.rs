@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::ModelArgs;
+use crate::cli::{EngineArgs, ModelArgs};
 
 /// Whether the error is a write to a closed pipe (`clip ... | head`), which is not a failure.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -82,7 +82,7 @@ impl clip::DownloadProgress for DownloadBar {
 
 /// Loads the model the arguments name, downloading it with a progress bar when needed.
 pub fn load_model(args: &ModelArgs) -> anyhow::Result<clip::Clip> {
-    let device: clip::Device = args.device.parse()?;
+    let device = engine_options(&args.device, &args.engine)?;
     let mut progress = DownloadBar {
         quiet: args.quiet,
         bar: None,
@@ -92,6 +92,18 @@ pub fn load_model(args: &ModelArgs) -> anyhow::Result<clip::Clip> {
     let model = clip::Clip::load_with(&args.model, device, &options, &mut progress)?;
     tracing::info!("loaded {} from {}", model.name(), model.dir().display());
     Ok(model.with_batch_size(args.batch_size as usize))
+}
+
+/// Engine options from the command line; sets the thread count first.
+pub fn engine_options(device: &str, args: &EngineArgs) -> anyhow::Result<clip::EngineOptions> {
+    if let Some(n) = args.threads {
+        clip::set_threads(n as usize)?;
+    }
+    Ok(clip::EngineOptions {
+        device: device.parse()?,
+        precision: args.precision,
+        reference: args.reference,
+    })
 }
 
 /// Writes `rows` as a little-endian float32 NumPy array of shape `[rows, dim]`.

@@ -9,8 +9,10 @@
 //! `model.safetensors.index.json` (sharded) or `pytorch_model.bin`. Weights stored in f16 or
 //! bf16 are converted to f32 when loaded.
 
+pub mod arch;
 pub mod config;
 pub mod error;
+pub mod fast;
 pub mod model;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +23,56 @@ use candle_nn::VarBuilder;
 
 pub use config::{Activation, ClipConfig, TextConfig, VisionConfig};
 pub use error::ModelError;
+pub use fast::{FastClip, Precision};
 pub use model::ClipModel;
+
+/// How an [`Engine`] is built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Where the model runs.
+    pub device: DeviceKind,
+    /// Number format of the large matrix products (CPU fast path only).
+    pub precision: Precision,
+    /// Run the plain candle port ([`ClipModel`]) even on the CPU, where the fast path
+    /// ([`FastClip`]) is the default. GPUs always use the candle port.
+    pub reference: bool,
+}
+
+impl EngineOptions {
+    /// Defaults for `device`: fast path on the CPU, f32.
+    pub fn new(device: DeviceKind) -> EngineOptions {
+        EngineOptions {
+            device,
+            ..EngineOptions::default()
+        }
+    }
+}
+
+/// Sets the number of compute threads of the CPU paths. Call it once, before the first model
+/// call; later calls, or a pool already started, are an error.
+pub fn set_threads(n: usize) -> Result<(), ModelError> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .map_err(|e| ModelError::Input(format!("cannot use {n} threads: {e}")))
+}
+
+/// The number of compute threads of the CPU paths.
+pub fn threads() -> usize {
+    rayon::current_num_threads()
+}
+
+impl From<DeviceKind> for EngineOptions {
+    fn from(device: DeviceKind) -> EngineOptions {
+        EngineOptions::new(device)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Reference(Box<ClipModel>),
+    Fast(FastClip),
+}
 
 /// Where the model runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -159,12 +210,19 @@ pub fn find_weights(dir: &Path) -> Result<WeightsFiles, ModelError> {
 /// A loaded model with a tensor-free interface.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    model: ClipModel,
+    backend: Backend,
+    config: ClipConfig,
+    logit_scale: f32,
 }
 
 impl Engine {
     /// Loads `config.json` and the weights from a checkpoint directory onto `device`.
     pub fn load(dir: &Path, device: DeviceKind) -> Result<Engine, ModelError> {
+        Self::load_with(dir, &EngineOptions::new(device))
+    }
+
+    /// Loads a checkpoint directory with the given options.
+    pub fn load_with(dir: &Path, options: &EngineOptions) -> Result<Engine, ModelError> {
         let config_path = dir.join("config.json");
         if !config_path.is_file() {
             return Err(ModelError::MissingFile {
@@ -179,7 +237,7 @@ impl Engine {
         })?;
         let config = ClipConfig::from_json(&json, &config_path.display().to_string())?;
         let weights = find_weights(dir)?;
-        Self::from_files(&config, &weights, device)
+        Self::from_files_with(&config, &weights, options)
     }
 
     /// Builds the model from a configuration and weights files.
@@ -188,7 +246,16 @@ impl Engine {
         weights: &WeightsFiles,
         device: DeviceKind,
     ) -> Result<Engine, ModelError> {
-        let device = device.device()?;
+        Self::from_files_with(config, weights, &EngineOptions::new(device))
+    }
+
+    /// Builds the model from a configuration and weights files with the given options.
+    pub fn from_files_with(
+        config: &ClipConfig,
+        weights: &WeightsFiles,
+        options: &EngineOptions,
+    ) -> Result<Engine, ModelError> {
+        let device = options.device.device()?;
         let (vb, shown) = match weights {
             WeightsFiles::Safetensors(files) => {
                 let shown = files
@@ -216,31 +283,77 @@ impl Engine {
                 (vb, shown)
             }
         };
-        let model = ClipModel::new(vb, config).map_err(|e| ModelError::Weights {
+        Self::build(vb, config, options).map_err(|e| ModelError::Weights {
             path: shown,
             detail: e.to_string(),
-        })?;
-        Ok(Engine { model })
+        })
     }
 
-    /// The candle model, for callers that work with tensors.
-    pub fn model(&self) -> &ClipModel {
-        &self.model
+    /// A model of the given architecture with random weights, for benchmarks and tests: the
+    /// compute is that of the real model, the outputs mean nothing.
+    pub fn random(config: &ClipConfig, options: &EngineOptions) -> Result<Engine, ModelError> {
+        config.validate("random weights")?;
+        let device = options.device.device()?;
+        let vars = candle_nn::VarMap::new();
+        let vb = VarBuilder::from_varmap(&vars, DType::F32, &device);
+        Ok(Self::build(vb, config, options)?)
+    }
+
+    fn build(
+        vb: VarBuilder,
+        config: &ClipConfig,
+        options: &EngineOptions,
+    ) -> candle_core::Result<Engine> {
+        let logit_scale = vb
+            .get_with_hints((), "logit_scale", candle_nn::Init::Const(2.6592))?
+            .to_dtype(DType::F32)?
+            .to_scalar::<f32>()?;
+        let fast = options.device == DeviceKind::Cpu && !options.reference;
+        if !fast && options.precision != Precision::F32 {
+            candle_core::bail!(
+                "precision {} is only available on the CPU fast path (device {}{})",
+                options.precision,
+                options.device,
+                if options.reference {
+                    ", reference kernels"
+                } else {
+                    ""
+                }
+            );
+        }
+        let backend = if fast {
+            Backend::Fast(FastClip::new(vb, config, options.precision)?)
+        } else {
+            Backend::Reference(Box::new(ClipModel::new(vb, config)?))
+        };
+        Ok(Engine {
+            backend,
+            config: config.clone(),
+            logit_scale,
+        })
+    }
+
+    /// The candle model, when the engine runs the reference path.
+    pub fn model(&self) -> Option<&ClipModel> {
+        match &self.backend {
+            Backend::Reference(m) => Some(m),
+            Backend::Fast(_) => None,
+        }
     }
 
     /// The checkpoint's configuration.
     pub fn config(&self) -> &ClipConfig {
-        self.model.config()
+        &self.config
     }
 
     /// Size of the embeddings.
     pub fn embedding_dim(&self) -> usize {
-        self.model.config().projection_dim
+        self.config.projection_dim
     }
 
     /// The stored `logit_scale` (natural log of the similarity multiplier).
     pub fn logit_scale(&self) -> f32 {
-        self.model.logit_scale()
+        self.logit_scale
     }
 
     /// Unnormalized image features for `batch` images given as channel-major pixels
@@ -250,7 +363,7 @@ impl Engine {
         pixels: &[f32],
         batch: usize,
     ) -> Result<Vec<Vec<f32>>, ModelError> {
-        let v = &self.model.config().vision_config;
+        let v = &self.config.vision_config;
         let per_image = v.num_channels * v.image_size * v.image_size;
         if batch == 0 {
             return Ok(Vec::new());
@@ -265,12 +378,15 @@ impl Engine {
                 batch * per_image
             )));
         }
-        let t = Tensor::from_slice(
-            pixels,
-            (batch, v.num_channels, v.image_size, v.image_size),
-            self.model.device(),
-        )?;
-        rows(&self.model.image_features(&t)?)
+        let dim = self.embedding_dim();
+        match &self.backend {
+            Backend::Fast(m) => Ok(chunks(m.image_features(pixels, batch), dim)),
+            Backend::Reference(m) => {
+                let shape = (batch, v.num_channels, v.image_size, v.image_size);
+                let t = Tensor::from_slice(pixels, shape, m.device())?;
+                rows(&m.image_features(&t)?)
+            }
+        }
     }
 
     /// Unnormalized text features for `batch` rows of `context` token ids, reading each row at
@@ -284,8 +400,8 @@ impl Engine {
         if batch == 0 {
             return Ok(Vec::new());
         }
-        let t = &self.model.config().text_config;
-        if ids.len() % batch != 0 || eot.len() != batch {
+        let t = &self.config.text_config;
+        if !ids.len().is_multiple_of(batch) || eot.len() != batch {
             return Err(ModelError::Input(format!(
                 "{} ids and {} end positions for a batch of {batch}",
                 ids.len(),
@@ -310,9 +426,19 @@ impl Engine {
                 "end-of-text position {bad} is outside the context of {context}"
             )));
         }
-        let tensor = Tensor::from_slice(ids, (batch, context), self.model.device())?;
-        rows(&self.model.text_features(&tensor, eot)?)
+        let dim = self.embedding_dim();
+        match &self.backend {
+            Backend::Fast(m) => Ok(chunks(m.text_features(ids, batch, eot), dim)),
+            Backend::Reference(m) => {
+                let tensor = Tensor::from_slice(ids, (batch, context), m.device())?;
+                rows(&m.text_features(&tensor, eot)?)
+            }
+        }
     }
+}
+
+fn chunks(flat: Vec<f32>, dim: usize) -> Vec<Vec<f32>> {
+    flat.chunks_exact(dim).map(<[f32]>::to_vec).collect()
 }
 
 fn rows(t: &Tensor) -> Result<Vec<Vec<f32>>, ModelError> {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
-use clip_model::{DeviceKind, Engine, ModelError};
+use clip_model::{ClipConfig, ClipModel, DeviceKind, Engine, EngineOptions, ModelError, Precision};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models")
@@ -110,8 +110,25 @@ fn logits(engine: &Engine, images: &[Vec<f32>], texts: &[Vec<f32>]) -> Vec<Vec<f
 }
 
 fn check_model(name: &str) {
-    let engine = Engine::load(&fixtures().join(name), DeviceKind::Cpu).unwrap();
-    let g = Goldens::load(name);
+    check_model_with(name, &EngineOptions::new(DeviceKind::Cpu));
+    let reference = EngineOptions {
+        reference: true,
+        ..EngineOptions::new(DeviceKind::Cpu)
+    };
+    check_model_with(name, &reference);
+}
+
+fn check_model_with(name: &str, options: &EngineOptions) {
+    let engine = Engine::load_with(&fixtures().join(name), options).unwrap();
+    let name = &format!(
+        "{name} ({})",
+        if options.reference {
+            "reference"
+        } else {
+            "fast"
+        }
+    );
+    let g = Goldens::load(name.split(' ').next().unwrap());
     let (pixels, n) = g.flat_f32("pixel_values");
     let images = engine.image_features(&pixels, n).unwrap();
     assert_features(&format!("{name} image"), &images, &g.f32s("image_embeds"));
@@ -141,11 +158,103 @@ fn pytorch_bin_checkpoint_matches_transformers() {
 #[test]
 fn openai_style_quick_gelu_text_tower_matches_transformers() {
     // (Its image side is checked from real photos in the `clip` crate's tests.)
-    let engine = Engine::load(&fixtures().join("tiny-openai"), DeviceKind::Cpu).unwrap();
-    let g = Goldens::load("tiny-openai");
-    let (ids, rows, eot) = g.ids();
-    let texts = engine.text_features(&ids, rows, &eot).unwrap();
-    assert_features("tiny-openai text", &texts, &g.f32s("text_embeds"));
+    for reference in [false, true] {
+        let options = EngineOptions {
+            reference,
+            ..EngineOptions::new(DeviceKind::Cpu)
+        };
+        let engine = Engine::load_with(&fixtures().join("tiny-openai"), &options).unwrap();
+        let g = Goldens::load("tiny-openai");
+        let (ids, rows, eot) = g.ids();
+        let texts = engine.text_features(&ids, rows, &eot).unwrap();
+        assert_features("tiny-openai text", &texts, &g.f32s("text_embeds"));
+    }
+}
+
+/// The bf16 path stays close to the reference: per-row cosine of the features.
+#[test]
+fn bf16_features_stay_close_to_transformers() {
+    for name in ["tiny-laion", "tiny-pth", "tiny-openai"] {
+        let options = EngineOptions {
+            precision: Precision::Bf16,
+            ..EngineOptions::new(DeviceKind::Cpu)
+        };
+        let engine = Engine::load_with(&fixtures().join(name), &options).unwrap();
+        let g = Goldens::load(name);
+        let (ids, rows, eot) = g.ids();
+        let mut checks = vec![(
+            "text",
+            engine.text_features(&ids, rows, &eot).unwrap(),
+            g.f32s("text_embeds"),
+        )];
+        if name != "tiny-openai" {
+            let (pixels, n) = g.flat_f32("pixel_values");
+            checks.push((
+                "image",
+                engine.image_features(&pixels, n).unwrap(),
+                g.f32s("image_embeds"),
+            ));
+        }
+        for (what, ours, reference) in checks {
+            let mut worst = 1f32;
+            let mut differs = false;
+            for (a, b) in ours.iter().zip(&reference) {
+                worst = worst.min(cosine(a, b));
+                differs |= a.iter().zip(b).any(|(x, y)| (x - y).abs() > 1e-6);
+            }
+            eprintln!("{name} {what} bf16: min cosine {worst}");
+            assert!(worst >= 0.999, "{name} {what} bf16: cosine {worst}");
+            assert!(
+                differs,
+                "{name} {what}: bf16 gave f32's numbers; is it used?"
+            );
+        }
+    }
+}
+
+/// Sizes past every blocking edge of the fast path's matrix product (K > 256, N not a
+/// multiple of 32, more than 120 rows): the fast path against the candle port on the same
+/// random weights.
+#[test]
+fn fast_path_matches_the_candle_port_at_awkward_sizes() {
+    let json = r#"{"projection_dim": 40,
+        "text_config": {"hidden_size": 96, "intermediate_size": 300, "num_attention_heads": 3,
+                        "num_hidden_layers": 2, "vocab_size": 1000, "hidden_act": "gelu"},
+        "vision_config": {"hidden_size": 80, "intermediate_size": 520, "num_attention_heads": 5,
+                          "num_hidden_layers": 2, "image_size": 64, "patch_size": 16}}"#;
+    let config = ClipConfig::from_json(json, "test").unwrap();
+    let vars = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&vars, candle_core::DType::F32, &Device::Cpu);
+    ClipModel::new(vb, &config).unwrap();
+    let dir = std::env::temp_dir().join(format!("clip-model-awkward-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    vars.save(dir.join("model.safetensors")).unwrap();
+    std::fs::write(dir.join("config.json"), json).unwrap();
+    let fast = Engine::load(&dir, DeviceKind::Cpu).unwrap();
+    let reference = EngineOptions {
+        reference: true,
+        ..EngineOptions::new(DeviceKind::Cpu)
+    };
+    let reference = Engine::load_with(&dir, &reference).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let batch = 9; // 9 * 17 = 153 rows of vision tokens
+    let pixels: Vec<f32> = (0..batch * 3 * 64 * 64)
+        .map(|i| ((i * 7919) % 2000) as f32 / 1000.0 - 1.0)
+        .collect();
+    assert_features(
+        "awkward image",
+        &fast.image_features(&pixels, batch).unwrap(),
+        &reference.image_features(&pixels, batch).unwrap(),
+    );
+    let rows = 5;
+    let ids: Vec<u32> = (0..rows * 77).map(|i| ((i * 31) % 1000) as u32).collect();
+    let eot = [76, 3, 40, 0, 75];
+    assert_features(
+        "awkward text",
+        &fast.text_features(&ids, rows, &eot).unwrap(),
+        &reference.text_features(&ids, rows, &eot).unwrap(),
+    );
 }
 
 #[test]

@@ -31,7 +31,10 @@ pub mod hub;
 
 use std::path::{Path, PathBuf};
 
-pub use clip_model::{ClipConfig, DeviceKind as Device, Engine};
+pub use clip_model::arch::{architecture, ARCHITECTURES};
+pub use clip_model::{
+    set_threads, threads, ClipConfig, DeviceKind as Device, Engine, EngineOptions, Precision,
+};
 pub use clip_preprocess::image::{DecodeLimits, DecodedImage, Pixels, PreprocessConfig};
 pub use clip_preprocess::text::{Tokenizer, Tokens};
 pub use error::ClipError;
@@ -39,6 +42,16 @@ pub use hub::{DownloadProgress, NoProgress, ResolveOptions, DEFAULT_MODEL, KNOWN
 
 /// How many items go through the model at once by default.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
+
+/// Reads, decodes and preprocesses an image file without a model.
+pub fn load_image(
+    path: &Path,
+    config: &PreprocessConfig,
+    limits: &DecodeLimits,
+) -> Result<Pixels, ClipError> {
+    let img = clip_preprocess::image::open(path, limits)?;
+    Ok(clip_preprocess::image::preprocess(&img, config))
+}
 
 /// A loaded CLIP model with its preprocessing and tokenizer.
 #[derive(Debug, Clone)]
@@ -60,23 +73,41 @@ impl Clip {
         Self::load_with(model, device, &ResolveOptions::from_env(), &mut NoProgress)
     }
 
-    /// [`Clip::load`] with explicit cache, endpoint and offline mode, reporting download
-    /// progress to `progress`.
+    /// [`Clip::load`] with explicit engine options (a [`Device`], or [`EngineOptions`] for the
+    /// precision too), cache, endpoint and offline mode, reporting download progress to
+    /// `progress`.
     pub fn load_with(
         model: &str,
-        device: Device,
+        engine: impl Into<EngineOptions>,
         options: &ResolveOptions,
         progress: &mut dyn DownloadProgress,
     ) -> Result<Clip, ClipError> {
         let dir = hub::resolve(model, options, progress)?;
-        let mut clip = Self::from_dir(&dir, device)?;
+        let mut clip = Self::from_dir(&dir, engine)?;
         clip.name = model.to_string();
         Ok(clip)
     }
 
+    /// A model of a named architecture ([`ARCHITECTURES`]) with random weights and OpenAI's
+    /// preprocessing: real compute, meaningless outputs. For benchmarks and tests; needs no
+    /// download.
+    pub fn random(arch: &str, engine: impl Into<EngineOptions>) -> Result<Clip, ClipError> {
+        let config = architecture(arch)?;
+        let engine = Engine::random(&config, &engine.into())?;
+        let size = config.vision_config.image_size as u32;
+        Ok(Clip {
+            engine,
+            preprocess: PreprocessConfig::openai(size),
+            limits: DecodeLimits::default(),
+            dir: PathBuf::new(),
+            name: arch.to_string(),
+            batch_size: DEFAULT_BATCH_SIZE,
+        })
+    }
+
     /// Loads the checkpoint in `dir` (`config.json`, weights, `preprocessor_config.json`).
-    pub fn from_dir(dir: &Path, device: Device) -> Result<Clip, ClipError> {
-        let engine = Engine::load(dir, device)?;
+    pub fn from_dir(dir: &Path, engine: impl Into<EngineOptions>) -> Result<Clip, ClipError> {
+        let engine = Engine::load_with(dir, &engine.into())?;
         let pre_path = dir.join("preprocessor_config.json");
         let image_size = engine.config().vision_config.image_size as u32;
         let preprocess = match std::fs::read_to_string(&pre_path) {
@@ -170,8 +201,7 @@ impl Clip {
 
     /// Reads, decodes and preprocesses an image file.
     pub fn load_image(&self, path: &Path) -> Result<Pixels, ClipError> {
-        let img = clip_preprocess::image::open(path, &self.limits)?;
-        Ok(self.preprocess(&img))
+        load_image(path, &self.preprocess, &self.limits)
     }
 
     /// Decodes and preprocesses an in-memory image file; `name` is quoted in errors.

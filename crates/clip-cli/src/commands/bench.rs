@@ -1,0 +1,299 @@
+//! `clip bench`: throughput of the model, the preprocessing and the tokenizer.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::cli::{BenchArgs, BenchTask};
+use crate::output;
+
+/// The short prompt of the text rows: start, six words, end (what "a photo of a dog." gives).
+const SHORT_PROMPT: usize = 8;
+/// Items per timed repeat at least, so that batch 1 is not timed on a single call.
+const MIN_ITEMS: usize = 32;
+
+struct Row {
+    task: &'static str,
+    batch: usize,
+    tokens: Option<usize>,
+    unit: &'static str,
+    /// Items per second of each repeat.
+    rates: Vec<f64>,
+}
+
+impl Row {
+    fn label(&self) -> String {
+        match (self.task, self.tokens) {
+            ("image", _) => format!("images/s, batch {}", self.batch),
+            ("text", Some(t)) => format!("texts/s, {t} tokens, batch {}", self.batch),
+            ("preprocess", _) => "preprocess images/s (1 thread)".into(),
+            ("tokenize", _) => "tokenizer texts/s (1 thread)".into(),
+            _ => self.task.into(),
+        }
+    }
+
+    fn stats(&self) -> (f64, f64, f64) {
+        let mut r = self.rates.clone();
+        r.sort_by(f64::total_cmp);
+        let median = if r.len() % 2 == 1 {
+            r[r.len() / 2]
+        } else {
+            (r[r.len() / 2 - 1] + r[r.len() / 2]) / 2.0
+        };
+        (median, r[0], r[r.len() - 1])
+    }
+}
+
+/// Runs `work` (which processes `items` items) once to warm up, then `repeats` times timed.
+fn time(
+    repeats: u32,
+    items: usize,
+    mut work: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Vec<f64>> {
+    work()?;
+    (0..repeats)
+        .map(|_| {
+            let start = Instant::now();
+            work()?;
+            Ok(items as f64 / start.elapsed().as_secs_f64())
+        })
+        .collect()
+}
+
+/// Deterministic pseudo-random numbers (xorshift), so runs see the same inputs.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn unit(&mut self) -> f32 {
+        (self.next() >> 40) as f32 / (1u64 << 24) as f32
+    }
+}
+
+fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let engine = output::engine_options(&args.device, &args.engine)?;
+    let needs_model = args
+        .only
+        .iter()
+        .any(|t| matches!(t, BenchTask::Image | BenchTask::Text));
+    let (model, name) = if let Some(m) = &args.model {
+        let mut options = clip::ResolveOptions::from_env();
+        options.offline |= args.offline;
+        let model = clip::Clip::load_with(m, engine, &options, &mut clip::NoProgress)?;
+        (Some(model), m.clone())
+    } else if needs_model {
+        let start = Instant::now();
+        let model = clip::Clip::random(&args.arch, engine)?;
+        tracing::info!("built {} in {:.1?}", args.arch, start.elapsed());
+        (Some(model), format!("{} (random weights)", args.arch))
+    } else {
+        clip::architecture(&args.arch)?;
+        (None, args.arch.clone())
+    };
+    let preprocess = model.as_ref().map_or_else(
+        || clip::PreprocessConfig::openai(224),
+        |m| m.preprocess_config().clone(),
+    );
+    let threads = clip::threads();
+    let mut rows = Vec::new();
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let progress = |what: String| {
+        if !args.json {
+            eprint!("\r\x1b[2K{what} ...");
+        }
+    };
+
+    if let (true, Some(model)) = (args.only.contains(&BenchTask::Image), &model) {
+        let size = model.config().vision_config.image_size;
+        for &b in &args.batch_sizes {
+            let b = b as usize;
+            progress(format!("images, batch {b}"));
+            let images: Vec<clip::Pixels> = (0..b)
+                .map(|_| clip::Pixels {
+                    height: size,
+                    width: size,
+                    data: (0..3 * size * size)
+                        .map(|_| rng.unit() * 4.0 - 2.0)
+                        .collect(),
+                })
+                .collect();
+            let calls = MIN_ITEMS.div_ceil(b);
+            let model = model.clone().with_batch_size(b);
+            let rates = time(args.repeats, calls * b, || {
+                for _ in 0..calls {
+                    model.encode_image(&images)?;
+                }
+                Ok(())
+            })?;
+            rows.push(Row {
+                task: "image",
+                batch: b,
+                tokens: None,
+                unit: "images/s",
+                rates,
+            });
+        }
+    }
+
+    if let (true, Some(model)) = (args.only.contains(&BenchTask::Text), &model) {
+        let context = model.context_length();
+        for tokens in [context, SHORT_PROMPT.min(context)] {
+            for &b in &args.batch_sizes {
+                let b = b as usize;
+                progress(format!("texts, {tokens} tokens, batch {b}"));
+                let texts: Vec<clip::Tokens> = (0..b)
+                    .map(|_| {
+                        let mut ids = vec![0u32; context];
+                        ids[0] = 49406;
+                        for id in &mut ids[1..tokens - 1] {
+                            *id = (rng.next() % 49405) as u32;
+                        }
+                        ids[tokens - 1] = 49407;
+                        clip::Tokens {
+                            ids,
+                            eot_position: tokens - 1,
+                            length: tokens,
+                            truncated: false,
+                        }
+                    })
+                    .collect();
+                let calls = MIN_ITEMS.div_ceil(b);
+                let model = model.clone().with_batch_size(b);
+                let rates = time(args.repeats, calls * b, || {
+                    for _ in 0..calls {
+                        model.encode_text(&texts)?;
+                    }
+                    Ok(())
+                })?;
+                rows.push(Row {
+                    task: "text",
+                    batch: b,
+                    tokens: Some(tokens),
+                    unit: "texts/s",
+                    rates,
+                });
+            }
+        }
+    }
+
+    if args.only.contains(&BenchTask::Preprocess) {
+        progress("preprocess".into());
+        let path = &args.photo;
+        std::fs::metadata(path)
+            .with_context(|| format!("cannot read the photo {}", path.display()))?;
+        let n = 20;
+        let limits = clip::DecodeLimits::default();
+        // One thread: the preprocessing of one image is sequential code.
+        let rates = time(args.repeats, n, || {
+            for _ in 0..n {
+                clip::load_image(path, &preprocess, &limits)?;
+            }
+            Ok(())
+        })?;
+        rows.push(Row {
+            task: "preprocess",
+            batch: 1,
+            tokens: None,
+            unit: "images/s",
+            rates,
+        });
+    }
+
+    if args.only.contains(&BenchTask::Tokenize) {
+        progress("tokenizer".into());
+        let animals = [
+            "dog",
+            "cat",
+            "horse",
+            "rocket",
+            "cup of coffee",
+            "galaxy",
+            "coin",
+            "camera",
+        ];
+        let texts: Vec<String> = (0..1000)
+            .map(|i| format!("a photo of a {} number {i}.", animals[i % animals.len()]))
+            .collect();
+        let tokenizer = clip::Tokenizer::openai();
+        let rates = time(args.repeats, texts.len(), || {
+            for t in &texts {
+                tokenizer.tokenize(t, 77, true)?;
+            }
+            Ok(())
+        })?;
+        rows.push(Row {
+            task: "tokenize",
+            batch: texts.len(),
+            tokens: None,
+            unit: "texts/s",
+            rates,
+        });
+    }
+    if !args.json {
+        eprint!("\r\x1b[2K");
+    }
+
+    let precision = if args.engine.reference {
+        format!("{} (reference kernels)", args.engine.precision)
+    } else {
+        args.engine.precision.to_string()
+    };
+    let mut out = output::stdout();
+    if args.json {
+        let results: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let (median, min, max) = r.stats();
+                json!({"task": r.task, "batch": r.batch, "tokens": r.tokens, "unit": r.unit,
+                       "median": median, "min": min, "max": max})
+            })
+            .collect();
+        output::json_line(
+            &mut out,
+            &json!({"arch": args.model.clone().unwrap_or_else(|| args.arch.clone()),
+                    "precision": precision, "threads": threads, "repeats": args.repeats,
+                    "cpu": cpu_name(), "results": results}),
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{name}, {precision}, {threads} threads, {}",
+            cpu_name()
+        )?;
+        writeln!(
+            out,
+            "{:<34} {:>10} {:>10} {:>10}",
+            "", "median", "min", "max"
+        )?;
+        for r in &rows {
+            let (median, min, max) = r.stats();
+            writeln!(
+                out,
+                "{:<34} {median:>10.1} {min:>10.1} {max:>10.1}",
+                r.label()
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,680 @@
+//! Matrix products against pre-packed weights: `C[m, n] (+)= A[m, k] · W[n, k]ᵀ + bias[n]`.
+//!
+//! Our own kernel rather than a general GEMM library because the weights are fixed: they are
+//! packed once at load into 32-column panels (f32, or bf16 pairs for `vdpbf16ps`), the bias,
+//! the residual add and the activation are applied while the output tile is still in
+//! registers or L1, and the same loop nest serves the bf16 path, which no crate we can use
+//! offers on x86. Work is split by column panels across the rayon pool.
+
+// The kernels work on raw pointers into buffers whose sizes `matmul` checks once; marking
+// every pointer step `unsafe` again inside these `unsafe fn`s would only add noise.
+#![allow(unsafe_op_in_unsafe_fn)]
+
+use rayon::prelude::*;
+
+use super::ops::Act;
+
+/// Columns per packed panel: two 16-lane vectors.
+pub const NR: usize = 32;
+/// Rows per register tile.
+const MR: usize = 12;
+/// Rows per cache block of A.
+const MC: usize = MR * 10;
+/// Depth per cache block in values of k (so bf16 blocks hold KC / 2 pairs). 768 keeps
+/// ViT-B's K = 768 products in one block: the output tile is then loaded and stored once
+/// (measured best on Zen 5 among 256, 384 and 768).
+const KC: usize = 768;
+
+/// Number format of a packed weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    F32,
+    Bf16,
+}
+
+#[derive(Debug, Clone)]
+enum Panels {
+    /// `[panel][k][NR]` f32.
+    F32(Vec<f32>),
+    /// `[panel][k / 2][NR]` u32 words, each holding the bf16 of rows `2i` (low) and `2i + 1`.
+    Bf16(Vec<u32>),
+}
+
+/// A weight matrix `[n, k]` (PyTorch's `Linear` layout) packed for [`matmul`], with its bias.
+#[derive(Debug, Clone)]
+pub struct Packed {
+    n: usize,
+    k: usize,
+    panels: Panels,
+    bias: Option<Vec<f32>>,
+}
+
+/// Round-to-nearest-even conversion to bf16 (NaN stays NaN), as `vcvtne2ps2bf16` does.
+#[inline(always)]
+pub fn bf16_bits(x: f32) -> u32 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        return (b >> 16) | 0x40;
+    }
+    (b + 0x7fff + ((b >> 16) & 1)) >> 16
+}
+
+impl Packed {
+    /// Packs `w` (`n` rows of `k` values) and an optional bias of `n` values.
+    pub fn new(w: &[f32], n: usize, k: usize, bias: Option<Vec<f32>>, format: Format) -> Packed {
+        assert_eq!(w.len(), n * k, "weight size");
+        if let Some(b) = &bias {
+            assert_eq!(b.len(), n, "bias size");
+        }
+        let panels = n.div_ceil(NR);
+        let panels = match format {
+            Format::F32 => {
+                let mut p = vec![0f32; panels * k * NR];
+                for (col, row) in w.chunks_exact(k).enumerate() {
+                    let (panel, lane) = (col / NR, col % NR);
+                    let base = panel * k * NR + lane;
+                    for (kk, &v) in row.iter().enumerate() {
+                        p[base + kk * NR] = v;
+                    }
+                }
+                Panels::F32(p)
+            }
+            Format::Bf16 => {
+                let k2 = k.div_ceil(2);
+                let mut p = vec![0u32; panels * k2 * NR];
+                for (col, row) in w.chunks_exact(k).enumerate() {
+                    let (panel, lane) = (col / NR, col % NR);
+                    let base = panel * k2 * NR + lane;
+                    for (kk, &v) in row.iter().enumerate() {
+                        p[base + (kk / 2) * NR] |= bf16_bits(v) << (16 * (kk % 2));
+                    }
+                }
+                Panels::Bf16(p)
+            }
+        };
+        Packed { n, k, panels, bias }
+    }
+
+    /// Output columns.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+}
+
+/// What happens to the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Out {
+    /// `C = A·Wᵀ + bias`.
+    Set,
+    /// `C += A·Wᵀ + bias` (the residual stream).
+    Add,
+}
+
+/// A raw pointer that may cross into the rayon pool; every task writes disjoint columns.
+#[derive(Clone, Copy)]
+struct SendPtr<T>(*mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+/// `c[m, n] = / += a[m, k] · wᵀ + bias`, then `act` on the result (`Out::Set` only).
+pub fn matmul(a: &[f32], m: usize, w: &Packed, c: &mut [f32], out: Out, act: Act) {
+    let (n, k) = (w.n, w.k);
+    assert_eq!(a.len(), m * k, "A size");
+    assert_eq!(c.len(), m * n, "C size");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let panels = n.div_ceil(NR);
+    let tasks = threads.min(panels);
+    let cp = SendPtr(c.as_mut_ptr());
+    match &w.panels {
+        Panels::F32(p) => {
+            let run = |t: usize| {
+                let (p0, p1) = (panels * t / tasks, panels * (t + 1) / tasks);
+                // SAFETY: task t writes only the columns of panels p0..p1.
+                unsafe { f32_block(a, m, k, p, w, p0, p1, cp, out, act) }
+            };
+            (0..tasks).into_par_iter().for_each(run);
+        }
+        Panels::Bf16(p) => {
+            let k2 = k.div_ceil(2);
+            let mut a2 = vec![0u32; m * k2];
+            let rows_per = m.div_ceil(threads).max(1);
+            a2.par_chunks_mut(rows_per * k2)
+                .zip(a.par_chunks(rows_per * k))
+                .for_each(|(dst, src)| super::ops::to_bf16_pairs(src, k, dst));
+            let run = |t: usize| {
+                let (p0, p1) = (panels * t / tasks, panels * (t + 1) / tasks);
+                // SAFETY: as above.
+                unsafe { bf16_block(&a2, m, k2, p, w, p0, p1, cp, out, act) }
+            };
+            (0..tasks).into_par_iter().for_each(run);
+        }
+    }
+}
+
+/// The loop nest shared by both formats; `tile` runs one MR×NR register tile.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block<T, F>(
+    m: usize,
+    depth: usize,
+    w: &Packed,
+    p0: usize,
+    p1: usize,
+    c: SendPtr<f32>,
+    out: Out,
+    act: Act,
+    panel_data: &[T],
+    kc_block: usize,
+    tile: F,
+) where
+    F: Fn(usize, usize, *const T, usize, usize, *mut f32, usize, bool, Option<&[f32]>),
+{
+    let n = w.n;
+    let zeros = [0f32; NR];
+    // One register tile column: rows m0..m0+mc of panel p, depth k0..k0+kc.
+    let step = |m0: usize, mc: usize, k0: usize, kc: usize, p: usize| {
+        let first = k0 == 0;
+        let last = k0 + kc == depth;
+        let col = p * NR;
+        let cols = NR.min(n - col);
+        let bias = match (&w.bias, first) {
+            (Some(b), true) => Some(&b[col..col + cols]),
+            (None, true) if out == Out::Set => Some(&zeros[..cols]),
+            _ => None,
+        };
+        // First block of `Set`: start from the bias; later blocks and `Add`: load C.
+        let load = !(first && out == Out::Set);
+        let bp = panel_data.as_ptr().add(p * depth * NR + k0 * NR);
+        for r0 in (m0..m0 + mc).step_by(MR) {
+            let rows = MR.min(m0 + mc - r0);
+            let cptr = c.0.add(r0 * n + col);
+            tile(r0, k0, bp, kc, rows, cptr, cols, load, bias);
+            if last && act != Act::None {
+                for r in 0..rows {
+                    let row = std::slice::from_raw_parts_mut(cptr.add(r * n), cols);
+                    super::ops::activate(act, row);
+                }
+            }
+        }
+    };
+    if m <= MC {
+        // Few rows (small batches): the weights are the traffic, so read each thread's panels
+        // as one sequential stream.
+        for p in p0..p1 {
+            for k0 in (0..depth).step_by(kc_block) {
+                step(0, m, k0, kc_block.min(depth - k0), p);
+            }
+        }
+        return;
+    }
+    // Many rows: keep an MC×KC block of A in L2 while it meets every panel.
+    for m0 in (0..m).step_by(MC) {
+        let mc = MC.min(m - m0);
+        for k0 in (0..depth).step_by(kc_block) {
+            let kc = kc_block.min(depth - k0);
+            for p in p0..p1 {
+                step(m0, mc, k0, kc, p);
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn f32_block(
+    a: &[f32],
+    m: usize,
+    k: usize,
+    panels: &[f32],
+    w: &Packed,
+    p0: usize,
+    p1: usize,
+    c: SendPtr<f32>,
+    out: Out,
+    act: Act,
+) {
+    let n = w.n;
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") {
+        let tile = |r0: usize,
+                    k0: usize,
+                    bp: *const f32,
+                    kc: usize,
+                    rows: usize,
+                    cp: *mut f32,
+                    cols: usize,
+                    load: bool,
+                    bias: Option<&[f32]>| {
+            let ap = a.as_ptr().add(r0 * k + k0);
+            x86::tile_f32(ap, k, bp, NR, kc, rows, cp, n, cols, load, bias)
+        };
+        return block(m, k, w, p0, p1, c, out, act, panels, KC, tile);
+    }
+    let tile = |r0: usize,
+                k0: usize,
+                bp: *const f32,
+                kc: usize,
+                rows: usize,
+                cp: *mut f32,
+                cols: usize,
+                load: bool,
+                bias: Option<&[f32]>| {
+        let ap = a.as_ptr().add(r0 * k + k0);
+        portable::tile(ap, k, bp, NR, kc, rows, cp, n, cols, load, bias)
+    };
+    block(m, k, w, p0, p1, c, out, act, panels, KC, tile)
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn bf16_block(
+    a: &[u32],
+    m: usize,
+    k2: usize,
+    panels: &[u32],
+    w: &Packed,
+    p0: usize,
+    p1: usize,
+    c: SendPtr<f32>,
+    out: Out,
+    act: Act,
+) {
+    let n = w.n;
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512bf16") && std::is_x86_feature_detected!("avx512f") {
+        let tile = |r0: usize,
+                    k0: usize,
+                    bp: *const u32,
+                    kc: usize,
+                    rows: usize,
+                    cp: *mut f32,
+                    cols: usize,
+                    load: bool,
+                    bias: Option<&[f32]>| {
+            let ap = a.as_ptr().add(r0 * k2 + k0);
+            x86::tile_bf16(ap, k2, bp, NR, kc, rows, cp, n, cols, load, bias)
+        };
+        return block(m, k2, w, p0, p1, c, out, act, panels, KC / 2, tile);
+    }
+    let tile = |r0: usize,
+                k0: usize,
+                bp: *const u32,
+                kc: usize,
+                rows: usize,
+                cp: *mut f32,
+                cols: usize,
+                load: bool,
+                bias: Option<&[f32]>| {
+        let ap = a.as_ptr().add(r0 * k2 + k0);
+        portable::tile(ap, k2, bp, NR, kc, rows, cp, n, cols, load, bias)
+    };
+    block(m, k2, w, p0, p1, c, out, act, panels, KC / 2, tile)
+}
+
+/// Plain Rust tiles, for CPUs without AVX-512 (and as the readable statement of the kernel).
+mod portable {
+    use super::{MR, NR};
+
+    /// A word of the packed data as the products it contributes.
+    pub trait Word: Copy {
+        fn dot(a: Self, b: Self) -> f32;
+    }
+    impl Word for f32 {
+        #[inline(always)]
+        fn dot(a: f32, b: f32) -> f32 {
+            a * b
+        }
+    }
+    impl Word for u32 {
+        #[inline(always)]
+        fn dot(a: u32, b: u32) -> f32 {
+            let lo = |x: u32| f32::from_bits(x << 16);
+            let hi = |x: u32| f32::from_bits(x & 0xffff_0000);
+            lo(a) * lo(b) + hi(a) * hi(b)
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tile<T: Word>(
+        a: *const T,
+        lda: usize,
+        b: *const T,
+        ldb: usize,
+        kc: usize,
+        rows: usize,
+        c: *mut f32,
+        ldc: usize,
+        cols: usize,
+        load: bool,
+        bias: Option<&[f32]>,
+    ) {
+        let mut acc = [[0f32; NR]; MR];
+        for (r, row) in acc.iter_mut().enumerate().take(rows) {
+            for j in 0..cols {
+                let mut v = if load { *c.add(r * ldc + j) } else { 0.0 };
+                if let Some(b) = bias {
+                    v += b[j];
+                }
+                row[j] = v;
+            }
+        }
+        for kk in 0..kc {
+            let bk = b.add(kk * ldb);
+            for (r, row) in acc.iter_mut().enumerate().take(rows) {
+                let av = *a.add(r * lda + kk);
+                for (j, v) in row.iter_mut().enumerate().take(cols) {
+                    *v += T::dot(av, *bk.add(j));
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate().take(rows) {
+            for (j, v) in row.iter().enumerate().take(cols) {
+                *c.add(r * ldc + j) = *v;
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{MR, NR};
+
+    /// Loads the C tile (or the bias) into accumulators, runs `body`, stores the tile.
+    macro_rules! tile_body {
+        ($rows:expr, $c:expr, $ldc:expr, $cols:expr, $load:expr, $bias:expr, |$acc0:ident, $acc1:ident, $R:ident| $body:block) => {{
+            let m0: __mmask16 = if $cols >= 16 { 0xffff } else { (1u32 << $cols) as u16 - 1 };
+            let m1: __mmask16 = if $cols >= 32 {
+                0xffff
+            } else if $cols > 16 {
+                (1u32 << ($cols - 16)) as u16 - 1
+            } else {
+                0
+            };
+            macro_rules! run {
+                ($n:literal) => {{
+                    const $R: usize = $n;
+                    let mut $acc0 = [_mm512_setzero_ps(); $R];
+                    let mut $acc1 = [_mm512_setzero_ps(); $R];
+                    let (b0, b1) = match $bias {
+                        Some(b) => (
+                            _mm512_maskz_loadu_ps(m0, b.as_ptr()),
+                            _mm512_maskz_loadu_ps(m1, b.as_ptr().add(16.min(b.len()))),
+                        ),
+                        None => (_mm512_setzero_ps(), _mm512_setzero_ps()),
+                    };
+                    for r in 0..$R {
+                        let cr = $c.add(r * $ldc);
+                        if $load {
+                            $acc0[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), b0);
+                            $acc1[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr.add(16)), b1);
+                        } else {
+                            $acc0[r] = b0;
+                            $acc1[r] = b1;
+                        }
+                    }
+                    $body
+                    for r in 0..$R {
+                        let cr = $c.add(r * $ldc);
+                        _mm512_mask_storeu_ps(cr, m0, $acc0[r]);
+                        _mm512_mask_storeu_ps(cr.add(16), m1, $acc1[r]);
+                    }
+                }};
+            }
+            match $rows {
+                12 => run!(12),
+                11 => run!(11),
+                10 => run!(10),
+                9 => run!(9),
+                8 => run!(8),
+                7 => run!(7),
+                6 => run!(6),
+                5 => run!(5),
+                4 => run!(4),
+                3 => run!(3),
+                2 => run!(2),
+                1 => run!(1),
+                _ => unreachable!("tile of {} rows", $rows),
+            }
+        }};
+    }
+
+    const _: () = assert!(MR == 12 && NR == 32);
+
+    /// f32 tile: `rows` ≤ 12 rows of A (row stride `lda`) times one packed panel.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tile_f32(
+        a: *const f32,
+        lda: usize,
+        b: *const f32,
+        ldb: usize,
+        kc: usize,
+        rows: usize,
+        c: *mut f32,
+        ldc: usize,
+        cols: usize,
+        load: bool,
+        bias: Option<&[f32]>,
+    ) {
+        // B may be an unpadded matrix (attention), so its loads are masked to `cols` too.
+        let k0: __mmask16 = if cols >= 16 {
+            0xffff
+        } else {
+            (1u32 << cols) as u16 - 1
+        };
+        let k1: __mmask16 = if cols >= 32 {
+            0xffff
+        } else if cols > 16 {
+            (1u32 << (cols - 16)) as u16 - 1
+        } else {
+            0
+        };
+        tile_body!(rows, c, ldc, cols, load, bias, |acc0, acc1, R| {
+            // Masked loads are slow on some cores (measured: 2x on this Zen), so packed
+            // panels (zero-padded to NR) use plain ones.
+            if ldb == NR && cols == NR {
+                for kk in 0..kc {
+                    let bk = b.add(kk * NR);
+                    let w0 = _mm512_loadu_ps(bk);
+                    let w1 = _mm512_loadu_ps(bk.add(16));
+                    for r in 0..R {
+                        let av = _mm512_set1_ps(*a.add(r * lda + kk));
+                        acc0[r] = _mm512_fmadd_ps(av, w0, acc0[r]);
+                        acc1[r] = _mm512_fmadd_ps(av, w1, acc1[r]);
+                    }
+                }
+            } else {
+                for kk in 0..kc {
+                    let bk = b.add(kk * ldb);
+                    let w0 = _mm512_maskz_loadu_ps(k0, bk);
+                    let w1 = _mm512_maskz_loadu_ps(k1, bk.add(16));
+                    for r in 0..R {
+                        let av = _mm512_set1_ps(*a.add(r * lda + kk));
+                        acc0[r] = _mm512_fmadd_ps(av, w0, acc0[r]);
+                        acc1[r] = _mm512_fmadd_ps(av, w1, acc1[r]);
+                    }
+                }
+            }
+        })
+    }
+
+    /// bf16 tile: A and the panel hold bf16 pairs; products accumulate in f32.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tile_bf16(
+        a: *const u32,
+        lda: usize,
+        b: *const u32,
+        ldb: usize,
+        kc: usize,
+        rows: usize,
+        c: *mut f32,
+        ldc: usize,
+        cols: usize,
+        load: bool,
+        bias: Option<&[f32]>,
+    ) {
+        tile_body!(rows, c, ldc, cols, load, bias, |acc0, acc1, R| {
+            for kk in 0..kc {
+                let bk = b.add(kk * ldb);
+                let w0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bk.cast()));
+                let w1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bk.add(16).cast()));
+                for r in 0..R {
+                    let av: __m512bh =
+                        std::mem::transmute(_mm512_set1_epi32(*a.add(r * lda + kk) as i32));
+                    acc0[r] = _mm512_dpbf16_ps(acc0[r], av, w0);
+                    acc1[r] = _mm512_dpbf16_ps(acc1[r], av, w1);
+                }
+            }
+        })
+    }
+}
+
+/// `c = a · b` for the small products inside attention: `rows × depth` times `depth × cols`,
+/// each matrix row-major with its own row stride, f32. Uses the same register tiles as
+/// [`matmul`], without packing (the operands are fresh each call and already in cache).
+#[allow(clippy::too_many_arguments)]
+pub fn small_matmul(
+    a: &[f32],
+    lda: usize,
+    rows: usize,
+    b: &[f32],
+    ldb: usize,
+    depth: usize,
+    cols: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    if rows == 0 || cols == 0 {
+        return;
+    }
+    assert!(a.len() >= (rows - 1) * lda + depth, "A size");
+    assert!(depth == 0 || b.len() >= (depth - 1) * ldb + cols, "B size");
+    assert!(c.len() >= (rows - 1) * ldc + cols, "C size");
+    let zeros = [0f32; NR];
+    #[cfg(target_arch = "x86_64")]
+    let avx512 = std::is_x86_feature_detected!("avx512f");
+    for col in (0..cols).step_by(NR) {
+        let w = NR.min(cols - col);
+        for r0 in (0..rows).step_by(MR) {
+            let h = MR.min(rows - r0);
+            // SAFETY: the asserts above bound every row and column the tile touches; masked
+            // loads and stores keep partial panels inside `cols`.
+            unsafe {
+                let (ap, bp) = (a.as_ptr().add(r0 * lda), b.as_ptr().add(col));
+                let cp = c.as_mut_ptr().add(r0 * ldc + col);
+                #[cfg(target_arch = "x86_64")]
+                if avx512 {
+                    x86::tile_f32(
+                        ap,
+                        lda,
+                        bp,
+                        ldb,
+                        depth,
+                        h,
+                        cp,
+                        ldc,
+                        w,
+                        false,
+                        Some(&zeros[..w]),
+                    );
+                    continue;
+                }
+                portable::tile(
+                    ap,
+                    lda,
+                    bp,
+                    ldb,
+                    depth,
+                    h,
+                    cp,
+                    ldc,
+                    w,
+                    false,
+                    Some(&zeros[..w]),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Activation;
+
+    fn naive(a: &[f32], m: usize, k: usize, w: &[f32], n: usize, bias: &[f32]) -> Vec<f32> {
+        let mut c = vec![0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let dot: f64 = (0..k)
+                    .map(|x| a[i * k + x] as f64 * w[j * k + x] as f64)
+                    .sum();
+                c[i * n + j] = dot as f32 + bias[j];
+            }
+        }
+        c
+    }
+
+    fn values(len: usize, seed: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7919 + seed * 104_729) % 2001) as f32 / 1000.0 - 1.0)
+            .collect()
+    }
+
+    fn round_bf16(v: &[f32]) -> Vec<f32> {
+        v.iter()
+            .map(|&x| f32::from_bits(bf16_bits(x) << 16))
+            .collect()
+    }
+
+    /// Every edge of the blocking: rows past MC and not a multiple of MR, depth past KC and
+    /// odd (a half-filled bf16 pair), columns not a multiple of NR.
+    #[test]
+    fn matches_a_naive_product() {
+        for &(m, k, n) in &[
+            (1, 1, 1),
+            (7, 33, 45),
+            (131, 1547, 70),
+            (12, 256, 32),
+            (5, 64, 16),
+        ] {
+            let a = values(m * k, 1);
+            let w = values(n * k, 2);
+            let bias = values(n, 3);
+            for format in [Format::F32, Format::Bf16] {
+                let (ar, wr) = match format {
+                    Format::F32 => (a.clone(), w.clone()),
+                    Format::Bf16 => (round_bf16(&a), round_bf16(&w)),
+                };
+                let want = naive(&ar, m, k, &wr, n, &bias);
+                let packed = Packed::new(&w, n, k, Some(bias.clone()), format);
+                let tol = 1e-4 * k as f32;
+                let mut c = vec![f32::NAN; m * n];
+                matmul(&a, m, &packed, &mut c, Out::Set, Act::None);
+                for (i, (x, y)) in c.iter().zip(&want).enumerate() {
+                    assert!(
+                        (x - y).abs() <= tol,
+                        "{m}x{k}x{n} {format:?} [{i}]: {x} vs {y}"
+                    );
+                }
+                // Accumulating into a residual adds the product once more.
+                let base = values(m * n, 4);
+                let mut c = base.clone();
+                matmul(&a, m, &packed, &mut c, Out::Add, Act::None);
+                for (i, x) in c.iter().enumerate() {
+                    assert!((x - base[i] - want[i]).abs() <= tol, "{format:?} add [{i}]");
+                }
+                let mut c = vec![0f32; m * n];
+                let relu = Act::Model(Activation::Relu);
+                matmul(&a, m, &packed, &mut c, Out::Set, relu);
+                for (i, x) in c.iter().enumerate() {
+                    assert!((x - want[i].max(0.0)).abs() <= tol, "{format:?} relu [{i}]");
+                }
+            }
+        }
+    }
+}

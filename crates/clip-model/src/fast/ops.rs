@@ -1,0 +1,319 @@
+//! Element-wise and row-wise kernels of the fast path: layer norm, activations, attention.
+//!
+//! Written as plain loops over fixed-width chunks so that the compiler vectorizes them; the
+//! `multiversion!` wrapper compiles each one again for AVX-512 and AVX2 and picks the widest
+//! the CPU has at run time (the default x86-64 target only allows SSE2).
+
+use rayon::prelude::*;
+
+use crate::config::Activation;
+
+/// Compiles `$name` three times (AVX-512, AVX2+FMA, baseline) and dispatches at run time.
+macro_rules! multiversion {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$m])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn imp($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                unsafe fn v4($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn v3($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
+                if std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512dq")
+                    && std::is_x86_feature_detected!("avx512vl")
+                {
+                    // SAFETY: the features v4 was compiled for are present.
+                    return unsafe { v4($($arg),*) };
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    // SAFETY: as above.
+                    return unsafe { v3($($arg),*) };
+                }
+            }
+            imp($($arg),*)
+        }
+    };
+}
+
+/// Lanes of the chunked accumulators: one AVX-512 vector.
+const L: usize = 16;
+
+/// An activation, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    None,
+    Model(Activation),
+}
+
+/// `e^x` for f32 to within 2 ulp (Cephes' `expf` polynomial), branch-free so it vectorizes.
+/// Inputs are clamped to the range where the result is a normal number.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+    let r = (x - n * 0.693_359_4) - n * -2.121_944_4e-4;
+    let z = r * r;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5;
+    let y = p * z + r + 1.0;
+    y * f32::from_bits((((n as i32) + 127) << 23) as u32)
+}
+
+/// `erf(x)` as a rational polynomial on [-4, 4] (the one Eigen uses for float), a few ulp.
+#[inline(always)]
+pub fn erf(x: f32) -> f32 {
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let mut p = x2 * -2.726_142_3e-10 + 2.770_681_4e-8;
+    p = p * x2 + -2.101_024e-6;
+    p = p * x2 + -5.692_506_4e-5;
+    p = p * x2 + -7.349_906_3e-4;
+    p = p * x2 + -2.954_600_1e-3;
+    p = p * x2 + -1.609_603_3e-2;
+    p *= x;
+    let mut q = x2 * -1.456_607_2e-5 + -2.133_740_6e-4;
+    q = q * x2 + -1.682_827e-3;
+    q = q * x2 + -7.373_329_2e-3;
+    q = q * x2 + -1.426_474e-2;
+    p / q
+}
+
+#[inline(always)]
+fn act_one(act: Activation, x: f32) -> f32 {
+    match act {
+        Activation::QuickGelu => x / (1.0 + exp(-1.702 * x)),
+        Activation::Gelu => 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2)),
+        Activation::GeluTanh => {
+            let y = 0.797_884_6 * (x + 0.044_715 * x * x * x);
+            0.5 * x * (2.0 - 2.0 / (1.0 + exp(2.0 * y)))
+        }
+        Activation::Relu => x.max(0.0),
+    }
+}
+
+multiversion! {
+    /// Applies `act` in place.
+    pub fn activate(act: Act, xs: &mut [f32]) {
+        let Act::Model(a) = act else { return };
+        match a {
+            Activation::QuickGelu => xs.iter_mut().for_each(|x| *x = act_one(Activation::QuickGelu, *x)),
+            Activation::Gelu => xs.iter_mut().for_each(|x| *x = act_one(Activation::Gelu, *x)),
+            Activation::GeluTanh => xs.iter_mut().for_each(|x| *x = act_one(Activation::GeluTanh, *x)),
+            Activation::Relu => xs.iter_mut().for_each(|x| *x = act_one(Activation::Relu, *x)),
+        }
+    }
+}
+
+#[inline(always)]
+fn sum(xs: &[f32]) -> f32 {
+    let mut acc = [0f32; L];
+    let chunks = xs.chunks_exact(L);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for i in 0..L {
+            acc[i] += c[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail.iter().sum::<f32>()
+}
+
+multiversion! {
+    fn layer_norm_rows(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32]) {
+        let c = w.len();
+        for (row, o) in x.chunks_exact(c).zip(out.chunks_exact_mut(c)) {
+            let mean = sum(row) / c as f32;
+            let mut acc = [0f32; L];
+            let chunks = row.chunks_exact(L);
+            let tail: f32 = chunks.remainder().iter().map(|v| (v - mean) * (v - mean)).sum();
+            for ch in chunks {
+                for i in 0..L {
+                    let d = ch[i] - mean;
+                    acc[i] += d * d;
+                }
+            }
+            let var = (acc.iter().sum::<f32>() + tail) / c as f32;
+            let rstd = 1.0 / (var + eps).sqrt();
+            for (((o, &v), &w), &b) in o.iter_mut().zip(row).zip(w).zip(b) {
+                *o = (v - mean) * rstd * w + b;
+            }
+        }
+    }
+}
+
+/// Layer norm over the last dimension (`w.len()` values) of each row of `x`, into `out`.
+pub fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32]) {
+    let c = w.len();
+    let rows = x.len() / c;
+    if x.len() < 1 << 16 {
+        // Not worth waking the pool.
+        return layer_norm_rows(x, w, b, eps, out);
+    }
+    let per = rows.div_ceil(rayon::current_num_threads()).max(1) * c;
+    x.par_chunks(per)
+        .zip(out.par_chunks_mut(per))
+        .for_each(|(x, o)| layer_norm_rows(x, w, b, eps, o));
+}
+
+multiversion! {
+    /// Packs each row of `k` f32 values as `k / 2` (rounded up) words of two bf16.
+    pub fn to_bf16_pairs(src: &[f32], k: usize, dst: &mut [u32]) {
+        let k2 = k.div_ceil(2);
+        for (row, d) in src.chunks_exact(k).zip(dst.chunks_exact_mut(k2)) {
+            let pairs = row.chunks_exact(2);
+            let odd = pairs.remainder().first().copied();
+            for (p, d) in pairs.zip(d.iter_mut()) {
+                *d = super::gemm::bf16_bits(p[0]) | (super::gemm::bf16_bits(p[1]) << 16);
+            }
+            if let Some(v) = odd {
+                d[k2 - 1] = super::gemm::bf16_bits(v);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// Softmax of each of the `t` rows of `s` (row stride `ld`) after scaling; with `causal`,
+    /// row `i` covers positions `0..=i` and the rest become 0.
+    fn softmax_rows(s: &mut [f32], t: usize, ld: usize, scale: f32, causal: bool) {
+        for i in 0..t {
+            let row = &mut s[i * ld..i * ld + t];
+            let n = if causal { i + 1 } else { t };
+            let (live, masked) = row.split_at_mut(n);
+            let mut max = f32::NEG_INFINITY;
+            for v in live.iter_mut() {
+                *v *= scale;
+                max = max.max(*v);
+            }
+            live.iter_mut().for_each(|v| *v = exp(*v - max));
+            let inv = 1.0 / sum(live);
+            live.iter_mut().for_each(|v| *v *= inv);
+            masked.iter_mut().for_each(|v| *v = 0.0);
+        }
+    }
+}
+
+/// One head of one sequence: `qkv` rows hold `[q | k | v]` of width `3 * c`; the head's
+/// output (`t` rows of `d` values) goes to `out` with row stride `c`. `buf` holds `d * t`
+/// values for k transposed and `t * t` for the scores; both products run on the GEMM's
+/// register tiles.
+#[allow(clippy::too_many_arguments)]
+fn attention_head(
+    qkv: &[f32],
+    t: usize,
+    c: usize,
+    h: usize,
+    d: usize,
+    causal: bool,
+    scale: f32,
+    buf: &mut [f32],
+    out: &mut [f32],
+) {
+    let row = 3 * c;
+    let (kt, scores) = buf.split_at_mut(d * t);
+    for j in 0..t {
+        let k = &qkv[j * row + c + h * d..][..d];
+        for (dd, &v) in k.iter().enumerate() {
+            kt[dd * t + j] = v;
+        }
+    }
+    // scores = q · kᵀ, then softmax, then out = scores · v.
+    super::gemm::small_matmul(&qkv[h * d..], row, t, kt, t, d, t, scores, t);
+    softmax_rows(scores, t, t, scale, causal);
+    super::gemm::small_matmul(
+        scores,
+        t,
+        t,
+        &qkv[2 * c + h * d..],
+        row,
+        t,
+        d,
+        &mut out[h * d..],
+        c,
+    );
+}
+
+/// Multi-head self-attention of `b` sequences of `t` positions from fused `qkv`
+/// (`[b * t, 3 * c]`) into `out` (`[b * t, c]`), one task per sequence and head.
+pub fn attention(qkv: &[f32], b: usize, t: usize, heads: usize, causal: bool, out: &mut [f32]) {
+    let c = out.len() / (b * t);
+    let d = c / heads;
+    let scale = (d as f32).powf(-0.5);
+    let ptr = OutPtr(out.as_mut_ptr());
+    (0..b * heads).into_par_iter().for_each_init(
+        || vec![0f32; (d + t) * t],
+        |buf, task| {
+            let (s, h) = (task / heads, task % heads);
+            let seq = &qkv[s * t * 3 * c..(s + 1) * t * 3 * c];
+            // SAFETY: task (s, h) writes only columns h*d..(h+1)*d of sequence s's rows; the
+            // slice spans them and other tasks' columns, which this task does not touch.
+            let o = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(s * t * c), t * c) };
+            attention_head(seq, t, c, h, d, causal, scale, buf, o);
+        },
+    );
+}
+
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    // A method, so that closures capture the whole (Send) wrapper, not its raw field.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn erf64(x: f64) -> f64 {
+        // Maclaurin series; exact to ~1e-10 on [-4, 4] in f64.
+        let mut term = x;
+        let mut total = x;
+        for n in 1..200 {
+            term *= -x * x / n as f64;
+            total += term / (2 * n + 1) as f64;
+        }
+        total * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    #[test]
+    fn exp_is_within_two_ulp() {
+        for i in -8700..=8800 {
+            let x = i as f32 / 100.0;
+            let want = (x as f64).exp();
+            let got = exp(x) as f64;
+            assert!(
+                ((got - want) / want).abs() < 2.5e-7,
+                "exp({x}) = {got}, want {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn erf_is_accurate() {
+        assert!((erf(5.0) - 1.0).abs() < 1e-6 && (erf(-9.0) + 1.0).abs() < 1e-6);
+        for i in -400..=400 {
+            let x = i as f32 / 100.0;
+            let want = erf64(x as f64);
+            let got = erf(x) as f64;
+            assert!((got - want).abs() < 1e-6, "erf({x}) = {got}, want {want}");
+        }
+    }
+
+    #[test]
+    fn bf16_rounds_to_nearest_even() {
+        assert_eq!(super::super::gemm::bf16_bits(1.0), 0x3f80);
+        // 1 + 2^-8 is halfway between two bf16 values: ties go to the even one (1.0).
+        assert_eq!(super::super::gemm::bf16_bits(1.0 + 1.0 / 256.0), 0x3f80);
+        assert_eq!(super::super::gemm::bf16_bits(1.0 + 3.0 / 256.0), 0x3f82);
+    }
+}
