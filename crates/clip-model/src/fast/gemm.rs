@@ -110,6 +110,10 @@ pub enum Out {
     Add,
 }
 
+thread_local! {
+    static A_BF16: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A raw pointer that may cross into the rayon pool; every task writes disjoint columns.
 #[derive(Clone, Copy)]
 struct SendPtr<T>(*mut T);
@@ -139,17 +143,25 @@ pub fn matmul(a: &[f32], m: usize, w: &Packed, c: &mut [f32], out: Out, act: Act
         }
         Panels::Bf16(p) => {
             let k2 = k.div_ceil(2);
-            let mut a2 = vec![0u32; m * k2];
-            let rows_per = m.div_ceil(threads).max(1);
-            a2.par_chunks_mut(rows_per * k2)
-                .zip(a.par_chunks(rows_per * k))
-                .for_each(|(dst, src)| super::ops::to_bf16_pairs(src, k, dst));
-            let run = |t: usize| {
-                let (p0, p1) = (panels * t / tasks, panels * (t + 1) / tasks);
-                // SAFETY: as above.
-                unsafe { bf16_block(&a2, m, k2, p, w, p0, p1, cp, out, act) }
-            };
-            (0..tasks).into_par_iter().for_each(run);
+            // The bf16 copy of A is reused between calls: a fresh 10 MB buffer per product
+            // showed up as page-clearing in profiles.
+            A_BF16.with_borrow_mut(|a2| {
+                if a2.len() < m * k2 {
+                    a2.resize(m * k2, 0);
+                }
+                let a2 = &mut a2[..m * k2];
+                let rows_per = m.div_ceil(threads).max(1);
+                a2.par_chunks_mut(rows_per * k2)
+                    .zip(a.par_chunks(rows_per * k))
+                    .for_each(|(dst, src)| super::ops::to_bf16_pairs(src, k, dst));
+                let a2 = &*a2;
+                let run = |t: usize| {
+                    let (p0, p1) = (panels * t / tasks, panels * (t + 1) / tasks);
+                    // SAFETY: as above.
+                    unsafe { bf16_block(a2, m, k2, p, w, p0, p1, cp, out, act) }
+                };
+                (0..tasks).into_par_iter().for_each(run);
+            });
         }
     }
 }
