@@ -455,6 +455,10 @@ mod x86 {
 
     const _: () = assert!(MR == 12 && NR == 32);
 
+    /// How many k steps ahead the weight panel is prefetched (a prefetch never faults, so
+    /// running past the panel's end is harmless).
+    const PREFETCH: usize = 64;
+
     /// f32 tile: `rows` ≤ 12 rows of A (row stride `lda`) times one packed panel.
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
@@ -490,6 +494,9 @@ mod x86 {
             if ldb == NR && cols == NR {
                 for kk in 0..kc {
                     let bk = b.add(kk * NR);
+                    // The weights stream from memory on their first use: fetch ahead.
+                    _mm_prefetch::<_MM_HINT_T0>(bk.add(PREFETCH * NR).cast());
+                    _mm_prefetch::<_MM_HINT_T0>(bk.add(PREFETCH * NR + 16).cast());
                     let w0 = _mm512_loadu_ps(bk);
                     let w1 = _mm512_loadu_ps(bk.add(16));
                     for r in 0..R {
@@ -532,6 +539,8 @@ mod x86 {
         tile_body!(rows, c, ldc, cols, load, bias, |acc0, acc1, R| {
             for kk in 0..kc {
                 let bk = b.add(kk * ldb);
+                _mm_prefetch::<_MM_HINT_T0>(bk.add(PREFETCH * NR).cast());
+                _mm_prefetch::<_MM_HINT_T0>(bk.add(PREFETCH * NR + 16).cast());
                 let w0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bk.cast()));
                 let w1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bk.add(16).cast()));
                 for r in 0..R {
