@@ -308,6 +308,9 @@ fn bad_inputs_are_typed_errors() {
     let e = engine.text_features(&[998, 999], 1, &[5]).unwrap_err();
     assert!(e.to_string().contains("position 5"), "{e}");
     assert!(engine.image_features(&[], 0).unwrap().is_empty());
+    // Debug output summarizes; it does not dump the weights.
+    let shown = format!("{engine:?}");
+    assert!(shown.len() < 4000 && shown.contains("FastClip"), "{shown}");
 }
 
 #[test]

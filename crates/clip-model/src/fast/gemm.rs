@@ -32,7 +32,7 @@ pub enum Format {
     Bf16,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Panels {
     /// `[panel][k][NR]` f32.
     F32(Vec<f32>),
@@ -41,7 +41,7 @@ enum Panels {
 }
 
 /// A weight matrix `[n, k]` (PyTorch's `Linear` layout) packed for [`matmul`], with its bias.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Packed {
     n: usize,
     k: usize,
@@ -57,6 +57,16 @@ pub fn bf16_bits(x: f32) -> u32 {
         return (b >> 16) | 0x40;
     }
     (b + 0x7fff + ((b >> 16) & 1)) >> 16
+}
+
+impl std::fmt::Debug for Packed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let format = match self.panels {
+            Panels::F32(_) => Format::F32,
+            Panels::Bf16(_) => Format::Bf16,
+        };
+        write!(f, "Packed({}x{} {format:?})", self.n, self.k)
+    }
 }
 
 impl Packed {

@@ -97,7 +97,6 @@ fn linear(vb: VarBuilder, k: usize, n: usize, bias: bool, f: Format) -> R<Packed
 }
 
 /// `nn.LayerNorm`.
-#[derive(Debug, Clone)]
 struct LayerNorm {
     weight: Vec<f32>,
     bias: Vec<f32>,
@@ -129,7 +128,6 @@ struct Shape {
 }
 
 /// `CLIPEncoderLayer` with `self_attn.{q,k,v}_proj` fused.
-#[derive(Debug, Clone)]
 struct EncoderLayer {
     qkv: Packed,
     out_proj: Packed,
@@ -143,7 +141,7 @@ struct EncoderLayer {
 
 /// Buffers of one forward pass, kept between calls: allocating ~50 MB afresh for each batch
 /// costs page faults that show in profiles.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Scratch {
     normed: Vec<f32>,
     qkv: Vec<f32>,
@@ -160,7 +158,7 @@ fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
 }
 
 /// Scratch buffers for concurrent callers: each call takes one and gives it back.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct ScratchPool(std::sync::Mutex<Vec<Scratch>>);
 
 impl ScratchPool {
@@ -219,7 +217,6 @@ impl EncoderLayer {
 }
 
 /// `CLIPEncoder`.
-#[derive(Debug)]
 struct Encoder {
     layers: Vec<EncoderLayer>,
     scratch: ScratchPool,
@@ -247,7 +244,6 @@ impl Encoder {
 }
 
 /// `CLIPTextTransformer`.
-#[derive(Debug)]
 struct TextTransformer {
     token_embedding: Vec<f32>,
     position_embedding: Vec<f32>,
@@ -315,7 +311,6 @@ impl TextTransformer {
 }
 
 /// `CLIPVisionTransformer`, with `CLIPVisionEmbeddings`' patch convolution as a matrix product.
-#[derive(Debug)]
 struct VisionTransformer {
     class_embedding: Vec<f32>,
     /// The `[hidden, channels, patch, patch]` convolution as `[hidden, channels·patch²]`.
@@ -434,10 +429,23 @@ impl VisionTransformer {
 }
 
 /// `CLIPModel` on the fast path. Clones share the weights.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FastClip(std::sync::Arc<Towers>);
 
-#[derive(Debug)]
+// By hand: the derived form would print hundreds of megabytes of weights.
+impl std::fmt::Debug for FastClip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (v, t) = (&self.0.vision_model, &self.0.text_model);
+        f.debug_struct("FastClip")
+            .field("vision_layers", &v.encoder.layers.len())
+            .field("vision_hidden", &v.hidden)
+            .field("text_layers", &t.encoder.layers.len())
+            .field("text_hidden", &t.hidden)
+            .field("projection_dim", &self.0.visual_projection.n())
+            .finish()
+    }
+}
+
 struct Towers {
     text_model: TextTransformer,
     vision_model: VisionTransformer,
