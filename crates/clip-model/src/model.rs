@@ -105,14 +105,38 @@ pub struct ClipEncoderLayer {
     layer_norm2: LayerNorm,
 }
 
-/// Sizes shared by both towers' encoders.
-struct EncoderShape {
-    hidden: usize,
-    intermediate: usize,
-    heads: usize,
-    layers: usize,
-    eps: f64,
-    act: Activation,
+/// Sizes shared by both towers' encoders (also used by the fast path).
+pub(crate) struct EncoderShape {
+    pub(crate) hidden: usize,
+    pub(crate) intermediate: usize,
+    pub(crate) heads: usize,
+    pub(crate) layers: usize,
+    pub(crate) eps: f64,
+    pub(crate) act: Activation,
+}
+
+/// The two tower configs name these fields alike but are different types.
+macro_rules! encoder_shape {
+    ($c:expr, $act:expr) => {
+        EncoderShape {
+            hidden: $c.hidden_size,
+            intermediate: $c.intermediate_size,
+            heads: $c.num_attention_heads,
+            layers: $c.num_hidden_layers,
+            eps: $c.layer_norm_eps,
+            act: $act,
+        }
+    };
+}
+
+impl EncoderShape {
+    pub(crate) fn text(c: &TextConfig, act: Activation) -> EncoderShape {
+        encoder_shape!(c, act)
+    }
+
+    pub(crate) fn vision(c: &VisionConfig, act: Activation) -> EncoderShape {
+        encoder_shape!(c, act)
+    }
 }
 
 impl ClipEncoderLayer {
@@ -200,14 +224,7 @@ pub struct ClipTextTransformer {
 
 impl ClipTextTransformer {
     fn new(vb: VarBuilder, c: &TextConfig, act: Activation) -> candle_core::Result<Self> {
-        let shape = EncoderShape {
-            hidden: c.hidden_size,
-            intermediate: c.intermediate_size,
-            heads: c.num_attention_heads,
-            layers: c.num_hidden_layers,
-            eps: c.layer_norm_eps,
-            act,
-        };
+        let shape = EncoderShape::text(c, act);
         Ok(ClipTextTransformer {
             embeddings: ClipTextEmbeddings::new(vb.pp("embeddings"), c)?,
             encoder: ClipEncoder::new(vb.pp("encoder"), &shape)?,
@@ -303,14 +320,7 @@ pub struct ClipVisionTransformer {
 
 impl ClipVisionTransformer {
     fn new(vb: VarBuilder, c: &VisionConfig, act: Activation) -> candle_core::Result<Self> {
-        let shape = EncoderShape {
-            hidden: c.hidden_size,
-            intermediate: c.intermediate_size,
-            heads: c.num_attention_heads,
-            layers: c.num_hidden_layers,
-            eps: c.layer_norm_eps,
-            act,
-        };
+        let shape = EncoderShape::vision(c, act);
         Ok(ClipVisionTransformer {
             embeddings: ClipVisionEmbeddings::new(vb.pp("embeddings"), c)?,
             // (sic) the checkpoint key really is spelled `pre_layrnorm`.

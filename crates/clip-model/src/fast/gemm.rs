@@ -144,10 +144,11 @@ pub fn matmul(a: &[f32], m: usize, w: &Packed, c: &mut [f32], out: Out, act: Act
     let cp = SendPtr(c.as_mut_ptr());
     match &w.panels {
         Panels::F32(p) => {
+            let tile = f32_tile();
             let run = |t: usize| {
-                let (p0, p1) = (panels * t / tasks, panels * (t + 1) / tasks);
-                // SAFETY: task t writes only the columns of panels p0..p1.
-                unsafe { f32_block(a, m, k, p, w, p0, p1, cp, out, act) }
+                let range = (panels * t / tasks, panels * (t + 1) / tasks);
+                // SAFETY: task t writes only the columns of its panels.
+                unsafe { run_panels(a, m, k, p, w, range, cp, out, act, KC, tile) }
             };
             (0..tasks).into_par_iter().for_each(run);
         }
@@ -165,10 +166,11 @@ pub fn matmul(a: &[f32], m: usize, w: &Packed, c: &mut [f32], out: Out, act: Act
                     .zip(a.par_chunks(rows_per * k))
                     .for_each(|(dst, src)| super::ops::to_bf16_pairs(src, k, dst));
                 let a2 = &*a2;
+                let tile = bf16_tile();
                 let run = |t: usize| {
-                    let (p0, p1) = (panels * t / tasks, panels * (t + 1) / tasks);
+                    let range = (panels * t / tasks, panels * (t + 1) / tasks);
                     // SAFETY: as above.
-                    unsafe { bf16_block(a2, m, k2, p, w, p0, p1, cp, out, act) }
+                    unsafe { run_panels(a2, m, k2, p, w, range, cp, out, act, KC / 2, tile) }
                 };
                 (0..tasks).into_par_iter().for_each(run);
             });
@@ -244,94 +246,70 @@ unsafe fn block<T, F>(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-unsafe fn f32_block(
-    a: &[f32],
-    m: usize,
-    k: usize,
-    panels: &[f32],
-    w: &Packed,
-    p0: usize,
-    p1: usize,
-    c: SendPtr<f32>,
-    out: Out,
-    act: Act,
-) {
-    let n = w.n;
+/// One register tile: `(a, lda, b, ldb, depth, rows, c, ldc, cols, load, bias)`; see
+/// [`portable::tile`].
+type TileFn<T> = unsafe fn(
+    *const T,
+    usize,
+    *const T,
+    usize,
+    usize,
+    usize,
+    *mut f32,
+    usize,
+    usize,
+    bool,
+    Option<&[f32]>,
+);
+
+/// The f32 tile this CPU runs best.
+fn f32_tile() -> TileFn<f32> {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512f") {
-        let tile = |r0: usize,
-                    k0: usize,
-                    bp: *const f32,
-                    kc: usize,
-                    rows: usize,
-                    cp: *mut f32,
-                    cols: usize,
-                    load: bool,
-                    bias: Option<&[f32]>| {
-            let ap = a.as_ptr().add(r0 * k + k0);
-            x86::tile_f32(ap, k, bp, NR, kc, rows, cp, n, cols, load, bias)
-        };
-        return block(m, k, w, p0, p1, c, out, act, panels, KC, tile);
+        return x86::tile_f32;
     }
-    let tile = |r0: usize,
-                k0: usize,
-                bp: *const f32,
-                kc: usize,
-                rows: usize,
-                cp: *mut f32,
-                cols: usize,
-                load: bool,
-                bias: Option<&[f32]>| {
-        let ap = a.as_ptr().add(r0 * k + k0);
-        portable::tile(ap, k, bp, NR, kc, rows, cp, n, cols, load, bias)
-    };
-    block(m, k, w, p0, p1, c, out, act, panels, KC, tile)
+    portable::tile::<f32>
 }
 
+/// The bf16 tile: `vdpbf16ps` where the CPU has it, else the same products in plain Rust.
+fn bf16_tile() -> TileFn<u32> {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512bf16") && std::is_x86_feature_detected!("avx512f") {
+        return x86::tile_bf16;
+    }
+    portable::tile::<u32>
+}
+
+/// Runs panels `p0..p1` of `w` (whose data is `panels`) against `a` (`m` rows of `depth`
+/// words) with `tile`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn bf16_block(
-    a: &[u32],
+unsafe fn run_panels<T>(
+    a: &[T],
     m: usize,
-    k2: usize,
-    panels: &[u32],
+    depth: usize,
+    panels: &[T],
     w: &Packed,
-    p0: usize,
-    p1: usize,
+    (p0, p1): (usize, usize),
     c: SendPtr<f32>,
     out: Out,
     act: Act,
+    kc_block: usize,
+    tile: TileFn<T>,
 ) {
     let n = w.n;
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512bf16") && std::is_x86_feature_detected!("avx512f") {
-        let tile = |r0: usize,
-                    k0: usize,
-                    bp: *const u32,
-                    kc: usize,
-                    rows: usize,
-                    cp: *mut f32,
-                    cols: usize,
-                    load: bool,
-                    bias: Option<&[f32]>| {
-            let ap = a.as_ptr().add(r0 * k2 + k0);
-            x86::tile_bf16(ap, k2, bp, NR, kc, rows, cp, n, cols, load, bias)
-        };
-        return block(m, k2, w, p0, p1, c, out, act, panels, KC / 2, tile);
-    }
-    let tile = |r0: usize,
-                k0: usize,
-                bp: *const u32,
-                kc: usize,
-                rows: usize,
-                cp: *mut f32,
-                cols: usize,
-                load: bool,
-                bias: Option<&[f32]>| {
-        let ap = a.as_ptr().add(r0 * k2 + k0);
-        portable::tile(ap, k2, bp, NR, kc, rows, cp, n, cols, load, bias)
+    let one = |r0: usize,
+               k0: usize,
+               bp: *const T,
+               kc: usize,
+               rows: usize,
+               cp: *mut f32,
+               cols: usize,
+               load: bool,
+               bias: Option<&[f32]>| {
+        let ap = a.as_ptr().add(r0 * depth + k0);
+        tile(ap, depth, bp, NR, kc, rows, cp, n, cols, load, bias)
     };
-    block(m, k2, w, p0, p1, c, out, act, panels, KC / 2, tile)
+    block(m, depth, w, p0, p1, c, out, act, panels, kc_block, one)
 }
 
 /// Plain Rust tiles, for CPUs without AVX-512 (and as the readable statement of the kernel).
@@ -586,8 +564,7 @@ pub fn small_matmul(
     assert!(depth == 0 || b.len() >= (depth - 1) * ldb + cols, "B size");
     assert!(c.len() >= (rows - 1) * ldc + cols, "C size");
     let zeros = [0f32; NR];
-    #[cfg(target_arch = "x86_64")]
-    let avx512 = std::is_x86_feature_detected!("avx512f");
+    let tile = f32_tile();
     for col in (0..cols).step_by(NR) {
         let w = NR.min(cols - col);
         for r0 in (0..rows).step_by(MR) {
@@ -597,24 +574,7 @@ pub fn small_matmul(
             unsafe {
                 let (ap, bp) = (a.as_ptr().add(r0 * lda), b.as_ptr().add(col));
                 let cp = c.as_mut_ptr().add(r0 * ldc + col);
-                #[cfg(target_arch = "x86_64")]
-                if avx512 {
-                    x86::tile_f32(
-                        ap,
-                        lda,
-                        bp,
-                        ldb,
-                        depth,
-                        h,
-                        cp,
-                        ldc,
-                        w,
-                        false,
-                        Some(&zeros[..w]),
-                    );
-                    continue;
-                }
-                portable::tile(
+                tile(
                     ap,
                     lda,
                     bp,
@@ -704,6 +664,43 @@ mod tests {
                 matmul(&a, m, &packed, &mut c, Out::Set, relu);
                 for (i, x) in c.iter().enumerate() {
                     assert!((x - want[i].max(0.0)).abs() <= tol, "{format:?} relu [{i}]");
+                }
+                // The plain-Rust tiles (what CPUs without AVX-512 run) give the same.
+                let mut c = vec![f32::NAN; m * n];
+                let all = (0, n.div_ceil(NR));
+                let cp = SendPtr(c.as_mut_ptr());
+                // SAFETY: one task writes every panel of a buffer of the right size.
+                unsafe {
+                    match &packed.panels {
+                        Panels::F32(p) => {
+                            let tile = portable::tile::<f32>;
+                            run_panels(&a, m, k, p, &packed, all, cp, Out::Set, Act::None, KC, tile)
+                        }
+                        Panels::Bf16(p) => {
+                            let mut a2 = vec![0u32; m * k.div_ceil(2)];
+                            crate::fast::ops::to_bf16_pairs(&a, k, &mut a2);
+                            let (k2, tile) = (k.div_ceil(2), portable::tile::<u32>);
+                            run_panels(
+                                &a2,
+                                m,
+                                k2,
+                                p,
+                                &packed,
+                                all,
+                                cp,
+                                Out::Set,
+                                Act::None,
+                                KC / 2,
+                                tile,
+                            )
+                        }
+                    }
+                }
+                for (i, (x, y)) in c.iter().zip(&want).enumerate() {
+                    assert!(
+                        (x - y).abs() <= tol,
+                        "portable {format:?} [{i}]: {x} vs {y}"
+                    );
                 }
             }
         }

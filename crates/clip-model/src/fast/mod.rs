@@ -23,6 +23,7 @@ mod ops;
 use candle_nn::{Init, VarBuilder};
 
 use crate::config::{Activation, ClipConfig, TextConfig, VisionConfig};
+use crate::model::EncoderShape as Shape;
 use gemm::{matmul, Format, Out, Packed};
 use ops::Act;
 
@@ -115,16 +116,6 @@ impl LayerNorm {
     fn forward(&self, x: &[f32], out: &mut [f32]) {
         ops::layer_norm(x, &self.weight, &self.bias, self.eps, out);
     }
-}
-
-/// Sizes shared by both towers' encoders.
-struct Shape {
-    hidden: usize,
-    intermediate: usize,
-    heads: usize,
-    layers: usize,
-    eps: f64,
-    act: Activation,
 }
 
 /// `CLIPEncoderLayer` with `self_attn.{q,k,v}_proj` fused.
@@ -255,14 +246,7 @@ struct TextTransformer {
 impl TextTransformer {
     fn new(vb: VarBuilder, c: &TextConfig, act: Activation, f: Format) -> R<Self> {
         let h = c.hidden_size;
-        let shape = Shape {
-            hidden: h,
-            intermediate: c.intermediate_size,
-            heads: c.num_attention_heads,
-            layers: c.num_hidden_layers,
-            eps: c.layer_norm_eps,
-            act,
-        };
+        let shape = Shape::text(c, act);
         let emb = vb.pp("embeddings");
         let randn = Init::Randn {
             mean: 0.0,
@@ -328,14 +312,7 @@ struct VisionTransformer {
 impl VisionTransformer {
     fn new(vb: VarBuilder, c: &VisionConfig, act: Activation, f: Format) -> R<Self> {
         let h = c.hidden_size;
-        let shape = Shape {
-            hidden: h,
-            intermediate: c.intermediate_size,
-            heads: c.num_attention_heads,
-            layers: c.num_hidden_layers,
-            eps: c.layer_norm_eps,
-            act,
-        };
+        let shape = Shape::vision(c, act);
         let emb = vb.pp("embeddings");
         let patches = (c.image_size / c.patch_size).pow(2);
         let k = c.num_channels * c.patch_size * c.patch_size;
