@@ -138,6 +138,11 @@ struct Scratch {
     qkv: Vec<f32>,
     attn: Vec<f32>,
     mlp: Vec<f32>,
+    /// The towers' own buffers: im2col rows, patch embeddings, the residual stream.
+    cols: Vec<f32>,
+    patches: Vec<f32>,
+    embedded: Vec<f32>,
+    stream: Vec<f32>,
 }
 
 /// Buffers of `len` values from `v` (contents unspecified: every user overwrites them).
@@ -225,12 +230,10 @@ impl Encoder {
         })
     }
 
-    fn forward(&self, x: &mut [f32], b: usize, t: usize, causal: bool) {
-        self.scratch.with(|scratch| {
-            for layer in &self.layers {
-                layer.forward(x, b, t, causal, scratch);
-            }
-        })
+    fn forward(&self, x: &mut [f32], b: usize, t: usize, causal: bool, scratch: &mut Scratch) {
+        for layer in &self.layers {
+            layer.forward(x, b, t, causal, scratch);
+        }
     }
 }
 
@@ -272,25 +275,29 @@ impl TextTransformer {
     fn forward(&self, ids: &[u32], batch: usize, context: usize, eot: &[usize]) -> Vec<f32> {
         let h = self.hidden;
         let t = eot.iter().copied().max().unwrap_or(0) + 1;
-        let mut x = vec![0f32; batch * t * h];
-        for (bi, seq) in x.chunks_exact_mut(t * h).enumerate() {
-            for (i, row) in seq.chunks_exact_mut(h).enumerate() {
-                let id = ids[bi * context + i] as usize;
-                let tok = &self.token_embedding[id * h..(id + 1) * h];
-                let pos = &self.position_embedding[i * h..(i + 1) * h];
-                for ((o, a), p) in row.iter_mut().zip(tok).zip(pos) {
-                    *o = a + p;
+        self.encoder.scratch.with(|s| {
+            let mut stream = std::mem::take(&mut s.stream);
+            let x = sized(&mut stream, batch * t * h);
+            for (bi, seq) in x.chunks_exact_mut(t * h).enumerate() {
+                for (i, row) in seq.chunks_exact_mut(h).enumerate() {
+                    let id = ids[bi * context + i] as usize;
+                    let tok = &self.token_embedding[id * h..(id + 1) * h];
+                    let pos = &self.position_embedding[i * h..(i + 1) * h];
+                    for ((o, a), p) in row.iter_mut().zip(tok).zip(pos) {
+                        *o = a + p;
+                    }
                 }
             }
-        }
-        self.encoder.forward(&mut x, batch, t, true);
-        let mut pooled = Vec::with_capacity(batch * h);
-        for (bi, &p) in eot.iter().enumerate() {
-            pooled.extend_from_slice(&x[(bi * t + p) * h..(bi * t + p + 1) * h]);
-        }
-        let mut out = vec![0f32; batch * h];
-        self.final_layer_norm.forward(&pooled, &mut out);
-        out
+            self.encoder.forward(x, batch, t, true, s);
+            let mut pooled = Vec::with_capacity(batch * h);
+            for (bi, &p) in eot.iter().enumerate() {
+                pooled.extend_from_slice(&x[(bi * t + p) * h..(bi * t + p + 1) * h]);
+            }
+            s.stream = stream;
+            let mut out = vec![0f32; batch * h];
+            self.final_layer_norm.forward(&pooled, &mut out);
+            out
+        })
     }
 }
 
@@ -353,55 +360,63 @@ impl VisionTransformer {
         let np = g * g;
         let t = np + 1;
         let k = ch * p * p;
-        // im2col: one row per patch, ordered (channel, y, x) like the convolution weight.
-        let mut cols = vec![0f32; batch * np * k];
-        for (bi, img) in pixels.chunks_exact(ch * s * s).enumerate() {
-            for gy in 0..g {
-                for gx in 0..g {
-                    let row = &mut cols[(bi * np + gy * g + gx) * k..][..k];
-                    for c in 0..ch {
-                        for ky in 0..p {
-                            let src = &img[c * s * s + (gy * p + ky) * s + gx * p..][..p];
-                            row[(c * p + ky) * p..][..p].copy_from_slice(src);
+        self.encoder.scratch.with(|scratch| {
+            let mut bufs = [
+                std::mem::take(&mut scratch.cols),
+                std::mem::take(&mut scratch.patches),
+                std::mem::take(&mut scratch.embedded),
+                std::mem::take(&mut scratch.stream),
+            ];
+            let [cols, patches, embedded, stream] = &mut bufs;
+            // im2col: one row per patch, ordered (channel, y, x) like the convolution weight.
+            let cols = sized(cols, batch * np * k);
+            for (bi, img) in pixels.chunks_exact(ch * s * s).enumerate() {
+                for gy in 0..g {
+                    for gx in 0..g {
+                        let row = &mut cols[(bi * np + gy * g + gx) * k..][..k];
+                        for c in 0..ch {
+                            for ky in 0..p {
+                                let src = &img[c * s * s + (gy * p + ky) * s + gx * p..][..p];
+                                row[(c * p + ky) * p..][..p].copy_from_slice(src);
+                            }
                         }
                     }
                 }
             }
-        }
-        let mut patches = vec![0f32; batch * np * h];
-        matmul(
-            &cols,
-            batch * np,
-            &self.patch_embedding,
-            &mut patches,
-            Out::Set,
-            Act::None,
-        );
-        let mut x = vec![0f32; batch * t * h];
-        for (bi, seq) in x.chunks_exact_mut(t * h).enumerate() {
-            for (i, row) in seq.chunks_exact_mut(h).enumerate() {
-                let src = if i == 0 {
-                    &self.class_embedding[..]
-                } else {
-                    &patches[(bi * np + i - 1) * h..][..h]
-                };
-                let pos = &self.position_embedding[i * h..][..h];
-                for ((o, a), q) in row.iter_mut().zip(src).zip(pos) {
-                    *o = a + q;
+            let patches = sized(patches, batch * np * h);
+            let conv = &self.patch_embedding;
+            matmul(cols, batch * np, conv, patches, Out::Set, Act::None);
+            let embedded = sized(embedded, batch * t * h);
+            for (bi, seq) in embedded.chunks_exact_mut(t * h).enumerate() {
+                for (i, row) in seq.chunks_exact_mut(h).enumerate() {
+                    let src = if i == 0 {
+                        &self.class_embedding[..]
+                    } else {
+                        &patches[(bi * np + i - 1) * h..][..h]
+                    };
+                    let pos = &self.position_embedding[i * h..][..h];
+                    for ((o, a), q) in row.iter_mut().zip(src).zip(pos) {
+                        *o = a + q;
+                    }
                 }
             }
-        }
-        let mut normed = vec![0f32; x.len()];
-        self.pre_layrnorm.forward(&x, &mut normed);
-        let mut x = normed;
-        self.encoder.forward(&mut x, batch, t, false);
-        let class: Vec<f32> = x
-            .chunks_exact(t * h)
-            .flat_map(|seq| seq[..h].to_vec())
-            .collect();
-        let mut out = vec![0f32; batch * h];
-        self.post_layernorm.forward(&class, &mut out);
-        out
+            let x = sized(stream, embedded.len());
+            self.pre_layrnorm.forward(embedded, x);
+            self.encoder.forward(x, batch, t, false, scratch);
+            let class: Vec<f32> = x
+                .chunks_exact(t * h)
+                .flat_map(|seq| seq[..h].to_vec())
+                .collect();
+            [
+                scratch.cols,
+                scratch.patches,
+                scratch.embedded,
+                scratch.stream,
+            ] = bufs;
+            let mut out = vec![0f32; batch * h];
+            self.post_layernorm.forward(&class, &mut out);
+            out
+        })
     }
 }
 
