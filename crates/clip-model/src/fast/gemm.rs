@@ -105,6 +105,11 @@ impl Packed {
         Packed { n, k, panels, bias }
     }
 
+    /// Whether the weights are stored as bf16.
+    pub fn is_bf16(&self) -> bool {
+        matches!(self.panels, Panels::Bf16(_))
+    }
+
     /// Output columns.
     pub fn n(&self) -> usize {
         self.n
@@ -524,18 +529,46 @@ mod x86 {
         load: bool,
         bias: Option<&[f32]>,
     ) {
+        let k0: __mmask16 = if cols >= 16 {
+            0xffff
+        } else {
+            (1u32 << cols) as u16 - 1
+        };
+        let k1: __mmask16 = if cols >= 32 {
+            0xffff
+        } else if cols > 16 {
+            (1u32 << (cols - 16)) as u16 - 1
+        } else {
+            0
+        };
         tile_body!(rows, c, ldc, cols, load, bias, |acc0, acc1, R| {
-            for kk in 0..kc {
-                let bk = b.add(kk * ldb);
-                _mm_prefetch::<_MM_HINT_T0>(bk.add(PREFETCH * NR).cast());
-                _mm_prefetch::<_MM_HINT_T0>(bk.add(PREFETCH * NR + 16).cast());
-                let w0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bk.cast()));
-                let w1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bk.add(16).cast()));
-                for r in 0..R {
-                    let av: __m512bh =
-                        std::mem::transmute(_mm512_set1_epi32(*a.add(r * lda + kk) as i32));
-                    acc0[r] = _mm512_dpbf16_ps(acc0[r], av, w0);
-                    acc1[r] = _mm512_dpbf16_ps(acc1[r], av, w1);
+            // As in `tile_f32`: plain loads from packed panels, masked ones otherwise.
+            if ldb == NR && cols == NR {
+                for kk in 0..kc {
+                    let bk = b.add(kk * NR);
+                    _mm_prefetch::<_MM_HINT_T0>(bk.add(PREFETCH * NR).cast());
+                    _mm_prefetch::<_MM_HINT_T0>(bk.add(PREFETCH * NR + 16).cast());
+                    let w0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bk.cast()));
+                    let w1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bk.add(16).cast()));
+                    for r in 0..R {
+                        let av: __m512bh =
+                            std::mem::transmute(_mm512_set1_epi32(*a.add(r * lda + kk) as i32));
+                        acc0[r] = _mm512_dpbf16_ps(acc0[r], av, w0);
+                        acc1[r] = _mm512_dpbf16_ps(acc1[r], av, w1);
+                    }
+                }
+            } else {
+                for kk in 0..kc {
+                    let bk = b.add(kk * ldb);
+                    let w0: __m512bh = std::mem::transmute(_mm512_maskz_loadu_epi32(k0, bk.cast()));
+                    let w1: __m512bh =
+                        std::mem::transmute(_mm512_maskz_loadu_epi32(k1, bk.add(16).cast()));
+                    for r in 0..R {
+                        let av: __m512bh =
+                            std::mem::transmute(_mm512_set1_epi32(*a.add(r * lda + kk) as i32));
+                        acc0[r] = _mm512_dpbf16_ps(acc0[r], av, w0);
+                        acc1[r] = _mm512_dpbf16_ps(acc1[r], av, w1);
+                    }
                 }
             }
         })
@@ -557,6 +590,39 @@ pub fn small_matmul(
     c: &mut [f32],
     ldc: usize,
 ) {
+    small_product(a, lda, rows, b, ldb, depth, cols, c, ldc, f32_tile());
+}
+
+/// [`small_matmul`] on bf16 pairs: `a` is `rows × depth` words, `b` is `depth × cols` words
+/// each holding the bf16 of two consecutive rows of the `2·depth`-deep product.
+#[allow(clippy::too_many_arguments)]
+pub fn small_matmul_bf16(
+    a: &[u32],
+    lda: usize,
+    rows: usize,
+    b: &[u32],
+    ldb: usize,
+    depth: usize,
+    cols: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    small_product(a, lda, rows, b, ldb, depth, cols, c, ldc, bf16_tile());
+}
+
+#[allow(clippy::too_many_arguments)]
+fn small_product<T>(
+    a: &[T],
+    lda: usize,
+    rows: usize,
+    b: &[T],
+    ldb: usize,
+    depth: usize,
+    cols: usize,
+    c: &mut [f32],
+    ldc: usize,
+    tile: TileFn<T>,
+) {
     if rows == 0 || cols == 0 {
         return;
     }
@@ -564,29 +630,17 @@ pub fn small_matmul(
     assert!(depth == 0 || b.len() >= (depth - 1) * ldb + cols, "B size");
     assert!(c.len() >= (rows - 1) * ldc + cols, "C size");
     let zeros = [0f32; NR];
-    let tile = f32_tile();
     for col in (0..cols).step_by(NR) {
         let w = NR.min(cols - col);
         for r0 in (0..rows).step_by(MR) {
             let h = MR.min(rows - r0);
+            let bias = Some(&zeros[..w]);
             // SAFETY: the asserts above bound every row and column the tile touches; masked
             // loads and stores keep partial panels inside `cols`.
             unsafe {
                 let (ap, bp) = (a.as_ptr().add(r0 * lda), b.as_ptr().add(col));
                 let cp = c.as_mut_ptr().add(r0 * ldc + col);
-                tile(
-                    ap,
-                    lda,
-                    bp,
-                    ldb,
-                    depth,
-                    h,
-                    cp,
-                    ldc,
-                    w,
-                    false,
-                    Some(&zeros[..w]),
-                );
+                tile(ap, lda, bp, ldb, depth, h, cp, ldc, w, false, bias);
             }
         }
     }

@@ -25,7 +25,7 @@ use candle_nn::{Init, VarBuilder};
 use crate::config::{Activation, ClipConfig, TextConfig, VisionConfig};
 use crate::model::EncoderShape as Shape;
 use gemm::{matmul, Format, Out, Packed};
-use ops::Act;
+use ops::{sized, Act};
 
 /// Number format of the weights in the large matrix products.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -145,14 +145,6 @@ struct Scratch {
     stream: Vec<f32>,
 }
 
-/// Buffers of `len` values from `v` (contents unspecified: every user overwrites them).
-fn sized(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if v.len() < len {
-        v.resize(len, 0.0);
-    }
-    &mut v[..len]
-}
-
 /// Scratch buffers for concurrent callers: each call takes one and gives it back.
 #[derive(Default)]
 struct ScratchPool(std::sync::Mutex<Vec<Scratch>>);
@@ -203,7 +195,7 @@ impl EncoderLayer {
         let mlp = sized(&mut s.mlp, m * self.fc1.n());
         self.layer_norm1.forward(x, normed);
         matmul(normed, m, &self.qkv, qkv, Out::Set, Act::None);
-        ops::attention(qkv, b, t, self.heads, causal, attn);
+        ops::attention(qkv, b, t, self.heads, causal, self.qkv.is_bf16(), attn);
         matmul(attn, m, &self.out_proj, x, Out::Add, Act::None);
         self.layer_norm2.forward(x, normed);
         let act = Act::Model(self.act);

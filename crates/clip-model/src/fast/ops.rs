@@ -239,11 +239,11 @@ fn attention_head(
     d: usize,
     causal: bool,
     scale: f32,
-    buf: &mut [f32],
+    buf: &mut Buffers,
     out: &mut [f32],
 ) {
     let row = 3 * c;
-    let (kt, scores) = buf.split_at_mut(d * t);
+    let kt = sized(&mut buf.kt, d * t);
     for j in 0..t {
         let k = &qkv[j * row + c + h * d..][..d];
         for (dd, &v) in k.iter().enumerate() {
@@ -251,39 +251,112 @@ fn attention_head(
         }
     }
     // scores = q · kᵀ, then softmax, then out = scores · v.
+    let scores = sized(&mut buf.scores, t * t);
     super::gemm::small_matmul(&qkv[h * d..], row, t, kt, t, d, t, scores, t);
     softmax_rows(scores, t, t, scale, causal);
-    super::gemm::small_matmul(
-        scores,
-        t,
-        t,
-        &qkv[2 * c + h * d..],
-        row,
-        t,
-        d,
-        &mut out[h * d..],
-        c,
-    );
+    let v = &qkv[2 * c + h * d..];
+    super::gemm::small_matmul(scores, t, t, v, row, t, d, &mut out[h * d..], c);
+}
+
+/// [`attention_head`] with both products on bf16 pairs (the bf16 path's precision).
+#[allow(clippy::too_many_arguments)]
+fn attention_head_bf16(
+    qkv: &[f32],
+    t: usize,
+    c: usize,
+    h: usize,
+    d: usize,
+    causal: bool,
+    scale: f32,
+    buf: &mut Buffers,
+    out: &mut [f32],
+) {
+    let row = 3 * c;
+    let (d2, t2) = (d.div_ceil(2), t.div_ceil(2));
+    // q as pairs along the head dimension: t rows of d2 words.
+    let q = sized(&mut buf.q2, t * d2);
+    for (i, dst) in q.chunks_exact_mut(d2).enumerate() {
+        to_bf16_pairs(&qkv[i * row + h * d..][..d], d, dst);
+    }
+    // kᵀ as pairs along the head dimension: d2 rows of t words.
+    let kt = sized(&mut buf.kt2, d2 * t);
+    let pairs = sized(&mut buf.pairs, d2);
+    for j in 0..t {
+        to_bf16_pairs(&qkv[j * row + c + h * d..][..d], d, pairs);
+        for (p, &w) in pairs.iter().enumerate() {
+            kt[p * t + j] = w;
+        }
+    }
+    let scores = sized(&mut buf.scores, t * t);
+    super::gemm::small_matmul_bf16(q, d2, t, kt, t, d2, t, scores, t);
+    softmax_rows(scores, t, t, scale, causal);
+    // Probabilities as pairs along positions; v as pairs of consecutive positions.
+    let p2 = sized(&mut buf.p2, t * t2);
+    to_bf16_pairs(scores, t, p2);
+    let v2 = sized(&mut buf.v2, t2 * d);
+    for (pair, dst) in v2.chunks_exact_mut(d).enumerate() {
+        let lo = &qkv[2 * pair * row + 2 * c + h * d..][..d];
+        let hi = (2 * pair + 1 < t).then(|| &qkv[(2 * pair + 1) * row + 2 * c + h * d..][..d]);
+        for (dim, w) in dst.iter_mut().enumerate() {
+            let high = hi.map_or(0, |hi| super::gemm::bf16_bits(hi[dim]));
+            *w = super::gemm::bf16_bits(lo[dim]) | (high << 16);
+        }
+    }
+    super::gemm::small_matmul_bf16(p2, t2, t, v2, d, t2, d, &mut out[h * d..], c);
+}
+
+/// Per-task buffers of the attention kernels.
+#[derive(Default)]
+struct Buffers {
+    kt: Vec<f32>,
+    scores: Vec<f32>,
+    q2: Vec<u32>,
+    kt2: Vec<u32>,
+    p2: Vec<u32>,
+    v2: Vec<u32>,
+    pairs: Vec<u32>,
+}
+
+/// The first `len` values of `v`, growing it if needed (contents unspecified: every user
+/// overwrites them).
+pub(super) fn sized<T: Copy + Default>(v: &mut Vec<T>, len: usize) -> &mut [T] {
+    if v.len() < len {
+        v.resize(len, T::default());
+    }
+    &mut v[..len]
 }
 
 /// Multi-head self-attention of `b` sequences of `t` positions from fused `qkv`
-/// (`[b * t, 3 * c]`) into `out` (`[b * t, c]`), one task per sequence and head.
-pub fn attention(qkv: &[f32], b: usize, t: usize, heads: usize, causal: bool, out: &mut [f32]) {
+/// (`[b * t, 3 * c]`) into `out` (`[b * t, c]`), one task per sequence and head; with `bf16`,
+/// the two products take bf16 operands.
+pub fn attention(
+    qkv: &[f32],
+    b: usize,
+    t: usize,
+    heads: usize,
+    causal: bool,
+    bf16: bool,
+    out: &mut [f32],
+) {
     let c = out.len() / (b * t);
     let d = c / heads;
     let scale = (d as f32).powf(-0.5);
     let ptr = OutPtr(out.as_mut_ptr());
-    (0..b * heads).into_par_iter().for_each_init(
-        || vec![0f32; (d + t) * t],
-        |buf, task| {
+    let head = if bf16 {
+        attention_head_bf16
+    } else {
+        attention_head
+    };
+    (0..b * heads)
+        .into_par_iter()
+        .for_each_init(Buffers::default, |buf, task| {
             let (s, h) = (task / heads, task % heads);
             let seq = &qkv[s * t * 3 * c..(s + 1) * t * 3 * c];
             // SAFETY: task (s, h) writes only columns h*d..(h+1)*d of sequence s's rows; the
             // slice spans them and other tasks' columns, which this task does not touch.
             let o = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(s * t * c), t * c) };
-            attention_head(seq, t, c, h, d, causal, scale, buf, o);
-        },
-    );
+            head(seq, t, c, h, d, causal, scale, buf, o);
+        });
 }
 
 /// Hand-vectorized kernels where the compiler's version was slow: the quick_gelu epilogue of
