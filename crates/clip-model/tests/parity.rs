@@ -361,3 +361,45 @@ fn corrupt_weights_are_reported_with_the_path() {
     assert!(e.contains("cannot load weights"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// One engine used from many threads at once, including from inside the rayon pool (where
+/// work stealing can run one product while another waits on the same thread), gives the
+/// results it gives alone.
+#[test]
+fn concurrent_calls_give_the_same_features() {
+    use rayon::prelude::*;
+    for precision in [Precision::F32, Precision::Bf16] {
+        let options = EngineOptions {
+            precision,
+            ..EngineOptions::new(DeviceKind::Cpu)
+        };
+        let engine = Engine::load_with(&fixtures().join("tiny-laion"), &options).unwrap();
+        let g = Goldens::load("tiny-laion");
+        let (pixels, n) = g.flat_f32("pixel_values");
+        let (ids, rows, eot) = g.ids();
+        let images = engine.image_features(&pixels, n).unwrap();
+        let texts = engine.text_features(&ids, rows, &eot).unwrap();
+        let results: Vec<_> = (0..16)
+            .into_par_iter()
+            .map(|i| {
+                if i % 2 == 0 {
+                    engine.image_features(&pixels, n).unwrap()
+                } else {
+                    engine.text_features(&ids, rows, &eot).unwrap()
+                }
+            })
+            .collect();
+        for (i, r) in results.iter().enumerate() {
+            let want = if i % 2 == 0 { &images } else { &texts };
+            assert_eq!(r, want, "{precision} call {i}");
+        }
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| engine.image_features(&pixels, n).unwrap()))
+                .collect();
+            for h in handles {
+                assert_eq!(h.join().unwrap(), images, "{precision} thread");
+            }
+        });
+    }
+}

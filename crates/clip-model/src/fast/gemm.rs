@@ -126,7 +126,7 @@ pub enum Out {
 }
 
 thread_local! {
-    static A_BF16: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+    static A_BF16: std::cell::Cell<Vec<u32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// A raw pointer that may cross into the rayon pool; every task writes disjoint columns.
@@ -160,25 +160,27 @@ pub fn matmul(a: &[f32], m: usize, w: &Packed, c: &mut [f32], out: Out, act: Act
         Panels::Bf16(p) => {
             let k2 = k.div_ceil(2);
             // The bf16 copy of A is reused between calls: a fresh 10 MB buffer per product
-            // showed up as page-clearing in profiles.
-            A_BF16.with_borrow_mut(|a2| {
-                if a2.len() < m * k2 {
-                    a2.resize(m * k2, 0);
-                }
-                let a2 = &mut a2[..m * k2];
-                let rows_per = m.div_ceil(threads).max(1);
-                a2.par_chunks_mut(rows_per * k2)
-                    .zip(a.par_chunks(rows_per * k))
-                    .for_each(|(dst, src)| super::ops::to_bf16_pairs(src, k, dst));
-                let a2 = &*a2;
-                let tile = bf16_tile();
-                let run = |t: usize| {
-                    let range = (panels * t / tasks, panels * (t + 1) / tasks);
-                    // SAFETY: as above.
-                    unsafe { run_panels(a2, m, k2, p, w, range, cp, out, act, KC / 2, tile) }
-                };
-                (0..tasks).into_par_iter().for_each(run);
-            });
+            // showed up as page-clearing in profiles. It is taken out of the thread-local
+            // while in use, so a product that rayon runs on this thread meanwhile (work
+            // stealing while we wait) gets a buffer of its own instead of a borrow panic.
+            let mut a2 = A_BF16.take();
+            if a2.len() < m * k2 {
+                a2.resize(m * k2, 0);
+            }
+            let rows_per = m.div_ceil(threads).max(1);
+            a2[..m * k2]
+                .par_chunks_mut(rows_per * k2)
+                .zip(a.par_chunks(rows_per * k))
+                .for_each(|(dst, src)| super::ops::to_bf16_pairs(src, k, dst));
+            let tile = bf16_tile();
+            let a2s = &a2[..m * k2];
+            let run = |t: usize| {
+                let range = (panels * t / tasks, panels * (t + 1) / tasks);
+                // SAFETY: as above.
+                unsafe { run_panels(a2s, m, k2, p, w, range, cp, out, act, KC / 2, tile) }
+            };
+            (0..tasks).into_par_iter().for_each(run);
+            A_BF16.set(a2);
         }
     }
 }
