@@ -202,6 +202,40 @@ impl EncoderLayer {
         matmul(normed, m, &self.fc1, mlp, Out::Set, act);
         matmul(mlp, m, &self.fc2, x, Out::Add, Act::None);
     }
+
+    /// The last layer, computed only for one row per sequence (`rows[s]` of sequence `s`):
+    /// the towers read nothing else, so the other rows need keys and values but no queries,
+    /// projections or MLP. Returns those rows, `[b, hidden]`, as `forward` would leave them.
+    fn forward_rows(
+        &self,
+        x: &[f32],
+        t: usize,
+        causal: bool,
+        rows: &[usize],
+        s: &mut Scratch,
+    ) -> Vec<f32> {
+        let b = rows.len();
+        let m = b * t;
+        let h = self.out_proj.n();
+        let normed = sized(&mut s.normed, m * h);
+        let qkv = sized(&mut s.qkv, m * 3 * h);
+        self.layer_norm1.forward(x, normed);
+        matmul(normed, m, &self.qkv, qkv, Out::Set, Act::None);
+        let mut attn = vec![0f32; b * h];
+        ops::attention_rows(qkv, t, self.heads, causal, rows, &mut attn);
+        let mut kept: Vec<f32> = rows
+            .iter()
+            .enumerate()
+            .flat_map(|(si, &r)| x[(si * t + r) * h..][..h].iter().copied())
+            .collect();
+        matmul(&attn, b, &self.out_proj, &mut kept, Out::Add, Act::None);
+        let normed = sized(&mut s.normed, b * h);
+        self.layer_norm2.forward(&kept, normed);
+        let mlp = sized(&mut s.mlp, b * self.fc1.n());
+        matmul(normed, b, &self.fc1, mlp, Out::Set, Act::Model(self.act));
+        matmul(mlp, b, &self.fc2, &mut kept, Out::Add, Act::None);
+        kept
+    }
 }
 
 /// `CLIPEncoder`.
@@ -222,10 +256,29 @@ impl Encoder {
         })
     }
 
-    fn forward(&self, x: &mut [f32], b: usize, t: usize, causal: bool, scratch: &mut Scratch) {
-        for layer in &self.layers {
+    /// Runs the layers over `x` (`[rows.len() * t, hidden]`) and returns the final state of
+    /// row `rows[s]` of each sequence `s`; `x` is used as the residual stream.
+    fn forward(
+        &self,
+        x: &mut [f32],
+        t: usize,
+        causal: bool,
+        rows: &[usize],
+        scratch: &mut Scratch,
+    ) -> Vec<f32> {
+        let b = rows.len();
+        let Some((last, others)) = self.layers.split_last() else {
+            let h = x.len() / (b * t);
+            return rows
+                .iter()
+                .enumerate()
+                .flat_map(|(si, &r)| x[(si * t + r) * h..][..h].to_vec())
+                .collect();
+        };
+        for layer in others {
             layer.forward(x, b, t, causal, scratch);
         }
+        last.forward_rows(x, t, causal, rows, scratch)
     }
 }
 
@@ -280,11 +333,7 @@ impl TextTransformer {
                     }
                 }
             }
-            self.encoder.forward(x, batch, t, true, s);
-            let mut pooled = Vec::with_capacity(batch * h);
-            for (bi, &p) in eot.iter().enumerate() {
-                pooled.extend_from_slice(&x[(bi * t + p) * h..(bi * t + p + 1) * h]);
-            }
+            let pooled = self.encoder.forward(x, t, true, eot, s);
             s.stream = stream;
             let mut out = vec![0f32; batch * h];
             self.final_layer_norm.forward(&pooled, &mut out);
@@ -394,11 +443,7 @@ impl VisionTransformer {
             }
             let x = sized(stream, embedded.len());
             self.pre_layrnorm.forward(embedded, x);
-            self.encoder.forward(x, batch, t, false, scratch);
-            let class: Vec<f32> = x
-                .chunks_exact(t * h)
-                .flat_map(|seq| seq[..h].to_vec())
-                .collect();
+            let class = self.encoder.forward(x, t, false, &vec![0; batch], scratch);
             [
                 scratch.cols,
                 scratch.patches,

@@ -196,20 +196,20 @@ multiversion! {
     }
 }
 
-/// Softmax of each of the `t` rows of `s` (row stride `ld`) after scaling; with `causal`,
-/// row `i` covers positions `0..=i` and the rest become 0.
-fn softmax_rows(s: &mut [f32], t: usize, ld: usize, scale: f32, causal: bool) {
+/// Softmax of each of the `rows` rows of `t` values of `s` (row stride `ld`) after scaling;
+/// with `causal`, row `i` covers positions `0..=i` and the rest become 0.
+fn softmax_rows(s: &mut [f32], rows: usize, t: usize, ld: usize, scale: f32, causal: bool) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512f") {
         // SAFETY: the feature is present.
-        return unsafe { x86::softmax_rows(s, t, ld, scale, causal) };
+        return unsafe { x86::softmax_rows(s, rows, t, ld, scale, causal) };
     }
-    softmax_rows_generic(s, t, ld, scale, causal)
+    softmax_rows_generic(s, rows, t, ld, scale, causal)
 }
 
 multiversion! {
-    fn softmax_rows_generic(s: &mut [f32], t: usize, ld: usize, scale: f32, causal: bool) {
-        for i in 0..t {
+    fn softmax_rows_generic(s: &mut [f32], rows: usize, t: usize, ld: usize, scale: f32, causal: bool) {
+        for i in 0..rows {
             let row = &mut s[i * ld..i * ld + t];
             let n = if causal { i + 1 } else { t };
             let (live, masked) = row.split_at_mut(n);
@@ -253,7 +253,7 @@ fn attention_head(
     // scores = q · kᵀ, then softmax, then out = scores · v.
     let scores = sized(&mut buf.scores, t * t);
     super::gemm::small_matmul(&qkv[h * d..], row, t, kt, t, d, t, scores, t);
-    softmax_rows(scores, t, t, scale, causal);
+    softmax_rows(scores, t, t, t, scale, causal);
     let v = &qkv[2 * c + h * d..];
     super::gemm::small_matmul(scores, t, t, v, row, t, d, &mut out[h * d..], c);
 }
@@ -289,7 +289,7 @@ fn attention_head_bf16(
     }
     let scores = sized(&mut buf.scores, t * t);
     super::gemm::small_matmul_bf16(q, d2, t, kt, t, d2, t, scores, t);
-    softmax_rows(scores, t, t, scale, causal);
+    softmax_rows(scores, t, t, t, scale, causal);
     // Probabilities as pairs along positions; v as pairs of consecutive positions.
     let p2 = sized(&mut buf.p2, t * t2);
     to_bf16_pairs(scores, t, p2);
@@ -303,6 +303,39 @@ fn attention_head_bf16(
         }
     }
     super::gemm::small_matmul_bf16(p2, t2, t, v2, d, t2, d, &mut out[h * d..], c);
+}
+
+/// Attention for the one query row `q_row` of a head (the last layer, where only the pooled
+/// token's output is used): `out` gets that row's `d` values.
+#[allow(clippy::too_many_arguments)]
+fn attention_one_row(
+    qkv: &[f32],
+    t: usize,
+    c: usize,
+    h: usize,
+    d: usize,
+    causal: bool,
+    scale: f32,
+    q_row: usize,
+    buf: &mut Buffers,
+    out: &mut [f32],
+) {
+    let row = 3 * c;
+    // Causal attention sees positions up to its own.
+    let n = if causal { q_row + 1 } else { t };
+    let kt = sized(&mut buf.kt, d * n);
+    for j in 0..n {
+        let k = &qkv[j * row + c + h * d..][..d];
+        for (dd, &v) in k.iter().enumerate() {
+            kt[dd * n + j] = v;
+        }
+    }
+    let scores = sized(&mut buf.scores, n);
+    let q = &qkv[q_row * row + h * d..][..d];
+    super::gemm::small_matmul(q, d, 1, kt, n, d, n, scores, n);
+    softmax_rows(scores, 1, n, n, scale, false);
+    let v = &qkv[2 * c + h * d..];
+    super::gemm::small_matmul(scores, n, 1, v, row, n, d, &mut out[h * d..][..d], d);
 }
 
 /// Per-task buffers of the attention kernels.
@@ -356,6 +389,32 @@ pub fn attention(
             // slice spans them and other tasks' columns, which this task does not touch.
             let o = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(s * t * c), t * c) };
             head(seq, t, c, h, d, causal, scale, buf, o);
+        });
+}
+
+/// [`attention`] for one query row per sequence, `q_rows[s]` of sequence `s`, into `out`
+/// (`[b, c]`: one row per sequence).
+pub fn attention_rows(
+    qkv: &[f32],
+    t: usize,
+    heads: usize,
+    causal: bool,
+    q_rows: &[usize],
+    out: &mut [f32],
+) {
+    let b = q_rows.len();
+    let c = out.len() / b;
+    let d = c / heads;
+    let scale = (d as f32).powf(-0.5);
+    let ptr = OutPtr(out.as_mut_ptr());
+    (0..b * heads)
+        .into_par_iter()
+        .for_each_init(Buffers::default, |buf, task| {
+            let (s, h) = (task / heads, task % heads);
+            let seq = &qkv[s * t * 3 * c..(s + 1) * t * 3 * c];
+            // SAFETY: task (s, h) writes only columns h*d..(h+1)*d of row s.
+            let o = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(s * c), c) };
+            attention_one_row(seq, t, c, h, d, causal, scale, q_rows[s], buf, o);
         });
 }
 
@@ -419,8 +478,15 @@ mod x86 {
     /// [`super::softmax_rows`] on whole vectors (the compiler's version ran the max reduction
     /// and the row tails one value at a time; rows are short, 50 for ViT-B/32).
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn softmax_rows(s: &mut [f32], t: usize, ld: usize, scale: f32, causal: bool) {
-        assert!(t == 0 || s.len() >= (t - 1) * ld + t, "scores size");
+    pub unsafe fn softmax_rows(
+        s: &mut [f32],
+        rows: usize,
+        t: usize,
+        ld: usize,
+        scale: f32,
+        causal: bool,
+    ) {
+        assert!(rows == 0 || s.len() >= (rows - 1) * ld + t, "scores size");
         let mask = |j: usize, n: usize| -> __mmask16 {
             let left = n - j;
             if left >= 16 {
@@ -430,7 +496,7 @@ mod x86 {
             }
         };
         let vscale = _mm512_set1_ps(scale);
-        for i in 0..t {
+        for i in 0..rows {
             let row = s.as_mut_ptr().add(i * ld);
             let n = if causal { i + 1 } else { t };
             let mut max = _mm512_set1_ps(f32::NEG_INFINITY);
@@ -577,8 +643,8 @@ mod tests {
                 .map(|i| ((i * 37) % 101) as f32 / 7.0 - 6.0)
                 .collect();
             let (mut fast, mut plain) = (s.clone(), s.clone());
-            softmax_rows(&mut fast, t, ld, 0.125, causal);
-            softmax_rows_generic(&mut plain, t, ld, 0.125, causal);
+            softmax_rows(&mut fast, t, t, ld, 0.125, causal);
+            softmax_rows_generic(&mut plain, t, t, ld, 0.125, causal);
             for i in 0..t {
                 let row = &fast[i * ld..i * ld + t];
                 let total: f32 = row.iter().sum();
