@@ -99,8 +99,8 @@ pub struct ModelArgs {
 #[derive(Debug, Args)]
 pub struct EngineArgs {
     /// Number format of the matrix products on the CPU: f32 (the reference's numbers) or bf16
-    /// (about twice as fast where the CPU has AVX512-BF16; embeddings within about 1% of f32,
-    /// see docs/speed.md).
+    /// (about 1.8x as fast on CPUs with AVX512-BF16, half the memory; embeddings at cosine
+    /// 0.9999 to f32 on our test checkpoints, see docs/speed.md).
     #[arg(long, env = "CLIP_PRECISION", default_value = "f32", value_parser = parse_precision)]
     pub precision: clip::Precision,
     /// Compute threads (default: all cores; RAYON_NUM_THREADS is honoured too).
