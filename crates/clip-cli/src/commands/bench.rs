@@ -117,8 +117,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let threads = clip::threads();
     let mut rows = Vec::new();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // A status line on a terminal (rewritten in place); nothing in logs or with --json.
+    let live = !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let progress = |what: String| {
-        if !args.json {
+        if live {
             eprint!("\r\x1b[2K{what} ...");
         }
     };
@@ -249,7 +251,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             rates,
         });
     }
-    if !args.json {
+    if live {
         eprint!("\r\x1b[2K");
     }
 
