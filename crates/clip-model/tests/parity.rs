@@ -343,6 +343,19 @@ fn bad_inputs_are_typed_errors() {
 }
 
 #[test]
+fn bf16_needs_the_fast_path() {
+    let options = EngineOptions {
+        precision: Precision::Bf16,
+        reference: true,
+        ..EngineOptions::new(DeviceKind::Cpu)
+    };
+    let e = Engine::load_with(&fixtures().join("tiny-pth"), &options)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bf16") && e.contains("fast path"), "{e}");
+}
+
+#[test]
 fn corrupt_weights_are_reported_with_the_path() {
     let dir = std::env::temp_dir().join(format!("clip-model-corrupt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
