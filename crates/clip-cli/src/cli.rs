@@ -138,13 +138,10 @@ pub struct BenchArgs {
         default_value = "image,text,preprocess,tokenize"
     )]
     pub only: Vec<BenchTask>,
-    /// The photo decoded and preprocessed by the preprocess row.
-    #[arg(
-        long,
-        default_value = "fixtures/photos/hubble_deep_field.jpg",
-        value_name = "PATH"
-    )]
-    pub photo: PathBuf,
+    /// The photo read, decoded and preprocessed by the preprocess row (default: a 528 KB,
+    /// 1000x872 JPEG built into the binary, decoded from memory).
+    #[arg(long, value_name = "PATH")]
+    pub photo: Option<PathBuf>,
     /// Where to run the model: cpu, cuda[:N] or metal[:N].
     #[arg(long, env = "CLIP_DEVICE", default_value = "cpu")]
     pub device: String,

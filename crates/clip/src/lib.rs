@@ -53,6 +53,18 @@ pub fn load_image(
     Ok(clip_preprocess::image::preprocess(&img, config))
 }
 
+/// Decodes and preprocesses an in-memory image file without a model; `name` is quoted in
+/// errors.
+pub fn load_image_bytes(
+    bytes: &[u8],
+    name: &str,
+    config: &PreprocessConfig,
+    limits: &DecodeLimits,
+) -> Result<Pixels, ClipError> {
+    let img = clip_preprocess::image::decode(bytes, name, limits)?;
+    Ok(clip_preprocess::image::preprocess(&img, config))
+}
+
 /// A loaded CLIP model with its preprocessing and tokenizer.
 #[derive(Debug, Clone)]
 pub struct Clip {
@@ -206,8 +218,7 @@ impl Clip {
 
     /// Decodes and preprocesses an in-memory image file; `name` is quoted in errors.
     pub fn load_image_bytes(&self, bytes: &[u8], name: &str) -> Result<Pixels, ClipError> {
-        let img = clip_preprocess::image::decode(bytes, name, &self.limits)?;
-        Ok(self.preprocess(&img))
+        load_image_bytes(bytes, name, &self.preprocess, &self.limits)
     }
 
     /// Tokenizes one text to the model's context length; too long is an error unless

@@ -12,6 +12,10 @@ use crate::output;
 
 /// The short prompt of the text rows: start, six words, end (what "a photo of a dog." gives).
 const SHORT_PROMPT: usize = 8;
+/// The default photo of the preprocess row (public domain, NASA), so that an installed binary
+/// measures the same file as a checkout.
+const PHOTO: &[u8] = include_bytes!("../../../../fixtures/photos/hubble_deep_field.jpg");
+const PHOTO_NAME: &str = "hubble_deep_field.jpg (built in)";
 /// Items per timed repeat at least, so that batch 1 is not timed on a single call.
 const MIN_ITEMS: usize = 32;
 
@@ -200,18 +204,27 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
 
     if args.only.contains(&BenchTask::Preprocess) {
         progress("preprocess".into());
-        let path = &args.photo;
-        std::fs::metadata(path)
-            .with_context(|| format!("cannot read the photo {}", path.display()))?;
         let n = 20;
         let limits = clip::DecodeLimits::default();
         // One thread: the preprocessing of one image is sequential code.
-        let rates = time(args.repeats, n, || {
-            for _ in 0..n {
-                clip::load_image(path, &preprocess, &limits)?;
+        let rates = match &args.photo {
+            Some(path) => {
+                std::fs::metadata(path)
+                    .with_context(|| format!("cannot read the photo {}", path.display()))?;
+                time(args.repeats, n, || {
+                    for _ in 0..n {
+                        clip::load_image(path, &preprocess, &limits)?;
+                    }
+                    Ok(())
+                })?
             }
-            Ok(())
-        })?;
+            None => time(args.repeats, n, || {
+                for _ in 0..n {
+                    clip::load_image_bytes(PHOTO, PHOTO_NAME, &preprocess, &limits)?;
+                }
+                Ok(())
+            })?,
+        };
         rows.push(Row {
             task: "preprocess",
             batch: 1,
