@@ -392,14 +392,7 @@ mod x86 {
     /// Loads the C tile (or the bias) into accumulators, runs `body`, stores the tile.
     macro_rules! tile_body {
         ($rows:expr, $c:expr, $ldc:expr, $cols:expr, $load:expr, $bias:expr, |$acc0:ident, $acc1:ident, $R:ident| $body:block) => {{
-            let m0: __mmask16 = if $cols >= 16 { 0xffff } else { (1u32 << $cols) as u16 - 1 };
-            let m1: __mmask16 = if $cols >= 32 {
-                0xffff
-            } else if $cols > 16 {
-                (1u32 << ($cols - 16)) as u16 - 1
-            } else {
-                0
-            };
+            let (m0, m1) = col_masks($cols);
             macro_rules! run {
                 ($n:literal) => {{
                     const $R: usize = $n;
@@ -450,6 +443,19 @@ mod x86 {
 
     const _: () = assert!(MR == 12 && NR == 32);
 
+    /// Lane masks of the two 16-column halves of a tile `cols` wide.
+    #[inline(always)]
+    fn col_masks(cols: usize) -> (__mmask16, __mmask16) {
+        let half = |n: usize| -> __mmask16 {
+            if n >= 16 {
+                0xffff
+            } else {
+                ((1u32 << n) - 1) as u16
+            }
+        };
+        (half(cols), half(cols.saturating_sub(16)))
+    }
+
     /// How many k steps ahead the weight panel is prefetched (a prefetch never faults, so
     /// running past the panel's end is harmless).
     const PREFETCH: usize = 64;
@@ -471,18 +477,7 @@ mod x86 {
         bias: Option<&[f32]>,
     ) {
         // B may be an unpadded matrix (attention), so its loads are masked to `cols` too.
-        let k0: __mmask16 = if cols >= 16 {
-            0xffff
-        } else {
-            (1u32 << cols) as u16 - 1
-        };
-        let k1: __mmask16 = if cols >= 32 {
-            0xffff
-        } else if cols > 16 {
-            (1u32 << (cols - 16)) as u16 - 1
-        } else {
-            0
-        };
+        let (k0, k1) = col_masks(cols);
         tile_body!(rows, c, ldc, cols, load, bias, |acc0, acc1, R| {
             // Masked loads are slow on some cores (measured: 2x on this Zen), so packed
             // panels (zero-padded to NR) use plain ones.
@@ -531,18 +526,7 @@ mod x86 {
         load: bool,
         bias: Option<&[f32]>,
     ) {
-        let k0: __mmask16 = if cols >= 16 {
-            0xffff
-        } else {
-            (1u32 << cols) as u16 - 1
-        };
-        let k1: __mmask16 = if cols >= 32 {
-            0xffff
-        } else if cols > 16 {
-            (1u32 << (cols - 16)) as u16 - 1
-        } else {
-            0
-        };
+        let (k0, k1) = col_masks(cols);
         tile_body!(rows, c, ldc, cols, load, bias, |acc0, acc1, R| {
             // As in `tile_f32`: plain loads from packed panels, masked ones otherwise.
             if ldb == NR && cols == NR {

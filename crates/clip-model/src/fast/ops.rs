@@ -243,13 +243,7 @@ fn attention_head(
     out: &mut [f32],
 ) {
     let row = 3 * c;
-    let kt = sized(&mut buf.kt, d * t);
-    for j in 0..t {
-        let k = &qkv[j * row + c + h * d..][..d];
-        for (dd, &v) in k.iter().enumerate() {
-            kt[dd * t + j] = v;
-        }
-    }
+    let kt = transposed_keys(qkv, c, h, d, t, &mut buf.kt);
     // scores = q · kᵀ, then softmax, then out = scores · v.
     let scores = sized(&mut buf.scores, t * t);
     super::gemm::small_matmul(&qkv[h * d..], row, t, kt, t, d, t, scores, t);
@@ -323,19 +317,33 @@ fn attention_one_row(
     let row = 3 * c;
     // Causal attention sees positions up to its own.
     let n = if causal { q_row + 1 } else { t };
-    let kt = sized(&mut buf.kt, d * n);
-    for j in 0..n {
-        let k = &qkv[j * row + c + h * d..][..d];
-        for (dd, &v) in k.iter().enumerate() {
-            kt[dd * n + j] = v;
-        }
-    }
+    let kt = transposed_keys(qkv, c, h, d, n, &mut buf.kt);
     let scores = sized(&mut buf.scores, n);
     let q = &qkv[q_row * row + h * d..][..d];
     super::gemm::small_matmul(q, d, 1, kt, n, d, n, scores, n);
     softmax_rows(scores, 1, n, n, scale, false);
     let v = &qkv[2 * c + h * d..];
     super::gemm::small_matmul(scores, n, 1, v, row, n, d, &mut out[h * d..][..d], d);
+}
+
+/// Head `h`'s keys of positions `0..n` transposed (`d` rows of `n`), so that the scores are a
+/// plain product.
+fn transposed_keys<'a>(
+    qkv: &[f32],
+    c: usize,
+    h: usize,
+    d: usize,
+    n: usize,
+    buf: &'a mut Vec<f32>,
+) -> &'a mut [f32] {
+    let kt = sized(buf, d * n);
+    for j in 0..n {
+        let k = &qkv[j * 3 * c + c + h * d..][..d];
+        for (dd, &v) in k.iter().enumerate() {
+            kt[dd * n + j] = v;
+        }
+    }
+    kt
 }
 
 /// Per-task buffers of the attention kernels.
