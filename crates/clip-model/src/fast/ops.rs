@@ -172,18 +172,35 @@ pub fn layer_norm(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32]) {
 /// Packs each row of `k` f32 values as `k / 2` (rounded up) words of two bf16, rounding to
 /// nearest even.
 pub fn to_bf16_pairs(src: &[f32], k: usize, dst: &mut [u32]) {
+    if k > 0 {
+        to_bf16_rows(src, k, src.len() / k, k, dst);
+    }
+}
+
+/// [`to_bf16_pairs`] of `rows` rows of `k` values that start `stride` values apart in `src`
+/// (a head's slice of the fused q/k/v rows, say), packed densely into `dst`. One call for
+/// many short rows: dispatching per row cost more than converting them.
+pub fn to_bf16_rows(src: &[f32], stride: usize, rows: usize, k: usize, dst: &mut [u32]) {
+    let k2 = k.div_ceil(2);
+    assert!(
+        rows == 0 || src.len() >= (rows - 1) * stride + k,
+        "bf16 source size"
+    );
+    assert!(dst.len() >= rows * k2, "bf16 destination size");
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx512bf16") && std::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the features are present.
-        return unsafe { x86_bf16::to_bf16_pairs(src, k, dst) };
+        // SAFETY: the features are present; the asserts bound every row.
+        return unsafe { x86_bf16::to_bf16_rows(src, stride, rows, k, dst) };
     }
-    to_bf16_pairs_generic(src, k, dst)
+    to_bf16_rows_generic(src, stride, rows, k, dst)
 }
 
 multiversion! {
-    fn to_bf16_pairs_generic(src: &[f32], k: usize, dst: &mut [u32]) {
+    fn to_bf16_rows_generic(src: &[f32], stride: usize, rows: usize, k: usize, dst: &mut [u32]) {
         let k2 = k.div_ceil(2);
-        for (row, d) in src.chunks_exact(k).zip(dst.chunks_exact_mut(k2)) {
+        for r in 0..rows {
+            let row = &src[r * stride..r * stride + k];
+            let d = &mut dst[r * k2..(r + 1) * k2];
             let pairs = row.chunks_exact(2);
             let odd = pairs.remainder().first().copied();
             for (p, d) in pairs.zip(d.iter_mut()) {
@@ -191,6 +208,24 @@ multiversion! {
             }
             if let Some(v) = odd {
                 d[k2 - 1] = super::gemm::bf16_bits(v);
+            }
+        }
+    }
+}
+
+multiversion! {
+    /// Words holding `lo[i]` (low half) and `hi[i]` (high half, 0 without `hi`) as bf16.
+    fn interleave_bf16(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32]) {
+        match hi {
+            Some(hi) => {
+                for ((d, &l), &h) in dst.iter_mut().zip(lo).zip(hi) {
+                    *d = super::gemm::bf16_bits(l) | (super::gemm::bf16_bits(h) << 16);
+                }
+            }
+            None => {
+                for (d, &l) in dst.iter_mut().zip(lo) {
+                    *d = super::gemm::bf16_bits(l);
+                }
             }
         }
     }
@@ -269,15 +304,13 @@ fn attention_head_bf16(
     let (d2, t2) = (d.div_ceil(2), t.div_ceil(2));
     // q as pairs along the head dimension: t rows of d2 words.
     let q = sized(&mut buf.q2, t * d2);
-    for (i, dst) in q.chunks_exact_mut(d2).enumerate() {
-        to_bf16_pairs(&qkv[i * row + h * d..][..d], d, dst);
-    }
+    to_bf16_rows(&qkv[h * d..], row, t, d, q);
     // kᵀ as pairs along the head dimension: d2 rows of t words.
+    let pairs = sized(&mut buf.pairs, t * d2);
+    to_bf16_rows(&qkv[c + h * d..], row, t, d, pairs);
     let kt = sized(&mut buf.kt2, d2 * t);
-    let pairs = sized(&mut buf.pairs, d2);
-    for j in 0..t {
-        to_bf16_pairs(&qkv[j * row + c + h * d..][..d], d, pairs);
-        for (p, &w) in pairs.iter().enumerate() {
+    for (j, kp) in pairs.chunks_exact(d2).enumerate() {
+        for (p, &w) in kp.iter().enumerate() {
             kt[p * t + j] = w;
         }
     }
@@ -291,10 +324,7 @@ fn attention_head_bf16(
     for (pair, dst) in v2.chunks_exact_mut(d).enumerate() {
         let lo = &qkv[2 * pair * row + 2 * c + h * d..][..d];
         let hi = (2 * pair + 1 < t).then(|| &qkv[(2 * pair + 1) * row + 2 * c + h * d..][..d]);
-        for (dim, w) in dst.iter_mut().enumerate() {
-            let high = hi.map_or(0, |hi| super::gemm::bf16_bits(hi[dim]));
-            *w = super::gemm::bf16_bits(lo[dim]) | (high << 16);
-        }
+        interleave_bf16(lo, hi, dst);
     }
     super::gemm::small_matmul_bf16(p2, t2, t, v2, d, t2, d, &mut out[h * d..], c);
 }
@@ -540,21 +570,35 @@ mod x86 {
 mod x86_bf16 {
     use std::arch::x86_64::*;
 
-    /// [`super::to_bf16_pairs`] with `vcvtne2ps2bf16`, 32 values a store.
+    /// [`super::to_bf16_rows`] with `vcvtne2ps2bf16`, 32 values a store; the tail of a row
+    /// uses masked loads (zeros past the end, so an odd last pair gets a zero high half).
     #[target_feature(enable = "avx512f,avx512bf16")]
-    pub unsafe fn to_bf16_pairs(src: &[f32], k: usize, dst: &mut [u32]) {
+    pub unsafe fn to_bf16_rows(src: &[f32], stride: usize, rows: usize, k: usize, dst: &mut [u32]) {
         let k2 = k.div_ceil(2);
-        for (row, d) in src.chunks_exact(k).zip(dst.chunks_exact_mut(k2)) {
+        let mask = |n: usize| -> __mmask16 {
+            if n >= 16 {
+                0xffff
+            } else {
+                ((1u32 << n) - 1) as u16
+            }
+        };
+        for r in 0..rows {
+            let row = src.as_ptr().add(r * stride);
+            let d = dst.as_mut_ptr().add(r * k2);
             let mut i = 0;
             while i + 32 <= k {
-                let lo = _mm512_loadu_ps(row.as_ptr().add(i));
-                let hi = _mm512_loadu_ps(row.as_ptr().add(i + 16));
+                let lo = _mm512_loadu_ps(row.add(i));
+                let hi = _mm512_loadu_ps(row.add(i + 16));
                 let v: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
-                _mm512_storeu_si512(d.as_mut_ptr().add(i / 2).cast(), v);
+                _mm512_storeu_si512(d.add(i / 2).cast(), v);
                 i += 32;
             }
             if i < k {
-                super::to_bf16_pairs_generic(&row[i..], k - i, &mut d[i / 2..]);
+                let n = k - i;
+                let lo = _mm512_maskz_loadu_ps(mask(n), row.add(i));
+                let hi = _mm512_maskz_loadu_ps(mask(n.saturating_sub(16)), row.add(i + 16));
+                let v: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+                _mm512_mask_storeu_epi32(d.add(i / 2).cast(), mask(n.div_ceil(2)), v);
             }
         }
     }
@@ -666,28 +710,26 @@ mod tests {
 
     #[test]
     fn bf16_packing_is_the_same_on_every_path() {
-        // Ties, values near powers of two, signs, an odd row length past a 32-value chunk.
-        let k: usize = 71; // and 64 below: no tail at all
-        let src: Vec<f32> = (0..k * 3)
-            .map(|i| {
-                (1.0 + (i % 17) as f32 / 256.0)
-                    * if i % 3 == 0 {
+        // Ties, values near powers of two, signs; rows shorter than, between and past the
+        // 16- and 32-value chunks, odd lengths, strided rows.
+        for k in [1usize, 7, 16, 17, 31, 32, 33, 64, 71] {
+            let (rows, stride) = (3, k + 5);
+            let src: Vec<f32> = (0..rows * stride)
+                .map(|i| {
+                    let sign = if i % 3 == 0 {
                         -1.0
                     } else {
                         3.0f32.powi(i as i32 % 9 - 4)
-                    }
-            })
-            .collect();
-        let mut fast = vec![0u32; 3 * k.div_ceil(2)];
-        let mut plain = fast.clone();
-        to_bf16_pairs(&src, k, &mut fast);
-        to_bf16_pairs_generic(&src, k, &mut plain);
-        assert_eq!(fast, plain);
-        let mut fast = vec![0u32; 3 * 32];
-        let mut plain = fast.clone();
-        to_bf16_pairs(&src[..192], 64, &mut fast);
-        to_bf16_pairs_generic(&src[..192], 64, &mut plain);
-        assert_eq!(fast, plain);
+                    };
+                    (1.0 + (i % 17) as f32 / 256.0) * sign
+                })
+                .collect();
+            let mut fast = vec![7u32; rows * k.div_ceil(2)];
+            let mut plain = fast.clone();
+            to_bf16_rows(&src, stride, rows, k, &mut fast);
+            to_bf16_rows_generic(&src, stride, rows, k, &mut plain);
+            assert_eq!(fast, plain, "k {k}");
+        }
     }
 
     #[test]
