@@ -38,6 +38,8 @@ pub enum Command {
     /// cosine similarity), most likely first.
     #[command(after_help = "Examples:
   clip classify cat.jpg --labels \"cat,dog,car,tree,house\"
+  clip classify cat.jpg --labels \"cat,dog\" --template \"a photo of a {}.\"
+  clip classify photos/*.jpg --labels imagenet --templates imagenet --top-k 5
   clip classify photos/*.jpg --labels labels.txt --top-k 3 --json")]
     Classify(ClassifyArgs),
     /// Print embeddings of images and texts.
@@ -173,9 +175,18 @@ pub struct ClassifyArgs {
     /// Image files (JPEG, PNG, WebP, GIF, BMP, TIFF; the format is read from the content).
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
-    /// Labels: comma-separated ("cat,dog,car"), or a text file with one label per line.
+    /// Labels: comma-separated ("cat,dog,car"), a text file with one label per line, or a
+    /// built-in class list: imagenet, cifar10, cifar100 (the CLIP authors' class names).
     #[arg(long, short, value_name = "LABELS")]
     pub labels: String,
+    /// Prompt templates to ensemble, each with {} for the label: a built-in set (imagenet: the
+    /// paper's 80; cifar10; cifar100) or a file with one template per line. A class is the
+    /// mean of its prompts' normalized embeddings. Default: the label as written.
+    #[arg(long, value_name = "NAME|FILE", conflicts_with = "template")]
+    pub templates: Option<String>,
+    /// One prompt template, e.g. "a photo of a {}.".
+    #[arg(long, value_name = "TEMPLATE")]
+    pub template: Option<String>,
     /// Show only the K most likely labels.
     #[arg(long, short = 'k', value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     pub top_k: Option<u64>,

@@ -572,3 +572,120 @@ fn downloads_from_the_hub_then_works_offline() {
     env(&mut listed);
     assert!(stdout(&run(&mut listed)).contains("org/tiny-clip"));
 }
+
+#[test]
+fn classify_with_templates_and_built_in_class_lists() {
+    // A built-in class list with its template ensemble: ten CIFAR-10 classes, ranked.
+    let out = ok(&[
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        "cifar10",
+        "--templates",
+        "cifar10",
+        "--top-k",
+        "3",
+        "--json",
+        "-m",
+        OPENAI,
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let preds = v["predictions"].as_array().unwrap();
+    assert_eq!(preds.len(), 3);
+    let cifar = [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ];
+    assert!(preds
+        .iter()
+        .all(|p| cifar.contains(&p["label"].as_str().unwrap())));
+    // One template, and a template file, give the same as the equivalent ensemble of one.
+    let dir = tmp("templates");
+    let file = dir.join("t.txt");
+    std::fs::write(&file, "# my template\na photo of a {}.\n").unwrap();
+    let one = ok(&[
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        "cat,dog",
+        "--template",
+        "a photo of a {}.",
+        "-m",
+        OPENAI,
+    ]);
+    let from_file = ok(&[
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        "cat,dog",
+        "--templates",
+        file.to_str().unwrap(),
+        "-m",
+        OPENAI,
+    ]);
+    assert_eq!(one, from_file);
+    let plain = ok(&[
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        "cat,dog",
+        "-m",
+        OPENAI,
+    ]);
+    assert_ne!(one, plain, "the template changes the prompts");
+    // Bad template sets are named.
+    std::fs::write(&file, "a photo\n").unwrap();
+    let o = run(&mut clip(&[
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        "cat,dog",
+        "--templates",
+        file.to_str().unwrap(),
+        "-m",
+        OPENAI,
+    ]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("t.txt") && stderr(&o).contains("{}"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&mut clip(&[
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        "cat",
+        "--templates",
+        "mnist",
+        "-m",
+        OPENAI,
+    ]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("unknown template set \"mnist\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&mut clip(&[
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        "cat",
+        "--template",
+        "a",
+        "--templates",
+        "imagenet",
+        "-m",
+        OPENAI,
+    ]));
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -36,6 +36,14 @@ pub enum ClipError {
     /// A text could not be tokenized.
     #[error(transparent)]
     Tokenize(#[from] TokenizeError),
+    /// Prompt templates are unusable.
+    #[error("invalid templates in {source_name}: {detail}")]
+    Templates {
+        /// Where they came from (a file, a name, the command line).
+        source_name: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// A file could not be read.
     #[error("cannot read {path}: {error}")]
     Io {

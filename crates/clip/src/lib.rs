@@ -28,6 +28,7 @@
 
 pub mod error;
 pub mod hub;
+pub mod zeroshot;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,7 @@ pub use clip_preprocess::image::{DecodeLimits, DecodedImage, Pixels, PreprocessC
 pub use clip_preprocess::text::{Tokenizer, Tokens};
 pub use error::ClipError;
 pub use hub::{DownloadProgress, NoProgress, ResolveOptions, DEFAULT_MODEL, KNOWN_MODELS};
+pub use zeroshot::Templates;
 
 /// How many items go through the model at once by default.
 pub const DEFAULT_BATCH_SIZE: usize = 32;

@@ -464,3 +464,35 @@ fn sharded_checkpoints_download_every_shard_at_any_revision() {
     let again = Clip::load_with("org/sharded@v1.0", Device::Cpu, &opts, &mut NoProgress).unwrap();
     assert_eq!(embed(&again), embed(&reference));
 }
+
+/// A template ensemble's class embeddings equal those open_clip's method gives with
+/// transformers on the same checkpoint (`fixtures/zeroshot/ensemble.json`).
+#[test]
+fn template_ensembles_match_the_python_reference() {
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("zeroshot/ensemble.json")).unwrap(),
+    )
+    .unwrap();
+    let model = Clip::from_dir(&fixtures().join("models/tiny-openai"), Device::Cpu).unwrap();
+    let classes: Vec<String> = serde_json::from_value(golden["classes"].clone()).unwrap();
+    let templates = clip::Templates::builtin(golden["templates"].as_str().unwrap()).unwrap();
+    let ours = model
+        .zero_shot_classifier(&classes, &templates, false)
+        .unwrap();
+    let want: Vec<Vec<f32>> = serde_json::from_value(golden["class_embeddings"].clone()).unwrap();
+    assert_eq!(ours.len(), want.len());
+    for (i, (a, b)) in ours.iter().zip(&want).enumerate() {
+        let d = max_abs(a, b);
+        assert!(d <= 1e-5, "class {i}: max abs diff {d:e}");
+        let norm: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "class {i}: norm {norm}");
+    }
+    // Without templates, a class is its name's own (normalized) embedding.
+    let plain = model
+        .zero_shot_classifier(&["cat"], &clip::Templates::none(), false)
+        .unwrap();
+    let direct = model
+        .encode_text(&model.tokenize_all(&["cat"], false).unwrap())
+        .unwrap();
+    assert!(max_abs(&plain[0], &clip::normalized(&direct[0])) <= 1e-6);
+}

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::cli::ClassifyArgs;
 use crate::output;
 
-/// Reads labels from a file (one per line) or a comma-separated list.
+/// Reads labels from a file (one per line), a built-in class list, or a comma-separated list.
 pub fn parse_labels(spec: &str) -> anyhow::Result<Vec<String>> {
     let path = Path::new(spec);
     if path.is_dir() {
@@ -19,11 +19,9 @@ pub fn parse_labels(spec: &str) -> anyhow::Result<Vec<String>> {
     let labels: Vec<String> = if path.is_file() {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read label file {}", path.display()))?;
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(String::from)
-            .collect()
+        clip::zeroshot::parse_list(&text)
+    } else if let Some(classes) = clip::zeroshot::builtin_classes(spec) {
+        classes
     } else {
         // A name with a label-file extension, or a path into an existing folder, was meant
         // as a file; "AC/DC" is a label.
@@ -57,11 +55,37 @@ pub fn parse_labels(spec: &str) -> anyhow::Result<Vec<String>> {
     Ok(labels)
 }
 
+/// The templates the arguments ask for: `--template`, `--templates NAME|FILE`, or none.
+pub fn parse_templates(args: &ClassifyArgs) -> anyhow::Result<clip::Templates> {
+    if let Some(t) = &args.template {
+        return Ok(clip::Templates::new(vec![t.clone()], "--template")?);
+    }
+    let Some(spec) = &args.templates else {
+        return Ok(clip::Templates::none());
+    };
+    let path = Path::new(spec);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read template file {}", path.display()))?;
+        return Ok(clip::Templates::new(
+            clip::zeroshot::parse_list(&text),
+            spec,
+        )?);
+    }
+    if let Some(t) = clip::Templates::builtin(spec) {
+        return Ok(t);
+    }
+    bail!(
+        "unknown template set {spec:?}: not a file, and the built-in sets are {}",
+        clip::zeroshot::BUILTIN.join(", ")
+    )
+}
+
 pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
     let labels = parse_labels(&args.labels)?;
+    let templates = parse_templates(args)?;
     let model = output::load_model(&args.model)?;
-    let tokens = model.tokenize_all(&labels, args.truncate)?;
-    let label_features = model.encode_text(&tokens)?;
+    let label_features = model.zero_shot_classifier(&labels, &templates, args.truncate)?;
     let top_k = args
         .top_k
         .map_or(labels.len(), |k| usize::try_from(k).unwrap_or(usize::MAX))
