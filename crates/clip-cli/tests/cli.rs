@@ -52,6 +52,13 @@ fn ok(args: &[&str]) -> String {
     stdout(&o)
 }
 
+/// Runs `clip args`, which must exit with `code` and say `needle` on stderr.
+fn fails_with(args: &[&str], code: i32, needle: &str) {
+    let o = run(&mut clip(args));
+    assert_eq!(o.status.code(), Some(code), "clip {args:?}: {}", stderr(&o));
+    assert!(stderr(&o).contains(needle), "clip {args:?}: {}", stderr(&o));
+}
+
 const OPENAI: &str = "models/tiny-openai";
 
 #[test]
@@ -140,27 +147,11 @@ fn bench_reports_every_row_as_json() {
 
 #[test]
 fn bench_rejects_unknown_architectures_and_photos() {
-    let o = run(&mut clip(&[
-        "bench", "--arch", "ViT-X/9", "--only", "tokenize",
-    ]));
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("unknown architecture \"ViT-X/9\""),
-        "{}",
-        stderr(&o)
-    );
-    let o = run(&mut clip(&[
-        "bench",
-        "--only",
-        "preprocess",
-        "--photo",
-        "nope.jpg",
-    ]));
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("nope.jpg"), "{}", stderr(&o));
-    let o = run(&mut clip(&["bench", "--precision", "fp8"]));
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown precision"), "{}", stderr(&o));
+    let arch = ["bench", "--arch", "ViT-X/9", "--only", "tokenize"];
+    fails_with(&arch, 1, "unknown architecture \"ViT-X/9\"");
+    let photo = ["bench", "--only", "preprocess", "--photo", "nope.jpg"];
+    fails_with(&photo, 1, "nope.jpg");
+    fails_with(&["bench", "--precision", "fp8"], 2, "unknown precision");
 }
 
 #[test]
@@ -643,23 +634,19 @@ fn classify_with_templates_and_built_in_class_lists() {
     assert_ne!(one, plain, "the template changes the prompts");
     // Bad template sets are named.
     std::fs::write(&file, "a photo\n").unwrap();
-    let o = run(&mut clip(&[
+    let path = file.to_str().unwrap();
+    let bad = [
         "classify",
         "photos/chelsea.png",
         "--labels",
-        "cat,dog",
+        "cat",
         "--templates",
-        file.to_str().unwrap(),
+        path,
         "-m",
         OPENAI,
-    ]));
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("t.txt") && stderr(&o).contains("{}"),
-        "{}",
-        stderr(&o)
-    );
-    let o = run(&mut clip(&[
+    ];
+    fails_with(&bad, 1, "has no {} for the class name");
+    let unknown = [
         "classify",
         "photos/chelsea.png",
         "--labels",
@@ -668,24 +655,17 @@ fn classify_with_templates_and_built_in_class_lists() {
         "mnist",
         "-m",
         OPENAI,
-    ]));
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("unknown template set \"mnist\""),
-        "{}",
-        stderr(&o)
-    );
-    let o = run(&mut clip(&[
+    ];
+    fails_with(&unknown, 1, "unknown template set \"mnist\"");
+    let both = [
         "classify",
         "photos/chelsea.png",
         "--labels",
         "cat",
         "--template",
-        "a",
+        "a {}",
         "--templates",
         "imagenet",
-        "-m",
-        OPENAI,
-    ]));
-    assert_eq!(o.status.code(), Some(2));
+    ];
+    fails_with(&both, 2, "cannot be used with");
 }
