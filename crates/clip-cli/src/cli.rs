@@ -172,8 +172,9 @@ pub enum BenchTask {
 
 #[derive(Debug, Args)]
 pub struct ClassifyArgs {
-    /// Image files (JPEG, PNG, WebP, GIF, BMP, TIFF; the format is read from the content).
-    #[arg(required = true, value_name = "IMAGE")]
+    /// Image files (JPEG, PNG, WebP, GIF, BMP, TIFF; the format is read from the content), or
+    /// folders, whose image files are taken recursively in name order.
+    #[arg(required = true, value_name = "IMAGE|FOLDER")]
     pub images: Vec<PathBuf>,
     /// Labels: comma-separated ("cat,dog,car"), a text file with one label per line, or a
     /// built-in class list: imagenet, cifar10, cifar100 (the CLIP authors' class names).

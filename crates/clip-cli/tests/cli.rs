@@ -669,3 +669,61 @@ fn classify_with_templates_and_built_in_class_lists() {
     ];
     fails_with(&both, 2, "cannot be used with");
 }
+
+#[test]
+fn classify_takes_folders_and_reports_cosines() {
+    let dir = tmp("folder");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    std::fs::copy(fixtures().join("photos/rocket.jpg"), dir.join("b.jpg")).unwrap();
+    std::fs::copy(fixtures().join("photos/horse.png"), dir.join("sub/a.PNG")).unwrap();
+    std::fs::copy(fixtures().join("photos/horse.png"), dir.join(".hidden.png")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not an image").unwrap();
+    let out = ok(&[
+        "classify",
+        dir.to_str().unwrap(),
+        "--labels",
+        "cat,dog",
+        "--json",
+        "-m",
+        OPENAI,
+    ]);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let images: Vec<&str> = lines.iter().map(|l| l["image"].as_str().unwrap()).collect();
+    assert_eq!(images.len(), 2, "{images:?}");
+    assert!(
+        images[0].ends_with("b.jpg") && images[1].ends_with("a.PNG"),
+        "{images:?}"
+    );
+    // logit = logit_scale × cosine, with one scale for every prediction.
+    let mut scales = Vec::new();
+    for l in &lines {
+        for p in l["predictions"].as_array().unwrap() {
+            let (logit, cosine) = (p["logit"].as_f64().unwrap(), p["cosine"].as_f64().unwrap());
+            assert!((-1.0..=1.0).contains(&cosine) && cosine != 0.0, "{p}");
+            scales.push(logit / cosine);
+        }
+    }
+    assert!(
+        scales
+            .iter()
+            .all(|s| (s - scales[0]).abs() < 1e-3 * scales[0]),
+        "{scales:?}"
+    );
+    let empty = dir.join("empty");
+    fails_with(
+        &[
+            "classify",
+            empty.to_str().unwrap(),
+            "--labels",
+            "cat,dog",
+            "-m",
+            OPENAI,
+        ],
+        1,
+        "no images in folder",
+    );
+}

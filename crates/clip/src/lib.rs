@@ -272,13 +272,9 @@ impl Clip {
     /// `logits[i][j] = logit_scale * cos(image i, text j)`, as CLIP's `logits_per_image`.
     pub fn logits(&self, image_features: &[Vec<f32>], text_features: &[Vec<f32>]) -> Vec<Vec<f32>> {
         let scale = self.logit_scale();
-        let texts: Vec<Vec<f32>> = text_features.iter().map(|t| normalized(t)).collect();
-        image_features
-            .iter()
-            .map(|i| {
-                let i = normalized(i);
-                texts.iter().map(|t| scale * dot(&i, t)).collect()
-            })
+        cosines(image_features, text_features)
+            .into_iter()
+            .map(|row| row.into_iter().map(|c| scale * c).collect())
             .collect()
     }
 
@@ -289,18 +285,21 @@ impl Clip {
         image_features: &[Vec<f32>],
         label_features: &[Vec<f32>],
     ) -> Vec<Vec<Prediction>> {
-        self.logits(image_features, label_features)
+        let scale = self.logit_scale();
+        cosines(image_features, label_features)
             .into_iter()
-            .map(|logits| {
+            .map(|cosines| {
+                let logits: Vec<f32> = cosines.iter().map(|c| scale * c).collect();
                 let probs = softmax(&logits);
-                let mut ranked: Vec<Prediction> = logits
+                let mut ranked: Vec<Prediction> = cosines
                     .into_iter()
-                    .zip(probs)
+                    .zip(logits.into_iter().zip(probs))
                     .enumerate()
-                    .map(|(index, (logit, probability))| Prediction {
+                    .map(|(index, (cosine, (logit, probability)))| Prediction {
                         index,
                         probability,
                         logit,
+                        cosine,
                     })
                     .collect();
                 ranked.sort_by(|a, b| b.probability.total_cmp(&a.probability));
@@ -319,6 +318,20 @@ pub struct Prediction {
     pub probability: f32,
     /// `logit_scale * cosine(image, label)`.
     pub logit: f32,
+    /// Cosine similarity of the image and label embeddings.
+    pub cosine: f32,
+}
+
+/// `cos[i][j]`: cosine similarity of image `i` and text `j`.
+fn cosines(image_features: &[Vec<f32>], text_features: &[Vec<f32>]) -> Vec<Vec<f32>> {
+    let texts: Vec<Vec<f32>> = text_features.iter().map(|t| normalized(t)).collect();
+    image_features
+        .iter()
+        .map(|i| {
+            let i = normalized(i);
+            texts.iter().map(|t| dot(&i, t)).collect()
+        })
+        .collect()
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {

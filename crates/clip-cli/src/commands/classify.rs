@@ -1,7 +1,7 @@
 //! `clip classify`: zero-shot classification of image files among plain-language labels.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -81,7 +81,56 @@ pub fn parse_templates(args: &ClassifyArgs) -> anyhow::Result<clip::Templates> {
     )
 }
 
+/// File extensions taken from folders (files named on the command line are always read).
+const IMAGE_EXTENSIONS: [&str; 9] = [
+    "jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "jfif",
+];
+
+/// The command line's images with each folder replaced by the image files under it (sorted,
+/// recursively, hidden entries skipped).
+pub fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read folder {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if p.extension().is_some_and(|e| {
+                IMAGE_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str())
+            }) {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            let before = out.len();
+            walk(input, &mut out)?;
+            if out.len() == before {
+                bail!(
+                    "no images in folder {} (looked for {})",
+                    input.display(),
+                    IMAGE_EXTENSIONS.join(", ")
+                );
+            }
+        } else {
+            out.push(input.clone());
+        }
+    }
+    Ok(out)
+}
+
 pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
+    let images = expand_inputs(&args.images)?;
     let labels = parse_labels(&args.labels)?;
     let templates = parse_templates(args)?;
     let model = output::load_model(&args.model)?;
@@ -90,15 +139,15 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
         .top_k
         .map_or(labels.len(), |k| usize::try_from(k).unwrap_or(usize::MAX))
         .min(labels.len());
-    let many = args.images.len() > 1;
+    let many = images.len() > 1;
     let bar = output::bar(
-        args.images.len() as u64,
+        images.len() as u64,
         args.model.quiet || !many,
         "classifying",
     );
     let mut out = output::stdout();
     let mut failed = 0usize;
-    for chunk in args.images.chunks(args.model.batch_size as usize) {
+    for chunk in images.chunks(args.model.batch_size as usize) {
         let mut pixels = Vec::with_capacity(chunk.len());
         let mut paths = Vec::with_capacity(chunk.len());
         for path in chunk {
@@ -121,7 +170,8 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
                 let predictions: Vec<_> = shown
                     .iter()
                     .map(|p| {
-                        json!({"label": labels[p.index], "probability": p.probability, "logit": p.logit})
+                        json!({"label": labels[p.index], "probability": p.probability,
+                               "logit": p.logit, "cosine": p.cosine})
                     })
                     .collect();
                 output::json_line(
@@ -147,7 +197,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
     if failed > 0 {
         eprintln!(
             "error: {failed} of {} images could not be classified",
-            args.images.len()
+            images.len()
         );
         return Ok(ExitCode::FAILURE);
     }
