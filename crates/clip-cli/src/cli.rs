@@ -18,6 +18,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
   CLIP_DEVICE      default for --device
   CLIP_PRECISION   default for --precision (f32 or bf16)
   CLIP_THREADS     default for --threads
+  CLIP_CACHE_DIR   where label embeddings are cached (default ~/.cache/clip)
   CLIP_LOG         log filter for stderr, e.g. debug (default: warn)
   HF_HOME          Hugging Face home; the cache is $HF_HOME/hub (default ~/.cache/huggingface)
   HF_HUB_CACHE     the cache folder itself, overriding HF_HOME
@@ -188,6 +189,10 @@ pub struct ClassifyArgs {
     /// One prompt template, e.g. "a photo of a {}.".
     #[arg(long, value_name = "TEMPLATE")]
     pub template: Option<String>,
+    /// Compute the label embeddings afresh instead of reading them from the cache
+    /// ($CLIP_CACHE_DIR, else ~/.cache/clip; kept per model, labels and templates).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Show only the K most likely labels.
     #[arg(long, short = 'k', value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     pub top_k: Option<u64>,

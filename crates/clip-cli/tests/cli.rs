@@ -25,6 +25,13 @@ fn clip(args: &[&str]) -> Command {
         .current_dir(fixtures())
         .env_remove("CLIP_MODEL")
         .env_remove("CLIP_DEVICE")
+        .env_remove("CLIP_PRECISION")
+        .env_remove("CLIP_THREADS")
+        // Shared by the tests of this run, never removed while they run.
+        .env(
+            "CLIP_CACHE_DIR",
+            std::env::temp_dir().join(format!("clip-cli-cache-{}", std::process::id())),
+        )
         .env_remove("HF_HUB_CACHE")
         .env_remove("HF_TOKEN")
         .env("HF_HOME", tmp("home"))
@@ -725,5 +732,44 @@ fn classify_takes_folders_and_reports_cosines() {
         ],
         1,
         "no images in folder",
+    );
+}
+
+#[test]
+fn label_embeddings_are_cached_between_runs() {
+    let cache = tmp("label-cache");
+    let args = [
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        "cifar10",
+        "--templates",
+        "cifar10",
+        "--json",
+        "-m",
+        OPENAI,
+    ];
+    let run_once = |extra: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(extra);
+        let o = run(clip(&all)
+            .env("CLIP_CACHE_DIR", &cache)
+            .env("CLIP_LOG", "info"));
+        assert!(o.status.success(), "{}", stderr(&o));
+        (stdout(&o), stderr(&o).contains("read from the cache"))
+    };
+    let (first, hit) = run_once(&[]);
+    assert!(!hit);
+    let (second, hit) = run_once(&[]);
+    assert!(hit, "second run reads the cache");
+    assert_eq!(first, second);
+    let (third, hit) = run_once(&["--no-cache"]);
+    assert!(!hit);
+    assert_eq!(first, third);
+    assert_eq!(
+        std::fs::read_dir(cache.join("classifiers"))
+            .unwrap()
+            .count(),
+        1
     );
 }

@@ -213,6 +213,7 @@ pub struct Engine {
     backend: Backend,
     config: ClipConfig,
     logit_scale: f32,
+    options: EngineOptions,
 }
 
 impl Engine {
@@ -330,6 +331,7 @@ impl Engine {
             backend,
             config: config.clone(),
             logit_scale,
+            options: *options,
         })
     }
 
@@ -344,6 +346,11 @@ impl Engine {
     /// The checkpoint's configuration.
     pub fn config(&self) -> &ClipConfig {
         &self.config
+    }
+
+    /// The options the engine was built with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
     }
 
     /// Size of the embeddings.

@@ -5,6 +5,8 @@
 //! The built-in class lists and template sets are the ones the CLIP authors published
 //! (`data/zeroshot/*.txt`, made by `tools/zeroshot/gen_lists.py`; each file names its source).
 
+use std::path::{Path, PathBuf};
+
 use crate::{normalized, Clip, ClipError};
 
 /// Names of the built-in class lists and template sets.
@@ -111,6 +113,142 @@ impl Clip {
                 normalized(&mean)
             })
             .collect())
+    }
+}
+
+/// Where [`Clip::zero_shot_classifier_cached`] keeps class embeddings by default:
+/// `$CLIP_CACHE_DIR`, else `$XDG_CACHE_HOME/clip`, else `~/.cache/clip`; then `classifiers`.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("CLIP_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("clip")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/clip")))?;
+    Some(base.join("classifiers"))
+}
+
+const MAGIC: &[u8; 8] = b"CLIPZS1\n";
+
+/// 64-bit FNV-1a: a stable file name for a key (the key itself is stored and compared, so a
+/// collision only costs a recomputation).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn read_cached(path: &Path, key: &str) -> Option<Vec<Vec<f32>>> {
+    let bytes = std::fs::read(path).ok()?;
+    let rest = bytes.strip_prefix(MAGIC)?;
+    let u32_at = |b: &[u8], i: usize| -> Option<usize> {
+        Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize)
+    };
+    let key_len = u32_at(rest, 0)?;
+    let stored_key = rest.get(4..4 + key_len)?;
+    if stored_key != key.as_bytes() {
+        return None;
+    }
+    let body = &rest[4 + key_len..];
+    let (rows, dim) = (u32_at(body, 0)?, u32_at(body, 4)?);
+    let data = body.get(8..)?;
+    if rows == 0 || dim == 0 || data.len() != rows * dim * 4 {
+        return None;
+    }
+    let values: Vec<f32> = data
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Some(values.chunks_exact(dim).map(<[f32]>::to_vec).collect())
+}
+
+fn write_cached(path: &Path, key: &str, rows: &[Vec<f32>]) -> std::io::Result<()> {
+    let dim = rows.first().map_or(0, Vec::len);
+    let mut bytes = Vec::with_capacity(MAGIC.len() + 12 + key.len() + rows.len() * dim * 4);
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(key.as_bytes());
+    bytes.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&(dim as u32).to_le_bytes());
+    for v in rows.iter().flatten() {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    // Written aside and renamed, so a reader never sees half a file.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, &bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+impl Clip {
+    /// What identifies a classifier: the checkpoint (folder, weights files' sizes and
+    /// modification times), how the engine computes, and the classes and templates.
+    fn classifier_key<S: AsRef<str>>(
+        &self,
+        classes: &[S],
+        templates: &Templates,
+        truncate: bool,
+    ) -> Option<String> {
+        if self.dir.as_os_str().is_empty() {
+            return None; // random weights: nothing to key on
+        }
+        let dir = self.dir.canonicalize().ok()?;
+        let mut files = String::new();
+        for name in clip_model::WEIGHTS_FILE_NAMES
+            .iter()
+            .chain(&["config.json"])
+        {
+            if let Ok(meta) = std::fs::metadata(dir.join(name)) {
+                let modified = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                files.push_str(&format!("{name}:{}:{modified};", meta.len()));
+            }
+        }
+        let o = self.engine.options();
+        let sep = '\u{1f}';
+        Some(format!(
+            "model={}|files={files}|precision={}|reference={}|truncate={truncate}|context={}|classes={}|templates={}",
+            dir.display(),
+            o.precision,
+            o.reference,
+            self.context_length(),
+            classes.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(&sep.to_string()),
+            templates.as_slice().join(&sep.to_string()),
+        ))
+    }
+
+    /// [`Clip::zero_shot_classifier`], kept in `cache_dir` between runs (see
+    /// [`default_cache_dir`]): a second call with the same checkpoint, engine options, classes
+    /// and templates reads the file instead of running the text tower. Returns whether it was
+    /// read from the cache. An unreadable, stale or corrupt entry is recomputed and rewritten;
+    /// a failure to write is only logged.
+    pub fn zero_shot_classifier_cached<S: AsRef<str>>(
+        &self,
+        classes: &[S],
+        templates: &Templates,
+        truncate: bool,
+        cache_dir: &Path,
+    ) -> Result<(Vec<Vec<f32>>, bool), ClipError> {
+        let Some(key) = self.classifier_key(classes, templates, truncate) else {
+            return Ok((
+                self.zero_shot_classifier(classes, templates, truncate)?,
+                false,
+            ));
+        };
+        let path = cache_dir.join(format!("{:016x}.classifier", fnv1a(key.as_bytes())));
+        if let Some(rows) = read_cached(&path, &key) {
+            if rows.len() == classes.len() && rows[0].len() == self.embedding_dim() {
+                return Ok((rows, true));
+            }
+        }
+        let rows = self.zero_shot_classifier(classes, templates, truncate)?;
+        if let Err(e) = write_cached(&path, &key, &rows) {
+            tracing::warn!("cannot cache the classifier in {}: {e}", path.display());
+        }
+        Ok((rows, false))
     }
 }
 

@@ -496,3 +496,44 @@ fn template_ensembles_match_the_python_reference() {
         .unwrap();
     assert!(max_abs(&plain[0], &clip::normalized(&direct[0])) <= 1e-6);
 }
+
+/// The classifier cache returns what was computed, misses on other templates, and survives a
+/// corrupt entry.
+#[test]
+fn classifier_cache_hits_misses_and_repairs() {
+    let cache = tmp("classifier-cache");
+    let model = Clip::from_dir(&fixtures().join("models/tiny-openai"), Device::Cpu).unwrap();
+    let templates = clip::Templates::builtin("cifar10").unwrap();
+    let classes = ["cat", "dog"];
+    let (first, hit) = model
+        .zero_shot_classifier_cached(&classes, &templates, false, &cache)
+        .unwrap();
+    assert!(!hit);
+    let (second, hit) = model
+        .zero_shot_classifier_cached(&classes, &templates, false, &cache)
+        .unwrap();
+    assert!(hit);
+    assert_eq!(first, second);
+    let (_, hit) = model
+        .zero_shot_classifier_cached(&classes, &clip::Templates::none(), false, &cache)
+        .unwrap();
+    assert!(!hit, "other templates are another entry");
+    let files: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for f in &files {
+        std::fs::write(f, b"CLIPZS1\ngarbage").unwrap();
+    }
+    let (repaired, hit) = model
+        .zero_shot_classifier_cached(&classes, &templates, false, &cache)
+        .unwrap();
+    assert!(!hit);
+    assert_eq!(repaired, first);
+    let (_, hit) = model
+        .zero_shot_classifier_cached(&classes, &templates, false, &cache)
+        .unwrap();
+    assert!(hit, "the repaired entry is used");
+    std::fs::remove_dir_all(&cache).unwrap();
+}

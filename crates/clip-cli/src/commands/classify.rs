@@ -134,7 +134,20 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
     let labels = parse_labels(&args.labels)?;
     let templates = parse_templates(args)?;
     let model = output::load_model(&args.model)?;
-    let label_features = model.zero_shot_classifier(&labels, &templates, args.truncate)?;
+    let cache = (!args.no_cache)
+        .then(clip::zeroshot::default_cache_dir)
+        .flatten();
+    let label_features = match cache {
+        Some(dir) => {
+            let (features, hit) =
+                model.zero_shot_classifier_cached(&labels, &templates, args.truncate, &dir)?;
+            if hit {
+                tracing::info!("label embeddings read from the cache in {}", dir.display());
+            }
+            features
+        }
+        None => model.zero_shot_classifier(&labels, &templates, args.truncate)?,
+    };
     let top_k = args
         .top_k
         .map_or(labels.len(), |k| usize::try_from(k).unwrap_or(usize::MAX))
