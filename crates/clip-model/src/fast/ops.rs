@@ -397,6 +397,38 @@ pub(super) fn sized<T: Copy + Default>(v: &mut Vec<T>, len: usize) -> &mut [T] {
     &mut v[..len]
 }
 
+/// Runs `f(qkv rows of sequence s, s, h, buffers, output rows of sequence s)` for every
+/// sequence `s` and head `h`, one rayon task each; sequence `s` owns `rows_out` rows of `c`
+/// values of `out`, and the task of head `h` writes only their columns `h·d..(h+1)·d`.
+#[allow(clippy::too_many_arguments)]
+fn for_each_head(
+    qkv: &[f32],
+    b: usize,
+    t: usize,
+    c: usize,
+    heads: usize,
+    out: &mut [f32],
+    rows_out: usize,
+    f: impl Fn(&[f32], usize, usize, &mut Buffers, &mut [f32]) + Sync + Send,
+) {
+    assert!(
+        qkv.len() >= b * t * 3 * c && out.len() >= b * rows_out * c,
+        "attention sizes"
+    );
+    let ptr = OutPtr(out.as_mut_ptr());
+    (0..b * heads)
+        .into_par_iter()
+        .for_each_init(Buffers::default, |buf, task| {
+            let (s, h) = (task / heads, task % heads);
+            let seq = &qkv[s * t * 3 * c..(s + 1) * t * 3 * c];
+            let len = rows_out * c;
+            // SAFETY: the slice is sequence s's output rows, inside `out` (asserted); tasks
+            // of the same sequence share it but each writes only its own head's columns.
+            let o = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(s * len), len) };
+            f(seq, s, h, buf, o);
+        });
+}
+
 /// Multi-head self-attention of `b` sequences of `t` positions from fused `qkv`
 /// (`[b * t, 3 * c]`) into `out` (`[b * t, c]`), one task per sequence and head; with `bf16`,
 /// the two products take bf16 operands.
@@ -412,22 +444,14 @@ pub fn attention(
     let c = out.len() / (b * t);
     let d = c / heads;
     let scale = (d as f32).powf(-0.5);
-    let ptr = OutPtr(out.as_mut_ptr());
     let head = if bf16 {
         attention_head_bf16
     } else {
         attention_head
     };
-    (0..b * heads)
-        .into_par_iter()
-        .for_each_init(Buffers::default, |buf, task| {
-            let (s, h) = (task / heads, task % heads);
-            let seq = &qkv[s * t * 3 * c..(s + 1) * t * 3 * c];
-            // SAFETY: task (s, h) writes only columns h*d..(h+1)*d of sequence s's rows; the
-            // slice spans them and other tasks' columns, which this task does not touch.
-            let o = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(s * t * c), t * c) };
-            head(seq, t, c, h, d, causal, scale, buf, o);
-        });
+    for_each_head(qkv, b, t, c, heads, out, t, |seq, _, h, buf, o| {
+        head(seq, t, c, h, d, causal, scale, buf, o)
+    });
 }
 
 /// [`attention`] for one query row per sequence, `q_rows[s]` of sequence `s`, into `out`
@@ -444,16 +468,9 @@ pub fn attention_rows(
     let c = out.len() / b;
     let d = c / heads;
     let scale = (d as f32).powf(-0.5);
-    let ptr = OutPtr(out.as_mut_ptr());
-    (0..b * heads)
-        .into_par_iter()
-        .for_each_init(Buffers::default, |buf, task| {
-            let (s, h) = (task / heads, task % heads);
-            let seq = &qkv[s * t * 3 * c..(s + 1) * t * 3 * c];
-            // SAFETY: task (s, h) writes only columns h*d..(h+1)*d of row s.
-            let o = unsafe { std::slice::from_raw_parts_mut(ptr.get().add(s * c), c) };
-            attention_one_row(seq, t, c, h, d, causal, scale, q_rows[s], buf, o);
-        });
+    for_each_head(qkv, b, t, c, heads, out, 1, |seq, s, h, buf, o| {
+        attention_one_row(seq, t, c, h, d, causal, scale, q_rows[s], buf, o)
+    });
 }
 
 /// Hand-vectorized kernels where the compiler's version was slow: the quick_gelu epilogue of
