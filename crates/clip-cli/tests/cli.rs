@@ -120,6 +120,20 @@ fn bench_reports_every_row_as_json() {
         );
         assert!(0.0 < min && min <= median && median <= max, "{r}");
     }
+    // Token ids come from the checkpoint's vocabulary (tiny-pth has 1000 tokens).
+    let small = [
+        "bench",
+        "--model",
+        "models/tiny-pth",
+        "--only",
+        "text",
+        "--batch-sizes",
+        "2",
+        "--repeats",
+        "1",
+        "--json",
+    ];
+    assert!(ok(&small).contains("\"tokens\":8"));
     // bf16 and the reference kernels are selectable and named in the report.
     let out = ok(&[
         "bench",
