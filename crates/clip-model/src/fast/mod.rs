@@ -81,6 +81,8 @@ fn matrix(vb: &VarBuilder, rows: usize, cols: usize, name: &str, init: Init) -> 
         .to_vec1::<f32>()
 }
 
+/// How random-weight models ([`crate::Engine::random`]) fill a weight; loaded checkpoints
+/// ignore it.
 const WEIGHT_INIT: Init = Init::Randn {
     mean: 0.0,
     stdev: 0.02,
@@ -296,18 +298,20 @@ impl TextTransformer {
         let h = c.hidden_size;
         let shape = Shape::text(c, act);
         let emb = vb.pp("embeddings");
-        let randn = Init::Randn {
-            mean: 0.0,
-            stdev: 0.02,
-        };
         Ok(TextTransformer {
-            token_embedding: matrix(&emb.pp("token_embedding"), c.vocab_size, h, "weight", randn)?,
+            token_embedding: matrix(
+                &emb.pp("token_embedding"),
+                c.vocab_size,
+                h,
+                "weight",
+                WEIGHT_INIT,
+            )?,
             position_embedding: matrix(
                 &emb.pp("position_embedding"),
                 c.max_position_embeddings,
                 h,
                 "weight",
-                randn,
+                WEIGHT_INIT,
             )?,
             encoder: Encoder::new(vb.pp("encoder"), &shape, f)?,
             final_layer_norm: LayerNorm::new(vb.pp("final_layer_norm"), h, c.layer_norm_eps)?,
