@@ -193,19 +193,17 @@ impl Clip {
             return None; // random weights: nothing to key on
         }
         let dir = self.dir.canonicalize().ok()?;
+        // The files the loader reads (every shard of a sharded checkpoint) and the config.
+        let weights = clip_model::find_weights(&dir).ok()?;
         let mut files = String::new();
-        for name in clip_model::WEIGHTS_FILE_NAMES
-            .iter()
-            .chain(&["config.json"])
-        {
-            if let Ok(meta) = std::fs::metadata(dir.join(name)) {
-                let modified = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_nanos());
-                files.push_str(&format!("{name}:{}:{modified};", meta.len()));
-            }
+        for path in weights.paths().iter().chain([&dir.join("config.json")]) {
+            let meta = std::fs::metadata(path).ok()?;
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            files.push_str(&format!("{}:{}:{modified};", path.display(), meta.len()));
         }
         let o = self.engine.options();
         let sep = '\u{1f}';
