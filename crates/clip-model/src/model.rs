@@ -8,7 +8,7 @@
 //!   the end-of-text position the tokenizer reported, not at an `argmax` over ids;
 //! - weights of any stored dtype (f32, f16, bf16) are converted to f32 once at load.
 
-use candle_core::{DType, Device, IndexOp, Module, Tensor, D};
+use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{Conv2dConfig, Embedding, LayerNorm, Linear, VarBuilder};
 
 use crate::config::{Activation, ClipConfig, TextConfig, VisionConfig};
@@ -428,9 +428,4 @@ impl ClipModel {
         let pooled = self.text_model.forward(&ids, eot)?;
         self.text_projection.forward(&pooled)
     }
-}
-
-/// L2-normalizes each row of `[batch, dim]`.
-pub fn normalize_rows(xs: &Tensor) -> candle_core::Result<Tensor> {
-    xs.broadcast_div(&xs.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?)
 }
