@@ -44,6 +44,14 @@ pub enum ClipError {
         /// What is wrong.
         detail: String,
     },
+    /// A dataset, mapping or caption file is unusable.
+    #[error("{path}: {detail}")]
+    Dataset {
+        /// The folder or file (or where the labels came from).
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// A file could not be read.
     #[error("cannot read {path}: {error}")]
     Io {

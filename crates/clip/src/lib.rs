@@ -26,7 +26,9 @@
 //! reproduces Pillow's resampling bit for bit, the tokenizer reproduces open_clip's ids, and
 //! the towers match within float rounding (see the README for the figures).
 
+pub mod dataset;
 pub mod error;
+pub mod eval;
 pub mod hub;
 pub mod zeroshot;
 

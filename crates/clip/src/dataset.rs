@@ -1,0 +1,571 @@
+//! Image collections on disk: folders of images, ImageFolder class trees (torchvision's layout,
+//! one folder per class), folder-to-label mapping files, and caption files for retrieval.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::ClipError;
+
+/// File extensions taken as images when walking folders (a file named explicitly is always
+/// read; its format comes from its content).
+pub const IMAGE_EXTENSIONS: [&str; 11] = [
+    "jpg", "jpeg", "jfif", "png", "webp", "gif", "bmp", "tif", "tiff", "ppm", "pgm",
+];
+
+/// Whether `path` has one of [`IMAGE_EXTENSIONS`] (any case).
+pub fn has_image_extension(path: &Path) -> bool {
+    path.extension().is_some_and(|e| {
+        IMAGE_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str())
+    })
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+}
+
+fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
+    let io = |error| ClipError::Io {
+        path: dir.display().to_string(),
+        error,
+    };
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if !is_hidden(&path) {
+            entries.push(path);
+        }
+    }
+    entries.sort();
+    Ok(entries)
+}
+
+/// The image files under `dir`, recursively, in name order; hidden files and folders are
+/// skipped.
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
+    let mut out = Vec::new();
+    for path in read_dir_sorted(dir)? {
+        if path.is_dir() {
+            out.extend(image_files(&path)?);
+        } else if has_image_extension(&path) {
+            out.push(path);
+        }
+    }
+    Ok(out)
+}
+
+fn dataset_error(path: &Path, detail: impl Into<String>) -> ClipError {
+    ClipError::Dataset {
+        path: path.display().to_string(),
+        detail: detail.into(),
+    }
+}
+
+/// One class folder of an [`ImageFolder`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassFolder {
+    /// The folder's name (the class id, e.g. `n01440764` or `golden_retriever`).
+    pub name: String,
+    /// The image files in it, recursively, in name order (possibly none).
+    pub images: Vec<PathBuf>,
+}
+
+/// A dataset in torchvision's ImageFolder layout: `root/<class>/<image>`, classes in name
+/// order. Files without an image extension are ignored; a class folder may be empty.
+#[derive(Debug, Clone)]
+pub struct ImageFolder {
+    /// The dataset's root folder.
+    pub root: PathBuf,
+    /// The class folders, in name order.
+    pub classes: Vec<ClassFolder>,
+}
+
+impl ImageFolder {
+    /// Reads the class folders under `root`.
+    pub fn open(root: &Path) -> Result<ImageFolder, ClipError> {
+        if !root.is_dir() {
+            return Err(dataset_error(
+                root,
+                if root.exists() {
+                    "not a folder (an ImageFolder dataset is a folder with one subfolder per class)"
+                } else {
+                    "no such folder"
+                },
+            ));
+        }
+        let mut classes = Vec::new();
+        for path in read_dir_sorted(root)? {
+            if path.is_dir() {
+                classes.push(ClassFolder {
+                    name: path
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into(),
+                    images: image_files(&path)?,
+                });
+            }
+        }
+        if classes.is_empty() {
+            return Err(dataset_error(
+                root,
+                "no class folders (an ImageFolder dataset has one subfolder of images per class)",
+            ));
+        }
+        if classes.iter().all(|c| c.images.is_empty()) {
+            return Err(dataset_error(
+                root,
+                format!(
+                    "no images in any of its {} class folders (looked for {})",
+                    classes.len(),
+                    IMAGE_EXTENSIONS.join(", ")
+                ),
+            ));
+        }
+        Ok(ImageFolder {
+            root: root.to_path_buf(),
+            classes,
+        })
+    }
+
+    /// Every image with the index of its class folder, class by class.
+    pub fn samples(&self) -> Vec<(PathBuf, usize)> {
+        self.classes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| c.images.iter().map(move |p| (p.clone(), i)))
+            .collect()
+    }
+
+    /// The folder names.
+    pub fn folder_names(&self) -> Vec<&str> {
+        self.classes.iter().map(|c| c.name.as_str()).collect()
+    }
+}
+
+/// Reads a folder → label mapping file. A `.json` file is one object
+/// (`{"n01440764": "tench", ...}`). Otherwise each line is `folder<TAB>label`, or, without a
+/// tab, the folder and the label separated by the first comma or run of spaces, whichever
+/// comes first (so ImageNet's `LOC_synset_mapping.txt`, `n01440764 tench, Tinca tinca`, reads
+/// as folder `n01440764`); blank lines and `#` comments are skipped.
+pub fn read_mapping(path: &Path) -> Result<BTreeMap<String, String>, ClipError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ClipError::Io {
+        path: path.display().to_string(),
+        error,
+    })?;
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if is_json {
+        let map: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|e| {
+            dataset_error(
+                path,
+                format!("not a JSON object of folder names to labels: {e}"),
+            )
+        })?;
+        return Ok(map);
+    }
+    let mut map = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let split = line.find('\t').or_else(|| line.find([',', ' ']));
+        let parsed = split.map(|i| (line[..i].trim(), line[i + 1..].trim()));
+        let Some((folder, label)) = parsed.filter(|(f, l)| !f.is_empty() && !l.is_empty()) else {
+            return Err(dataset_error(
+                path,
+                format!(
+                    "line {}: {line:?} is not \"folder<TAB>label\" (or folder,label)",
+                    n + 1
+                ),
+            ));
+        };
+        if let Some(old) = map.insert(folder.to_string(), label.to_string()) {
+            return Err(dataset_error(
+                path,
+                format!(
+                    "line {}: folder {folder:?} is mapped twice ({old:?} and {label:?})",
+                    n + 1
+                ),
+            ));
+        }
+    }
+    if map.is_empty() {
+        return Err(dataset_error(path, "no mappings in the file"));
+    }
+    Ok(map)
+}
+
+/// How a folder name reads as a label when none is given: `golden_retriever` → `golden retriever`.
+pub fn folder_label(folder: &str) -> String {
+    folder.replace('_', " ")
+}
+
+fn comparable(name: &str) -> String {
+    name.replace('_', " ").trim().to_lowercase()
+}
+
+/// The labels of an ImageFolder's classes: the classifier's label list, and for each class
+/// folder the index of its label in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassLabels {
+    /// The labels the images are classified among (may include labels without a folder).
+    pub labels: Vec<String>,
+    /// `folder_label[i]`: the label of class folder `i`.
+    pub folder_label: Vec<usize>,
+}
+
+/// Matches class folders to labels:
+/// - with a `mapping` (folder → label), every folder must be in it; the labels are `labels`
+///   when given (each mapped label must be among them) or else the mapped labels;
+/// - with `labels` only: folders whose names equal labels (ignoring case and `_` vs space)
+///   take those; otherwise, when there are as many labels as folders, folder `i` in name order
+///   takes label `i` (torchvision's and CLIP_benchmark's convention for class lists);
+/// - with neither, each folder's name is its label ([`folder_label`]).
+///
+/// `source` names where the labels came from, for errors.
+pub fn match_labels(
+    folders: &[&str],
+    labels: Option<&[String]>,
+    mapping: Option<(&BTreeMap<String, String>, &Path)>,
+    source: &str,
+) -> Result<ClassLabels, ClipError> {
+    if let Some((map, map_path)) = mapping {
+        let mut all: Vec<String> = labels.map(<[String]>::to_vec).unwrap_or_default();
+        let fixed = labels.is_some();
+        let mut index: HashMap<String, usize> = all
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.clone(), i))
+            .collect();
+        let mut folder_label = Vec::with_capacity(folders.len());
+        for folder in folders {
+            let Some(label) = map.get(*folder) else {
+                return Err(dataset_error(
+                    map_path,
+                    format!("has no label for class folder {folder:?}"),
+                ));
+            };
+            let i = match index.get(label) {
+                Some(&i) => i,
+                None if fixed => {
+                    return Err(dataset_error(
+                        map_path,
+                        format!("maps folder {folder:?} to {label:?}, which is not among the labels of {source}"),
+                    ))
+                }
+                None => {
+                    all.push(label.clone());
+                    index.insert(label.clone(), all.len() - 1);
+                    all.len() - 1
+                }
+            };
+            folder_label.push(i);
+        }
+        return Ok(ClassLabels {
+            labels: all,
+            folder_label,
+        });
+    }
+    let Some(labels) = labels else {
+        return Ok(ClassLabels {
+            labels: folders.iter().map(|f| folder_label(f)).collect(),
+            folder_label: (0..folders.len()).collect(),
+        });
+    };
+    let by_name: HashMap<String, usize> = labels
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, l)| (comparable(l), i))
+        .collect();
+    let named: Option<Vec<usize>> = folders
+        .iter()
+        .map(|f| by_name.get(&comparable(f)).copied())
+        .collect();
+    if let Some(folder_label) = named {
+        return Ok(ClassLabels {
+            labels: labels.to_vec(),
+            folder_label,
+        });
+    }
+    if labels.len() == folders.len() {
+        return Ok(ClassLabels {
+            labels: labels.to_vec(),
+            folder_label: (0..folders.len()).collect(),
+        });
+    }
+    let unmatched: Vec<&str> = folders
+        .iter()
+        .copied()
+        .filter(|f| !by_name.contains_key(&comparable(f)))
+        .take(3)
+        .collect();
+    Err(ClipError::Dataset {
+        path: source.to_string(),
+        detail: format!(
+            "{} labels for {} class folders, and folders such as {unmatched:?} match no label by name; \
+             give one label per folder (in folder name order) or a mapping file",
+            labels.len(),
+            folders.len()
+        ),
+    })
+}
+
+/// Image-caption pairs for retrieval: each distinct image once, each caption with its image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captions {
+    /// The distinct images, in order of first appearance.
+    pub images: Vec<PathBuf>,
+    /// The captions, in file order.
+    pub captions: Vec<String>,
+    /// `caption_image[j]`: the index in `images` of caption `j`'s image.
+    pub caption_image: Vec<usize>,
+}
+
+const IMAGE_COLUMNS: [&str; 7] = [
+    "image",
+    "filepath",
+    "path",
+    "file",
+    "filename",
+    "image_path",
+    "img",
+];
+const CAPTION_COLUMNS: [&str; 6] = ["caption", "text", "title", "sentence", "captions", "label"];
+
+/// Reads a caption file: CSV (or TSV for `.tsv` files) with an image path and a caption per
+/// row. A header row naming the columns (`image`/`filepath`/`path`… and
+/// `caption`/`text`/`title`…) picks them; without one, the first two columns are used. An image
+/// may appear on several rows (several captions). Relative image paths are taken from
+/// `images_root`, by default the caption file's folder.
+pub fn read_captions(path: &Path, images_root: Option<&Path>) -> Result<Captions, ClipError> {
+    let bytes = std::fs::read(path).map_err(|error| ClipError::Io {
+        path: path.display().to_string(),
+        error,
+    })?;
+    let tsv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(if tsv { b'\t' } else { b',' })
+        .from_reader(bytes.as_slice());
+    let mut rows = Vec::new();
+    for (n, record) in reader.records().enumerate() {
+        let record = record
+            .map_err(|e| dataset_error(path, format!("row {}: not valid CSV: {e}", n + 1)))?;
+        rows.push(record);
+    }
+    let mut columns = (0, 1);
+    let mut first = 0;
+    if let Some(head) = rows.first() {
+        let find = |names: &[&str]| {
+            head.iter()
+                .position(|f| names.contains(&f.trim().to_ascii_lowercase().as_str()))
+        };
+        if let (Some(i), Some(c)) = (find(&IMAGE_COLUMNS), find(&CAPTION_COLUMNS)) {
+            columns = (i, c);
+            first = 1;
+        }
+    }
+    let root = images_root
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
+    let mut out = Captions {
+        images: Vec::new(),
+        captions: Vec::new(),
+        caption_image: Vec::new(),
+    };
+    let mut seen: HashMap<PathBuf, usize> = HashMap::new();
+    for (n, row) in rows.iter().enumerate().skip(first) {
+        if row.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        let (Some(image), Some(caption)) = (row.get(columns.0), row.get(columns.1)) else {
+            return Err(dataset_error(
+                path,
+                format!(
+                    "row {}: {} columns, but the image and caption are columns {} and {}",
+                    n + 1,
+                    row.len(),
+                    columns.0 + 1,
+                    columns.1 + 1
+                ),
+            ));
+        };
+        let (image, caption) = (image.trim(), caption.trim());
+        if image.is_empty() || caption.is_empty() {
+            return Err(dataset_error(
+                path,
+                format!("row {}: empty image path or caption", n + 1),
+            ));
+        }
+        let image = root.join(image);
+        let next = out.images.len();
+        let index = *seen.entry(image.clone()).or_insert(next);
+        if index == next {
+            out.images.push(image);
+        }
+        out.captions.push(caption.to_string());
+        out.caption_image.push(index);
+    }
+    if out.captions.is_empty() {
+        return Err(dataset_error(path, "no image-caption rows"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("clip-dataset-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn mapping_files_in_each_form() {
+        let dir = temp("mapping");
+        let f = dir.join("map.txt");
+        std::fs::write(
+            &f,
+            "# synsets\nn01440764 tench, Tinca tinca\ncat_dir,a cat\nmy dogs\tdog\n",
+        )
+        .unwrap();
+        let m = read_mapping(&f).unwrap();
+        assert_eq!(m["n01440764"], "tench, Tinca tinca");
+        assert_eq!(m["cat_dir"], "a cat");
+        assert_eq!(m["my dogs"], "dog");
+        std::fs::write(&f, "a,x\na,y\n").unwrap();
+        let e = read_mapping(&f).unwrap_err().to_string();
+        assert!(e.contains("map.txt") && e.contains("twice"), "{e}");
+        std::fs::write(&f, "lonely\n").unwrap();
+        assert!(read_mapping(&f).unwrap_err().to_string().contains("line 1"));
+        let j = dir.join("map.json");
+        std::fs::write(&j, r#"{"a": "apple"}"#).unwrap();
+        assert_eq!(read_mapping(&j).unwrap()["a"], "apple");
+        std::fs::write(&j, "[1]").unwrap();
+        assert!(read_mapping(&j)
+            .unwrap_err()
+            .to_string()
+            .contains("map.json"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn labels_match_folders_by_mapping_name_or_position() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let folders = ["cat", "golden_retriever"];
+        // By folder name.
+        let m = match_labels(&folders, None, None, "x").unwrap();
+        assert_eq!(m.labels, ["cat", "golden retriever"]);
+        // By name, whatever the order of the labels, with distractors.
+        let labels = s(&["Golden Retriever", "car", "cat"]);
+        let m = match_labels(&folders, Some(&labels), None, "x").unwrap();
+        assert_eq!(m.folder_label, [2, 0]);
+        // By position when the names do not match.
+        let labels = s(&["a", "b"]);
+        let m = match_labels(&folders, Some(&labels), None, "x").unwrap();
+        assert_eq!(m.folder_label, [0, 1]);
+        let e = match_labels(&folders, Some(&s(&["a"])), None, "labels.txt")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("labels.txt") && e.contains("1 labels for 2"),
+            "{e}"
+        );
+        // By mapping.
+        let map: BTreeMap<String, String> = [("cat", "kitty"), ("golden_retriever", "dog")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let p = Path::new("map.txt");
+        let m = match_labels(&folders, None, Some((&map, p)), "x").unwrap();
+        assert_eq!(
+            (m.labels.clone(), m.folder_label),
+            (s(&["kitty", "dog"]), vec![0, 1])
+        );
+        let labels = s(&["dog", "kitty", "bird"]);
+        let m = match_labels(&folders, Some(&labels), Some((&map, p)), "x").unwrap();
+        assert_eq!(m.folder_label, [1, 0]);
+        let e = match_labels(&folders, Some(&s(&["dog"])), Some((&map, p)), "l.txt")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("map.txt") && e.contains("\"kitty\""), "{e}");
+        let e = match_labels(&["cow"], None, Some((&map, p)), "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"cow\""), "{e}");
+    }
+
+    #[test]
+    fn image_folders_and_their_errors() {
+        let dir = temp("folder");
+        for (f, body) in [
+            ("b/x.jpg", "x"),
+            ("b/sub/y.PNG", "y"),
+            ("b/notes.txt", "n"),
+            ("a/.hidden.jpg", "h"),
+            ("c/z.webp", "z"),
+        ] {
+            let p = dir.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, body).unwrap();
+        }
+        let ds = ImageFolder::open(&dir).unwrap();
+        assert_eq!(ds.folder_names(), ["a", "b", "c"]);
+        assert!(ds.classes[0].images.is_empty());
+        let samples = ds.samples();
+        assert_eq!(samples.len(), 3);
+        assert!(samples[0].0.ends_with("b/sub/y.PNG") && samples[0].1 == 1);
+        assert!(samples[2].0.ends_with("c/z.webp") && samples[2].1 == 2);
+        let e = ImageFolder::open(&dir.join("a")).unwrap_err().to_string();
+        assert!(e.contains("no class folders"), "{e}");
+        let e = ImageFolder::open(&dir.join("nope"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope") && e.contains("no such folder"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn caption_files_with_and_without_header() {
+        let dir = temp("captions");
+        let f = dir.join("c.csv");
+        std::fs::write(
+            &f,
+            "filepath,title\na.jpg,\"a cat, sleeping\"\nb.jpg,a dog\na.jpg,a kitten\n",
+        )
+        .unwrap();
+        let c = read_captions(&f, None).unwrap();
+        assert_eq!(c.images, [dir.join("a.jpg"), dir.join("b.jpg")]);
+        assert_eq!(c.captions, ["a cat, sleeping", "a dog", "a kitten"]);
+        assert_eq!(c.caption_image, [0, 1, 0]);
+        std::fs::write(&f, "x/a.jpg,one\n").unwrap();
+        let c = read_captions(&f, Some(Path::new("/data"))).unwrap();
+        assert_eq!(c.images, [PathBuf::from("/data/x/a.jpg")]);
+        let t = dir.join("c.tsv");
+        std::fs::write(&t, "caption\timage\nhello, world\ta.png\n").unwrap();
+        let c = read_captions(&t, None).unwrap();
+        assert_eq!(
+            (c.captions[0].as_str(), &c.images[0]),
+            ("hello, world", &dir.join("a.png"))
+        );
+        std::fs::write(&f, "image,caption\nonly-one-column\n").unwrap();
+        let e = read_captions(&f, None).unwrap_err().to_string();
+        assert!(e.contains("c.csv") && e.contains("row 2"), "{e}");
+        std::fs::write(&f, "image,caption\n").unwrap();
+        assert!(read_captions(&f, None)
+            .unwrap_err()
+            .to_string()
+            .contains("no image-caption rows"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
