@@ -71,6 +71,126 @@ pub enum Command {
   clip bench --threads 2 --json > ours.json
   python3 bench/peers.py --threads 2   # the same rows for PyTorch and ONNX Runtime")]
     Bench(BenchArgs),
+    /// Evaluate a model: zero-shot accuracy on a labelled image folder, image-text retrieval.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Zero-shot accuracy on a dataset in ImageFolder layout (one folder of images per class).
+    ///
+    /// Prints top-1, top-5 and mean per-class recall (the mean over classes with images of
+    /// the share of their images classified right), then a per-class table. Writes into --out:
+    /// summary.json, zeroshot_confusion.csv (rows: true class, columns: predicted),
+    /// zeroshot_confusion.png (the same as a heat map, each row scaled to its images; grey rows
+    /// have no images) and zeroshot_per_class.csv; with --linear-probe the same for the probe.
+    ///
+    /// Class folders get their labels from --mapping, else from --labels (matched to the folder
+    /// names, or by position: folder i in name order takes label i), else from the folder names
+    /// (underscores read as spaces). Unreadable images are reported, skipped and listed in the
+    /// summary; they do not stop the run.
+    #[command(after_help = "Examples:
+  clip eval zeroshot --dataset ./my-dataset
+  clip eval zeroshot --dataset imagenet/val --labels imagenet              # the 80 templates too
+  clip eval zeroshot --dataset ./pets --mapping folders.txt --template \"a photo of a {}, a pet.\"
+  clip eval zeroshot --dataset data/test --linear-probe --train data/train --json
+
+Mapping files: one \"folder<TAB>label\" per line (or folder,label; or folder label, as in
+ImageNet's LOC_synset_mapping.txt), or a JSON object {\"folder\": \"label\"}.")]
+    Zeroshot(EvalZeroShotArgs),
+    /// Image-text retrieval recall@k, both ways, on a caption file (CSV or TSV).
+    ///
+    /// Each row holds an image path (relative to the caption file's folder, or to
+    /// --images-root) and a caption; an image may have several rows. A header row naming the
+    /// columns (image/filepath/path and caption/text/title) is recognized; without one the
+    /// first two columns are used. text->image recall@k: share of captions whose image is among
+    /// the k images closest to the caption; image->text: share of images with one of their
+    /// captions among the k closest captions (as CLIP_benchmark reports them).
+    #[command(after_help = "Examples:
+  clip eval retrieval --captions captions.csv
+  clip eval retrieval --captions flickr30k_test.tsv --images-root flickr30k/images --json")]
+    Retrieval(EvalRetrievalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalZeroShotArgs {
+    /// The dataset: a folder with one subfolder of images per class (torchvision's
+    /// ImageFolder layout; subfolders of a class are searched too).
+    #[arg(long, value_name = "DIR")]
+    pub dataset: PathBuf,
+    /// The labels to classify among: comma-separated, a file with one per line, or a built-in
+    /// class list (imagenet, cifar10, cifar100). Default: from --mapping or the folder names.
+    #[arg(long, short, value_name = "LABELS")]
+    pub labels: Option<String>,
+    /// A file mapping class folder names to labels.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+    #[command(flatten)]
+    pub prompts: PromptArgs,
+    /// Where to write summary.json and the confusion matrices and per-class tables.
+    #[arg(long, value_name = "DIR", default_value = "clip-eval")]
+    pub out: PathBuf,
+    /// Also fit a logistic-regression classifier on the image embeddings of --train and report
+    /// its accuracy on --dataset (the paper's linear-probe protocol).
+    #[arg(long, requires = "train")]
+    pub linear_probe: bool,
+    /// The training split for --linear-probe, in the same layout (its folders are matched to
+    /// labels the same way).
+    #[arg(long, value_name = "DIR")]
+    pub train: Option<PathBuf>,
+    /// Inverse regularization strength of the linear probe, as scikit-learn's C (OpenAI's
+    /// example uses 0.316).
+    #[arg(long, value_name = "C", default_value_t = 0.316)]
+    pub probe_c: f64,
+    /// Print the summary as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Cut labels longer than the model's context instead of failing.
+    #[arg(long)]
+    pub truncate: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalRetrievalArgs {
+    /// The caption file: CSV, or TSV when it ends in .tsv.
+    #[arg(long, value_name = "FILE")]
+    pub captions: PathBuf,
+    /// The folder relative image paths start from (default: the caption file's folder).
+    #[arg(long, value_name = "DIR")]
+    pub images_root: Option<PathBuf>,
+    /// The k of recall@k, comma-separated.
+    #[arg(long, value_name = "K,...", default_value = "1,5,10", value_delimiter = ',',
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub recall_at: Vec<u32>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Cut captions longer than the model's context instead of failing.
+    #[arg(long)]
+    pub truncate: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// How labels become prompts, and whether their embeddings come from the cache.
+#[derive(Debug, Args)]
+pub struct PromptArgs {
+    /// Prompt templates to ensemble, each with {} for the label: a built-in set (imagenet: the
+    /// paper's 80; cifar10; cifar100), a file with one template per line, or none (the label
+    /// as written). A class is the mean of its prompts' normalized embeddings. Default: the
+    /// set of a built-in --labels list, else the label as written.
+    #[arg(long, value_name = "NAME|FILE", conflicts_with = "template")]
+    pub templates: Option<String>,
+    /// One prompt template, e.g. "a photo of a {}.".
+    #[arg(long, value_name = "TEMPLATE")]
+    pub template: Option<String>,
+    /// Compute the label embeddings afresh instead of reading them from the cache
+    /// ($CLIP_CACHE_DIR, else ~/.cache/clip; kept per model, labels and templates).
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// Options shared by the commands that run a model.
@@ -181,18 +301,8 @@ pub struct ClassifyArgs {
     /// built-in class list: imagenet, cifar10, cifar100 (the CLIP authors' class names).
     #[arg(long, short, value_name = "LABELS")]
     pub labels: String,
-    /// Prompt templates to ensemble, each with {} for the label: a built-in set (imagenet: the
-    /// paper's 80; cifar10; cifar100) or a file with one template per line. A class is the
-    /// mean of its prompts' normalized embeddings. Default: the label as written.
-    #[arg(long, value_name = "NAME|FILE", conflicts_with = "template")]
-    pub templates: Option<String>,
-    /// One prompt template, e.g. "a photo of a {}.".
-    #[arg(long, value_name = "TEMPLATE")]
-    pub template: Option<String>,
-    /// Compute the label embeddings afresh instead of reading them from the cache
-    /// ($CLIP_CACHE_DIR, else ~/.cache/clip; kept per model, labels and templates).
-    #[arg(long)]
-    pub no_cache: bool,
+    #[command(flatten)]
+    pub prompts: PromptArgs,
     /// Show only the K most likely labels.
     #[arg(long, short = 'k', value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
     pub top_k: Option<u64>,

@@ -45,6 +45,7 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Tokenize(args) => commands::tokenize::run(&args),
         Command::Models(args) => commands::models::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
+        Command::Eval(command) => commands::eval::run(&command),
     }
 }
 

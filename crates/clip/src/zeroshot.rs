@@ -91,16 +91,30 @@ impl Clip {
         templates: &Templates,
         truncate: bool,
     ) -> Result<Vec<Vec<f32>>, ClipError> {
+        self.zero_shot_classifier_progress(classes, templates, truncate, &mut |_| {})
+    }
+
+    /// [`Clip::zero_shot_classifier`], calling `progress` with the number of classes done
+    /// after each model call (the 1000 ImageNet classes with 80 templates are 80,000 prompts).
+    pub fn zero_shot_classifier_progress<S: AsRef<str>>(
+        &self,
+        classes: &[S],
+        templates: &Templates,
+        truncate: bool,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<f32>>, ClipError> {
         let per_class = templates.as_slice().len();
-        let prompts: Vec<String> = classes
-            .iter()
-            .flat_map(|c| templates.prompts(c.as_ref()))
-            .collect();
-        let tokens = self.tokenize_all(&prompts, truncate)?;
-        let features = self.encode_text(&tokens)?;
-        Ok(features
-            .chunks(per_class)
-            .map(|group| {
+        // Whole classes per call, about a batch of prompts each.
+        let classes_per_call = (self.batch_size / per_class).max(1);
+        let mut out = Vec::with_capacity(classes.len());
+        for group in classes.chunks(classes_per_call) {
+            let prompts: Vec<String> = group
+                .iter()
+                .flat_map(|c| templates.prompts(c.as_ref()))
+                .collect();
+            let tokens = self.tokenize_all(&prompts, truncate)?;
+            let features = self.encode_text(&tokens)?;
+            out.extend(features.chunks(per_class).map(|group| {
                 let mut mean = vec![0f32; group[0].len()];
                 for f in group {
                     for (m, v) in mean.iter_mut().zip(normalized(f)) {
@@ -111,8 +125,10 @@ impl Clip {
                     *m /= per_class as f32;
                 }
                 normalized(&mean)
-            })
-            .collect())
+            }));
+            progress(group.len());
+        }
+        Ok(out)
     }
 }
 
@@ -230,11 +246,28 @@ impl Clip {
         truncate: bool,
         cache_dir: &Path,
     ) -> Result<(Vec<Vec<f32>>, bool), ClipError> {
+        self.zero_shot_classifier_with(classes, templates, truncate, Some(cache_dir), &mut |_| {})
+    }
+
+    /// The classifier through the cache in `cache_dir` when given
+    /// ([`Clip::zero_shot_classifier_cached`]), else computed; `progress` is called with the
+    /// number of classes computed. Returns whether it was read from the cache.
+    pub fn zero_shot_classifier_with<S: AsRef<str>>(
+        &self,
+        classes: &[S],
+        templates: &Templates,
+        truncate: bool,
+        cache_dir: Option<&Path>,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<(Vec<Vec<f32>>, bool), ClipError> {
+        let compute = |progress: &mut dyn FnMut(usize)| {
+            self.zero_shot_classifier_progress(classes, templates, truncate, progress)
+        };
+        let Some(cache_dir) = cache_dir else {
+            return Ok((compute(progress)?, false));
+        };
         let Some(key) = self.classifier_key(classes, templates, truncate) else {
-            return Ok((
-                self.zero_shot_classifier(classes, templates, truncate)?,
-                false,
-            ));
+            return Ok((compute(progress)?, false));
         };
         let path = cache_dir.join(format!("{:016x}.classifier", fnv1a(key.as_bytes())));
         if let Some(rows) = read_cached(&path, &key) {
@@ -242,7 +275,7 @@ impl Clip {
                 return Ok((rows, true));
             }
         }
-        let rows = self.zero_shot_classifier(classes, templates, truncate)?;
+        let rows = compute(progress)?;
         if let Err(e) = write_cached(&path, &key, &rows) {
             tracing::warn!("cannot cache the classifier in {}: {e}", path.display());
         }

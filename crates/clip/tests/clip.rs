@@ -680,9 +680,14 @@ fn eval_on_an_image_folder_matches_the_reference_end_to_end() {
         "templates.txt",
     )
     .unwrap();
+    let mut built = 0;
+    let classifier = clip
+        .zero_shot_classifier_progress(&classes.labels, &templates, false, &mut |n| built += n)
+        .unwrap();
+    assert_eq!(built, 6);
     let mut done = 0;
     let (zs, images) = clip
-        .evaluate_zero_shot(&test, &classes, &templates, false, None, &mut |n| done += n)
+        .evaluate_zero_shot(&test, &classes, &classifier, &mut |n| done += n)
         .unwrap();
     assert_eq!(done, 16, "15 images and the unreadable one");
     assert_eq!(images.failed.len(), 1);

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use serde_json::json;
 
-use crate::cli::ClassifyArgs;
+use crate::cli::{ClassifyArgs, PromptArgs};
 use crate::output;
 
 /// Reads labels from a file (one per line), a built-in class list, or a comma-separated list.
@@ -55,13 +55,27 @@ pub fn parse_labels(spec: &str) -> anyhow::Result<Vec<String>> {
     Ok(labels)
 }
 
-/// The templates the arguments ask for: `--template`, `--templates NAME|FILE`, or none.
-pub fn parse_templates(args: &ClassifyArgs) -> anyhow::Result<clip::Templates> {
+/// The templates the arguments ask for: `--template`, `--templates NAME|FILE|none`, or by
+/// default the built-in set of a built-in label list (the paper's method), else none.
+pub fn parse_templates(
+    args: &PromptArgs,
+    labels_spec: Option<&str>,
+) -> anyhow::Result<clip::Templates> {
     if let Some(t) = &args.template {
         return Ok(clip::Templates::new(vec![t.clone()], "--template")?);
     }
     let Some(spec) = &args.templates else {
-        return Ok(clip::Templates::none());
+        let builtin = labels_spec
+            .filter(|l| !Path::new(l).exists())
+            .and_then(clip::Templates::builtin);
+        if let Some(t) = &builtin {
+            tracing::info!(
+                "using the {} built-in templates of {:?} (--templates none for the labels as written)",
+                t.as_slice().len(),
+                labels_spec.unwrap_or_default()
+            );
+        }
+        return Ok(builtin.unwrap_or_else(clip::Templates::none));
     };
     let path = Path::new(spec);
     if path.is_file() {
@@ -72,56 +86,63 @@ pub fn parse_templates(args: &ClassifyArgs) -> anyhow::Result<clip::Templates> {
             spec,
         )?);
     }
+    if spec.eq_ignore_ascii_case("none") {
+        return Ok(clip::Templates::none());
+    }
     if let Some(t) = clip::Templates::builtin(spec) {
         return Ok(t);
     }
     bail!(
-        "unknown template set {spec:?}: not a file, and the built-in sets are {}",
+        "unknown template set {spec:?}: not a file, and the built-in sets are {} (or none)",
         clip::zeroshot::BUILTIN.join(", ")
     )
 }
 
-/// File extensions taken from folders (files named on the command line are always read).
-const IMAGE_EXTENSIONS: [&str; 9] = [
-    "jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "jfif",
-];
+/// The label embeddings (the zero-shot classifier), from the cache unless `--no-cache`, with
+/// a progress bar while the text tower runs.
+pub fn build_classifier(
+    model: &clip::Clip,
+    labels: &[String],
+    templates: &clip::Templates,
+    args: &PromptArgs,
+    truncate: bool,
+    quiet: bool,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    let cache = (!args.no_cache)
+        .then(clip::zeroshot::default_cache_dir)
+        .flatten();
+    let bar = output::bar(labels.len() as u64, quiet, "embedding labels");
+    let (features, hit) = model.zero_shot_classifier_with(
+        labels,
+        templates,
+        truncate,
+        cache.as_deref(),
+        &mut |n| bar.inc(n as u64),
+    )?;
+    bar.finish_and_clear();
+    if hit {
+        if let Some(dir) = &cache {
+            tracing::info!("label embeddings read from the cache in {}", dir.display());
+        }
+    }
+    Ok(features)
+}
 
 /// The command line's images with each folder replaced by the image files under it (sorted,
 /// recursively, hidden entries skipped).
 pub fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("cannot read folder {}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                !p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(&p, out)?;
-            } else if p.extension().is_some_and(|e| {
-                IMAGE_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str())
-            }) {
-                out.push(p);
-            }
-        }
-        Ok(())
-    }
     let mut out = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let before = out.len();
-            walk(input, &mut out)?;
-            if out.len() == before {
+            let files = clip::dataset::image_files(input)?;
+            if files.is_empty() {
                 bail!(
                     "no images in folder {} (looked for {})",
                     input.display(),
-                    IMAGE_EXTENSIONS.join(", ")
+                    clip::dataset::IMAGE_EXTENSIONS.join(", ")
                 );
             }
+            out.extend(files);
         } else {
             out.push(input.clone());
         }
@@ -132,22 +153,16 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
     let images = expand_inputs(&args.images)?;
     let labels = parse_labels(&args.labels)?;
-    let templates = parse_templates(args)?;
+    let templates = parse_templates(&args.prompts, Some(&args.labels))?;
     let model = output::load_model(&args.model)?;
-    let cache = (!args.no_cache)
-        .then(clip::zeroshot::default_cache_dir)
-        .flatten();
-    let label_features = match cache {
-        Some(dir) => {
-            let (features, hit) =
-                model.zero_shot_classifier_cached(&labels, &templates, args.truncate, &dir)?;
-            if hit {
-                tracing::info!("label embeddings read from the cache in {}", dir.display());
-            }
-            features
-        }
-        None => model.zero_shot_classifier(&labels, &templates, args.truncate)?,
-    };
+    let label_features = build_classifier(
+        &model,
+        &labels,
+        &templates,
+        &args.prompts,
+        args.truncate,
+        args.model.quiet,
+    )?;
     let top_k = args
         .top_k
         .map_or(labels.len(), |k| usize::try_from(k).unwrap_or(usize::MAX))
@@ -161,23 +176,14 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
     let mut out = output::stdout();
     let mut failed = 0usize;
     for chunk in images.chunks(args.model.batch_size as usize) {
-        let mut pixels = Vec::with_capacity(chunk.len());
-        let mut paths = Vec::with_capacity(chunk.len());
-        for path in chunk {
-            match model.load_image(path) {
-                Ok(p) => {
-                    pixels.push(p);
-                    paths.push(path);
-                }
-                Err(e) => {
-                    bar.suspend(|| eprintln!("error: {e}"));
-                    failed += 1;
-                }
-            }
+        let embedded = model.encode_image_files(chunk, &mut |n| bar.inc(n as u64))?;
+        for f in &embedded.failed {
+            bar.suspend(|| eprintln!("error: {}", f.error));
         }
-        let features = model.encode_image(&pixels)?;
-        let rankings = model.classify(&features, &label_features);
-        for (path, ranked) in paths.iter().zip(&rankings) {
+        failed += embedded.failed.len();
+        let rankings = model.classify(&embedded.features, &label_features);
+        for (&i, ranked) in embedded.kept.iter().zip(&rankings) {
+            let path = &chunk[i];
             let shown = &ranked[..top_k];
             if args.json {
                 let predictions: Vec<_> = shown
@@ -199,11 +205,14 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
                     ""
                 };
                 for p in shown {
-                    writeln!(out, "{indent}{}: {:.4}", labels[p.index], p.probability)?;
+                    writeln!(
+                        out,
+                        "{indent}{}: {:.4}  (cosine {:.4})",
+                        labels[p.index], p.probability, p.cosine
+                    )?;
                 }
             }
         }
-        bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
     out.flush()?;

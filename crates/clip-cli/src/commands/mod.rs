@@ -2,5 +2,6 @@
 pub mod bench;
 pub mod classify;
 pub mod embed;
+pub mod eval;
 pub mod models;
 pub mod tokenize;

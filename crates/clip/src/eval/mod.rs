@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::dataset::{Captions, ClassLabels, ImageFolder};
-use crate::{normalized, Clip, ClipError, Templates};
+use crate::{normalized, Clip, ClipError};
 
 /// How many entries rank before `target` in `scores`: those with a higher score, and those
 /// with an equal score and a lower index.
@@ -273,26 +273,26 @@ impl Clip {
         })
     }
 
-    /// Zero-shot evaluation on an ImageFolder dataset: builds the classifier of
-    /// `classes.labels` with `templates` (through the cache in `cache_dir` when given), embeds
-    /// the images and scores each against every label. Returns the accuracy and the
-    /// embedded images (for a linear probe).
+    /// Zero-shot evaluation on an ImageFolder dataset: embeds the images and scores each
+    /// against every label's classifier row (from [`Clip::zero_shot_classifier`], one per
+    /// `classes.labels`). Returns the accuracy and the embedded images (for a linear probe).
     pub fn evaluate_zero_shot(
         &self,
         dataset: &ImageFolder,
         classes: &ClassLabels,
-        templates: &Templates,
-        truncate: bool,
-        cache_dir: Option<&Path>,
+        classifier: &[Vec<f32>],
         progress: &mut dyn FnMut(usize),
     ) -> Result<(Accuracy, LabelledFeatures), ClipError> {
-        let classifier = match cache_dir {
-            Some(dir) => {
-                self.zero_shot_classifier_cached(&classes.labels, templates, truncate, dir)?
-                    .0
-            }
-            None => self.zero_shot_classifier(&classes.labels, templates, truncate)?,
-        };
+        if classifier.len() != classes.labels.len() {
+            return Err(ClipError::Dataset {
+                path: dataset.root.display().to_string(),
+                detail: format!(
+                    "{} classifier rows for {} labels",
+                    classifier.len(),
+                    classes.labels.len()
+                ),
+            });
+        }
         let images = self.encode_image_folder(dataset, classes, progress)?;
         if images.features.is_empty() {
             return Err(ClipError::Dataset {
@@ -300,7 +300,7 @@ impl Clip {
                 detail: format!("none of its {} images could be read", images.failed.len()),
             });
         }
-        let scores = cosine_matrix(&images.features, &classifier);
+        let scores = cosine_matrix(&images.features, classifier);
         Ok((accuracy(&scores, &images.targets, &classes.labels), images))
     }
 
