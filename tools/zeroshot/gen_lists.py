@@ -5,7 +5,7 @@
 
 Sources (MIT licence, Copyright (c) 2021 OpenAI), read from a checkout of
 https://github.com/openai/CLIP:
-- data/prompts.md: classes and templates of the paper's datasets (CIFAR-10, CIFAR-100 here);
+- data/prompts.md: classes and templates of the paper's other datasets (SECTIONS);
 - notebooks/Prompt_Engineering_for_ImageNet.ipynb: the ImageNet-1k class names and the 80
   templates (and the 7-template subset the notebook selects).
 Output: crates/clip/data/zeroshot/<name>.classes.txt and <name>.templates.txt, one entry a line,
@@ -21,6 +21,18 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[2] / "crates/clip/data/zeroshot"
 REPO_URL = "https://github.com/openai/CLIP"
+# data/prompts.md section -> our name for it. FacialEmotionRecognition2013 is left out: its
+# classes are lists of synonyms whose prompts are pooled, which a one-name-a-line list cannot say.
+SECTIONS = {
+    "Birdsnap": "birdsnap", "CIFAR10": "cifar10", "CIFAR100": "cifar100",
+    "CLEVRCounts": "clevr_counts", "Caltech101": "caltech101", "Country211": "country211",
+    "DescribableTextures": "dtd", "EuroSAT": "eurosat", "FGVCAircraft": "fgvc_aircraft",
+"Flowers102": "flowers102", "Food101": "food101",
+    "GTSRB": "gtsrb", "HatefulMemes": "hateful_memes", "KITTI": "kitti",
+    "Kinetics700": "kinetics700", "MNIST": "mnist", "OxfordPets": "oxford_pets",
+    "PascalVOC2007": "voc2007", "PatchCamelyon": "pcam", "RESISC45": "resisc45", "SST2": "sst2",
+    "STL10": "stl10", "SUN397": "sun397", "StanfordCars": "stanford_cars", "UCF101": "ucf101",
+}
 
 
 def literal_after(text: str, name: str):
@@ -55,7 +67,7 @@ def main():
                             text=True).stdout.strip() or "unknown"
     OUT.mkdir(parents=True, exist_ok=True)
     prompts = (repo / "data/prompts.md").read_text()
-    for section, name in [("CIFAR10", "cifar10"), ("CIFAR100", "cifar100")]:
+    for section, name in SECTIONS.items():
         body = prompts.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
         write(name, "classes", literal_after(body, "classes"), "data/prompts.md", commit)
         write(name, "templates", literal_after(body, "templates"), "data/prompts.md", commit)

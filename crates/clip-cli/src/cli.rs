@@ -74,6 +74,42 @@ pub enum Command {
     /// Evaluate a model: zero-shot accuracy on a labelled image folder, image-text retrieval.
     #[command(subcommand)]
     Eval(EvalCommand),
+    /// Show the built-in class lists and prompt templates (ImageNet and the datasets of the
+    /// CLIP paper), or the entries of one.
+    #[command(after_help = "Examples:
+  clip lists
+  clip lists food101
+  clip lists imagenet --templates")]
+    Lists(ListsArgs),
+    /// Show or clear the cache of label embeddings (zero-shot classifiers).
+    ///
+    /// classify and eval keep the label embeddings of each model, label list and template set
+    /// in $CLIP_CACHE_DIR (else $XDG_CACHE_HOME/clip, else ~/.cache/clip), so a second run does
+    /// not run the text tower again.
+    Cache(CacheArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListsArgs {
+    /// A list to print, one entry a line (default: a table of all of them).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// Print the list's prompt templates instead of its classes.
+    #[arg(long, requires = "name")]
+    pub templates: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// Delete every cached classifier.
+    #[arg(long)]
+    pub clear: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,7 +156,8 @@ pub struct EvalZeroShotArgs {
     #[arg(long, value_name = "DIR")]
     pub dataset: PathBuf,
     /// The labels to classify among: comma-separated, a file with one per line, or a built-in
-    /// class list (imagenet, cifar10, cifar100). Default: from --mapping or the folder names.
+    /// class list (imagenet, cifar10, food101, …; `clip lists` shows them). Default: from
+    /// --mapping or the folder names.
     #[arg(long, short, value_name = "LABELS")]
     pub labels: Option<String>,
     /// A file mapping class folder names to labels.
@@ -179,8 +216,8 @@ pub struct EvalRetrievalArgs {
 #[derive(Debug, Args)]
 pub struct PromptArgs {
     /// Prompt templates to ensemble, each with {} for the label: a built-in set (imagenet: the
-    /// paper's 80; cifar10; cifar100), a file with one template per line, or none (the label
-    /// as written). A class is the mean of its prompts' normalized embeddings. Default: the
+    /// paper's 80; cifar10, food101, … as `clip lists` shows), a file with one template per
+    /// line, or none (the label as written). A class is the mean of its prompts' normalized embeddings. Default: the
     /// set of a built-in --labels list, else the label as written.
     #[arg(long, value_name = "NAME|FILE", conflicts_with = "template")]
     pub templates: Option<String>,
@@ -298,7 +335,8 @@ pub struct ClassifyArgs {
     #[arg(required = true, value_name = "IMAGE|FOLDER")]
     pub images: Vec<PathBuf>,
     /// Labels: comma-separated ("cat,dog,car"), a text file with one label per line, or a
-    /// built-in class list: imagenet, cifar10, cifar100 (the CLIP authors' class names).
+    /// built-in class list: imagenet, cifar10, cifar100, food101, … (the CLIP authors' class
+    /// names; `clip lists` shows them all).
     #[arg(long, short, value_name = "LABELS")]
     pub labels: String,
     #[command(flatten)]

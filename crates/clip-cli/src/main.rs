@@ -46,6 +46,8 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Models(args) => commands::models::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
         Command::Eval(command) => commands::eval::run(&command),
+        Command::Lists(args) => commands::lists::lists(&args),
+        Command::Cache(args) => commands::lists::cache(&args),
     }
 }
 

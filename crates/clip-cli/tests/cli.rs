@@ -71,7 +71,9 @@ const OPENAI: &str = "models/tiny-openai";
 #[test]
 fn help_texts() {
     insta::assert_snapshot!("help", ok(&["--help"]));
-    for cmd in ["classify", "embed", "tokenize", "models", "bench", "eval"] {
+    for cmd in [
+        "classify", "embed", "tokenize", "models", "bench", "eval", "lists", "cache",
+    ] {
         insta::assert_snapshot!(format!("help_{cmd}"), ok(&[cmd, "--help"]));
     }
     for sub in ["zeroshot", "retrieval"] {
@@ -703,11 +705,11 @@ fn classify_with_templates_and_built_in_class_lists() {
         "--labels",
         "cat",
         "--templates",
-        "mnist",
+        "fer2013",
         "-m",
         OPENAI,
     ];
-    fails_with(&unknown, 1, "unknown template set \"mnist\"");
+    fails_with(&unknown, 1, "unknown template set \"fer2013\"");
     let both = [
         "classify",
         "photos/chelsea.png",
@@ -1023,4 +1025,60 @@ fn eval_errors_name_the_dataset_and_the_files() {
     assert_eq!(v["class_folders"][0]["label"], "cat");
     assert_eq!(v["class_folders"][1]["label"], "horse");
     assert_eq!(v["labels"], 3);
+}
+
+#[test]
+fn built_in_lists_are_listed_and_printed() {
+    insta::assert_snapshot!("lists", ok(&["lists"]));
+    let food = ok(&["lists", "food101"]);
+    assert_eq!(food.lines().count(), 101);
+    assert_eq!(food.lines().next(), Some("apple pie"));
+    assert_eq!(
+        ok(&["lists", "food101", "--templates"]),
+        "a photo of {}, a type of food.\n"
+    );
+    let v: serde_json::Value = serde_json::from_str(ok(&["lists", "--json"]).trim()).unwrap();
+    assert_eq!(v[0]["name"], "imagenet");
+    assert_eq!(v[0]["templates"], 80);
+    fails_with(&["lists", "fer2013"], 1, "no built-in list \"fer2013\"");
+}
+
+#[test]
+fn the_label_cache_is_listed_and_cleared() {
+    let cache = tmp("cache-command");
+    let with_cache = |args: &[&str]| {
+        let o = run(clip(args).env("CLIP_CACHE_DIR", &cache));
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let empty = with_cache(&["cache"]);
+    assert!(empty.contains("0 cached classifiers"), "{empty}");
+    with_cache(&[
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        "cat,dog,car,tree",
+        "-m",
+        OPENAI,
+    ]);
+    let listed: serde_json::Value =
+        serde_json::from_str(with_cache(&["cache", "--json"]).trim()).unwrap();
+    let entries = listed["classifiers"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["classes"], 4);
+    assert_eq!(entries[0]["templates"], 1);
+    assert_eq!(
+        entries[0]["first_classes"],
+        serde_json::json!(["cat", "dog", "car"])
+    );
+    assert!(entries[0]["model"]
+        .as_str()
+        .unwrap()
+        .ends_with("tiny-openai"));
+    let cleared = with_cache(&["cache", "--clear"]);
+    assert!(
+        cleared.starts_with("removed 1 cached classifier "),
+        "{cleared}"
+    );
+    assert!(with_cache(&["cache"]).contains("0 cached classifiers"));
 }

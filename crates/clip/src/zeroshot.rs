@@ -9,19 +9,57 @@ use std::path::{Path, PathBuf};
 
 use crate::{normalized, Clip, ClipError};
 
-/// Names of the built-in class lists and template sets.
-pub const BUILTIN: [&str; 3] = ["imagenet", "cifar10", "cifar100"];
+/// The built-in lists: for each name, its classes and its templates.
+macro_rules! builtin_lists {
+    ($($name:literal),* $(,)?) => {
+        /// Names of the built-in class lists and template sets: ImageNet-1k (the 80 templates
+        /// of the paper's prompt-engineering notebook) and the datasets of OpenAI's
+        /// `data/prompts.md` (FER2013, whose classes are synonym lists, is left out).
+        pub const BUILTIN: &[&str] = &[$($name),*];
+        const LISTS: &[(&str, &str, &str)] = &[$((
+            $name,
+            include_str!(concat!("../data/zeroshot/", $name, ".classes.txt")),
+            include_str!(concat!("../data/zeroshot/", $name, ".templates.txt")),
+        )),*];
+    };
+}
+
+builtin_lists!(
+    "imagenet",
+    "cifar10",
+    "cifar100",
+    "birdsnap",
+    "caltech101",
+    "clevr_counts",
+    "country211",
+    "dtd",
+    "eurosat",
+    "fgvc_aircraft",
+    "flowers102",
+    "food101",
+    "gtsrb",
+    "hateful_memes",
+    "kinetics700",
+    "kitti",
+    "mnist",
+    "oxford_pets",
+    "pcam",
+    "resisc45",
+    "sst2",
+    "stanford_cars",
+    "stl10",
+    "sun397",
+    "ucf101",
+    "voc2007",
+);
 
 fn builtin_text(name: &str, kind: &str) -> Option<&'static str> {
-    Some(match (name, kind) {
-        ("imagenet", "classes") => include_str!("../data/zeroshot/imagenet.classes.txt"),
-        ("imagenet", "templates") => include_str!("../data/zeroshot/imagenet.templates.txt"),
-        ("cifar10", "classes") => include_str!("../data/zeroshot/cifar10.classes.txt"),
-        ("cifar10", "templates") => include_str!("../data/zeroshot/cifar10.templates.txt"),
-        ("cifar100", "classes") => include_str!("../data/zeroshot/cifar100.classes.txt"),
-        ("cifar100", "templates") => include_str!("../data/zeroshot/cifar100.templates.txt"),
-        _ => return None,
-    })
+    let &(_, classes, templates) = LISTS.iter().find(|(n, _, _)| *n == name)?;
+    match kind {
+        "classes" => Some(classes),
+        "templates" => Some(templates),
+        _ => None,
+    }
 }
 
 /// The entries of a list file: one a line, blank lines and `#` comments skipped, trimmed.
@@ -283,6 +321,87 @@ impl Clip {
     }
 }
 
+/// One classifier in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// The file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// The checkpoint folder it was computed with (empty if the file is unreadable).
+    pub model: String,
+    /// How many classes and templates it holds (0 if unreadable).
+    pub classes: usize,
+    /// How many templates were ensembled.
+    pub templates: usize,
+    /// The first few class names.
+    pub sample: Vec<String>,
+}
+
+/// The classifiers kept in `cache_dir` (see [`default_cache_dir`]), in file name order. A
+/// missing folder is an empty cache.
+pub fn cache_entries(cache_dir: &Path) -> Result<Vec<CacheEntry>, ClipError> {
+    let read = match std::fs::read_dir(cache_dir) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => {
+            return Err(ClipError::Io {
+                path: cache_dir.display().to_string(),
+                error,
+            })
+        }
+    };
+    let mut paths: Vec<PathBuf> = read
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "classifier"))
+        .collect();
+    paths.sort();
+    Ok(paths
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+            let key = std::fs::read(&path).ok().and_then(|b| {
+                let rest = b.strip_prefix(MAGIC)?;
+                let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+                String::from_utf8(rest.get(4..4 + n)?.to_vec()).ok()
+            });
+            let field = |name: &str| {
+                key.as_deref().and_then(|k| {
+                    k.split('|')
+                        .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+                        .map(str::to_string)
+                })
+            };
+            let sep = '\u{1f}';
+            let classes: Vec<String> = field("classes")
+                .map(|c| c.split(sep).map(String::from).collect())
+                .unwrap_or_default();
+            CacheEntry {
+                path,
+                bytes,
+                model: field("model").unwrap_or_default(),
+                classes: classes.len(),
+                templates: field("templates").map_or(0, |t| t.split(sep).count()),
+                sample: classes.into_iter().take(3).collect(),
+            }
+        })
+        .collect())
+}
+
+/// Deletes every cached classifier in `cache_dir`; returns how many files and bytes.
+pub fn clear_cache(cache_dir: &Path) -> Result<(usize, u64), ClipError> {
+    let mut removed = (0, 0);
+    for entry in cache_entries(cache_dir)? {
+        std::fs::remove_file(&entry.path).map_err(|error| ClipError::Io {
+            path: entry.path.display().to_string(),
+            error,
+        })?;
+        removed.0 += 1;
+        removed.1 += entry.bytes;
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,11 +413,18 @@ mod tests {
         assert_eq!(builtin_classes("cifar100").unwrap().len(), 100);
         assert_eq!(Templates::builtin("imagenet").unwrap().as_slice().len(), 80);
         assert_eq!(Templates::builtin("cifar10").unwrap().as_slice().len(), 18);
-        assert!(builtin_classes("mnist").is_none());
+        assert_eq!(builtin_classes("sun397").unwrap().len(), 397);
+        assert_eq!(Templates::builtin("ucf101").unwrap().as_slice().len(), 48);
+        assert!(builtin_classes("fer2013").is_none());
+        assert_eq!(BUILTIN.len(), 26);
         for name in BUILTIN {
             for t in Templates::builtin(name).unwrap().as_slice() {
                 assert!(t.contains("{}"), "{name}: {t}");
             }
+            // Every line of the file is an entry: no class is lost as a comment or blank.
+            let text = builtin_text(name, "classes").unwrap();
+            let lines = text.lines().filter(|l| !l.starts_with("# ")).count();
+            assert_eq!(builtin_classes(name).unwrap().len(), lines, "{name}");
         }
         assert_eq!(builtin_classes("imagenet").unwrap()[0], "tench");
     }

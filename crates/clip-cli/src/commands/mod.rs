@@ -3,5 +3,6 @@ pub mod bench;
 pub mod classify;
 pub mod embed;
 pub mod eval;
+pub mod lists;
 pub mod models;
 pub mod tokenize;
