@@ -40,7 +40,7 @@ fn open_split(
 
 fn report_failures(failed: &[Failure], bar: &indicatif::ProgressBar) {
     for f in failed {
-        bar.suspend(|| eprintln!("error: {} (skipped)", f.error));
+        bar.suspend(|| eprintln!("warning: skipped {}", f.error));
     }
 }
 
