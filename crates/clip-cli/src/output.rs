@@ -37,6 +37,13 @@ pub fn bar(len: u64, quiet: bool, what: &str) -> ProgressBar {
     )
 }
 
+/// A spinner on stderr for work without a count, hidden like [`bar`].
+pub fn spinner(quiet: bool, what: &str) -> ProgressBar {
+    let bar = styled_bar(0, quiet, "{spinner} {msg} ({elapsed})", what);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
 fn styled_bar(len: u64, quiet: bool, template: &str, message: &str) -> ProgressBar {
     let target = if quiet {
         ProgressDrawTarget::hidden()

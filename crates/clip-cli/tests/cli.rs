@@ -827,9 +827,11 @@ fn eval_goldens() -> serde_json::Value {
 
 /// The evaluation fixture's zero-shot and probe run, as the reference computed it
 /// (fixtures/generate.py --only eval: transformers, numpy, scikit-learn).
-const EVAL_ZEROSHOT: [&str; 13] = [
+const EVAL_ZEROSHOT: [&str; 15] = [
     "eval",
     "zeroshot",
+    "--probe-c",
+    "0.316",
     "--dataset",
     "eval/imagefolder/test",
     "--mapping",
@@ -913,8 +915,27 @@ fn eval_zeroshot_reports_what_the_reference_computes() {
         let bytes = std::fs::read(out_dir.join(png)).unwrap();
         assert!(bytes.starts_with(b"\x89PNG"), "{png}");
     }
+    assert_eq!(v["linear_probe"]["report"]["c"], 0.316);
+    assert_eq!(v["linear_probe"]["report"]["sweep"], serde_json::json!([]));
     let table = std::fs::read_to_string(out_dir.join("probe_per_class.csv")).unwrap();
     assert!(table.starts_with("label,support,correct,predicted,recall,precision\n"));
+    // By default C is chosen on a validation split of --train.
+    let mut auto: Vec<&str> = EVAL_ZEROSHOT
+        .iter()
+        .copied()
+        .filter(|a| *a != "--probe-c" && *a != "0.316")
+        .collect();
+    auto.extend(["--json", "--out", out_dir.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_str(ok(&auto).trim()).unwrap();
+    let sweep = v["linear_probe"]["report"]["sweep"].as_array().unwrap();
+    assert_eq!(sweep.len(), 19);
+    let c = v["linear_probe"]["report"]["c"].as_f64().unwrap();
+    assert!(sweep.iter().any(|p| p["c"].as_f64() == Some(c)));
+    fails_with(
+        &["eval", "zeroshot", "--dataset", "x", "--probe-c", "0"],
+        2,
+        "positive number or auto",
+    );
     // The text report.
     let mut args = EVAL_ZEROSHOT.to_vec();
     args.extend(["--out", out_dir.to_str().unwrap()]);

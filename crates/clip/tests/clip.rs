@@ -218,7 +218,12 @@ fn classify_ranks_labels_by_probability() {
     }
     assert!((clip.logit_scale() - 100.0).abs() < 1e-3);
     // Equal labels tie: they keep their order, whichever rank they share.
-    let tied = vec![text[1].clone(), text[0].clone(), text[1].clone(), text[0].clone()];
+    let tied = vec![
+        text[1].clone(),
+        text[0].clone(),
+        text[1].clone(),
+        text[0].clone(),
+    ];
     let ranked = clip.classify(&image, &tied).remove(0);
     let order: Vec<usize> = ranked.iter().map(|p| p.index).collect();
     assert!(order == [0, 2, 1, 3] || order == [1, 3, 0, 2], "{order:?}");

@@ -7,10 +7,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clip::dataset::{match_labels, read_captions, read_mapping, ClassLabels, ImageFolder};
+use clip::eval::probe::{self, ProbeOptions};
 use clip::eval::{Accuracy, Failure};
 use serde_json::json;
 
-use crate::cli::{EvalCommand, EvalRetrievalArgs, EvalZeroShotArgs};
+use crate::cli::{EvalCommand, EvalRetrievalArgs, EvalZeroShotArgs, ProbeC};
 use crate::commands::classify::{build_classifier, parse_labels, parse_templates};
 use crate::output;
 
@@ -90,16 +91,28 @@ fn zeroshot(args: &EvalZeroShotArgs) -> anyhow::Result<ExitCode> {
             model.encode_image_folder(train, train_classes, &mut |n| bar.inc(n as u64))?;
         bar.finish_and_clear();
         report_failures(&train_x.failed, &bar);
-        let options = clip::eval::probe::ProbeOptions {
-            c: args.probe_c,
-            ..Default::default()
+        let train_set = (train_x.features.as_slice(), train_x.targets.as_slice());
+        let test_set = (test_x.features.as_slice(), test_x.targets.as_slice());
+        let report = match args.probe_c {
+            ProbeC::Fixed(c) => {
+                let options = ProbeOptions {
+                    c,
+                    ..Default::default()
+                };
+                probe::linear_probe(train_set, test_set, &classes.labels, &options)?
+            }
+            ProbeC::Auto => {
+                let spinner = output::spinner(quiet, "choosing the linear probe's C");
+                let report = probe::linear_probe_sweep(
+                    train_set,
+                    test_set,
+                    &classes.labels,
+                    &ProbeOptions::default(),
+                )?;
+                spinner.finish_and_clear();
+                report
+            }
         };
-        let report = clip::eval::probe::linear_probe(
-            (&train_x.features, &train_x.targets),
-            (&test_x.features, &test_x.targets),
-            &classes.labels,
-            &options,
-        )?;
         if !report.converged {
             tracing::warn!(
                 "the linear probe did not converge in {} iterations",
@@ -190,6 +203,26 @@ fn zeroshot(args: &EvalZeroShotArgs) -> anyhow::Result<ExitCode> {
         line(&mut out, "zero-shot", &zero_shot)?;
         if let Some(p) = &probe {
             line(&mut out, "linear probe", &p.accuracy)?;
+        }
+        if let Some(p) = &probe {
+            let how = if p.sweep.is_empty() {
+                "given".to_string()
+            } else {
+                format!(
+                    "chosen among {} values on a validation split",
+                    p.sweep.len()
+                )
+            };
+            let c = if (1e-3..1e4).contains(&p.c) {
+                format!("{:.4}", p.c)
+            } else {
+                format!("{:.3e}", p.c)
+            };
+            writeln!(
+                out,
+                "linear probe: C = {c} ({how}), trained on {} images",
+                p.train_images
+            )?;
         }
         writeln!(out)?;
         per_class_table(&mut out, &zero_shot)?;

@@ -290,6 +290,102 @@ fn lbfgs(
     (x, options.max_iterations, converged, fx)
 }
 
+/// One value of C tried by [`choose_c`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SweepPoint {
+    /// The value.
+    pub c: f64,
+    /// Top-1 accuracy on the validation images.
+    pub validation_top1: f64,
+    /// Mean cross-entropy on the validation images.
+    pub validation_loss: f64,
+}
+
+/// The values of C tried first: every decade from 1e-6 to 1e6, the paper's range.
+fn decades() -> Vec<f64> {
+    (-6..=6).map(|e| 10f64.powi(e)).collect()
+}
+
+/// Chooses C as the CLIP paper does, by a sweep on a validation split: every fifth training
+/// image of each class (the last one of a class of 2 to 4) is held out; each decade from 1e-6 to 1e6 is fitted
+/// on the rest, then quarter-decades around the best. The best is the highest validation
+/// top-1, ties broken by the lower validation loss. Returns it with every point tried.
+pub fn choose_c(
+    features: &[Vec<f32>],
+    targets: &[usize],
+    labels: usize,
+    options: &ProbeOptions,
+) -> Result<(f64, Vec<SweepPoint>), ClipError> {
+    if let Some(&t) = targets.iter().find(|&&t| t >= labels) {
+        return Err(ClipError::Dataset {
+            path: "linear probe training set".into(),
+            detail: format!("label index {t} of {labels} labels"),
+        });
+    }
+    let mut class_size = vec![0usize; labels];
+    for &t in targets {
+        class_size[t] += 1;
+    }
+    // Hold out every fifth image of a class, or its last one when it has 2 to 4.
+    let mut seen = vec![0usize; labels];
+    let (mut fit_x, mut fit_y, mut val_x, mut val_y) = (vec![], vec![], vec![], vec![]);
+    for (f, &t) in features.iter().zip(targets) {
+        let nth = seen[t];
+        seen[t] += 1;
+        if class_size[t] >= 2 && nth % 5 == 4.min(class_size[t] - 1) {
+            val_x.push(f.clone());
+            val_y.push(t);
+        } else {
+            fit_x.push(f.clone());
+            fit_y.push(t);
+        }
+    }
+    if val_x.is_empty() {
+        return Err(ClipError::Dataset {
+            path: "linear probe training set".into(),
+            detail: "too few images to hold out a validation split for choosing C; give C".into(),
+        });
+    }
+    let mut tried: Vec<SweepPoint> = Vec::new();
+    let mut evaluate = |c: f64| -> Result<SweepPoint, ClipError> {
+        let probe = LinearProbe::fit(&fit_x, &fit_y, labels, &ProbeOptions { c, ..*options })?;
+        let scores = probe.scores(&val_x);
+        let mut loss = 0f64;
+        for (row, &t) in scores.iter().zip(&val_y) {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f64 = row.iter().map(|&v| f64::from(v - max).exp()).sum();
+            loss += f64::from(max) + sum.ln() - f64::from(row[t]);
+        }
+        let point = SweepPoint {
+            c,
+            validation_top1: super::accuracy(&scores, &val_y, &vec![String::new(); labels]).top1,
+            validation_loss: loss / val_x.len() as f64,
+        };
+        tried.push(point);
+        Ok(point)
+    };
+    let better = |a: &SweepPoint, b: &SweepPoint| {
+        a.validation_top1 > b.validation_top1
+            || (a.validation_top1 == b.validation_top1 && a.validation_loss < b.validation_loss)
+    };
+    let mut best: Option<SweepPoint> = None;
+    for c in decades() {
+        let p = evaluate(c)?;
+        if best.is_none_or(|b| better(&p, &b)) {
+            best = Some(p);
+        }
+    }
+    let centre = best.expect("at least one decade").c;
+    for q in [-0.75, -0.5, -0.25, 0.25, 0.5, 0.75] {
+        let p = evaluate(centre * 10f64.powf(q))?;
+        if best.is_none_or(|b| better(&p, &b)) {
+            best = Some(p);
+        }
+    }
+    tried.sort_by(|a, b| a.c.total_cmp(&b.c));
+    Ok((best.expect("a best point").c, tried))
+}
+
 /// The linear probe's results.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProbeReport {
@@ -297,6 +393,8 @@ pub struct ProbeReport {
     pub train_images: usize,
     /// The regularization parameter.
     pub c: f64,
+    /// The values of C tried on a validation split when C was chosen ([`choose_c`]).
+    pub sweep: Vec<SweepPoint>,
     /// L-BFGS iterations.
     pub iterations: usize,
     /// Whether the fit converged.
@@ -317,10 +415,24 @@ pub fn linear_probe(
     Ok(ProbeReport {
         train_images: train.0.len(),
         c: options.c,
+        sweep: Vec::new(),
         iterations: probe.iterations,
         converged: probe.converged,
         accuracy: accuracy(&scores, test.1, labels),
     })
+}
+
+/// [`linear_probe`] with C chosen by [`choose_c`] on the training features.
+pub fn linear_probe_sweep(
+    train: (&[Vec<f32>], &[usize]),
+    test: (&[Vec<f32>], &[usize]),
+    labels: &[String],
+    options: &ProbeOptions,
+) -> Result<ProbeReport, ClipError> {
+    let (c, sweep) = choose_c(train.0, train.1, labels.len(), options)?;
+    let mut report = linear_probe(train, test, labels, &ProbeOptions { c, ..*options })?;
+    report.sweep = sweep;
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -371,6 +483,19 @@ mod tests {
         assert!(scores.iter().all(|r| r[1] == f32::NEG_INFINITY));
         let labels: Vec<String> = (0..4).map(|i| i.to_string()).collect();
         assert_eq!(accuracy(&scores, &targets, &labels).top1, 1.0);
+        // Choosing C: every point is tried on held-out images, the best is used.
+        let (c, sweep) = choose_c(&feats, &targets, 4, &opts).unwrap();
+        assert_eq!(sweep.len(), 19);
+        let best = sweep.iter().find(|p| p.c == c).unwrap();
+        assert_eq!(best.validation_top1, 1.0);
+        assert!(sweep
+            .iter()
+            .all(|p| p.validation_top1 <= 1.0 && p.validation_loss > 0.0));
+        let report =
+            linear_probe_sweep((&feats, &targets), (&feats, &targets), &labels, &opts).unwrap();
+        assert_eq!((report.c, report.sweep.len()), (c, 19));
+        let e = choose_c(&feats[..3], &targets[..3], 4, &opts).unwrap_err();
+        assert!(e.to_string().contains("validation"), "{e}");
         let e = LinearProbe::fit(&feats[..1], &targets[..1], 4, &opts).unwrap_err();
         assert!(e.to_string().contains("at least 2"), "{e}");
     }
