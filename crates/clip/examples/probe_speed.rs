@@ -1,14 +1,15 @@
 //! Times the linear probe's fit on random clustered features.
 //!
 //! ```text
-//! cargo run --release -p clip --example probe_speed [-- IMAGES DIM CLASSES]
+//! cargo run --release -p clip --example probe_speed [-- IMAGES DIM CLASSES [sweep]]
 //! ```
 //!
-//! Defaults: 10,000 images of 512 dimensions in 100 classes.
+//! Defaults: 10,000 images of 512 dimensions in 100 classes. With `sweep`, also times the
+//! choice of C on a validation split (`choose_c`, 19 warm-started fits).
 
 use std::time::Instant;
 
-use clip::eval::probe::{LinearProbe, ProbeOptions};
+use clip::eval::probe::{choose_c, LinearProbe, ProbeOptions};
 
 fn main() {
     let arg = |i: usize, default: usize| {
@@ -40,4 +41,13 @@ fn main() {
         secs * 1e3 / probe.iterations.max(1) as f64,
         probe.converged
     );
+    if std::env::args().nth(4).as_deref() == Some("sweep") {
+        let start = Instant::now();
+        let (c, tried) = choose_c(&features, &targets, k, &ProbeOptions::default()).unwrap();
+        println!(
+            "choosing C: {:.2} s for {} values, chose {c:e}",
+            start.elapsed().as_secs_f64(),
+            tried.len()
+        );
+    }
 }
