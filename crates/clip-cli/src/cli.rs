@@ -219,8 +219,8 @@ pub struct EvalRetrievalArgs {
 pub struct PromptArgs {
     /// Prompt templates to ensemble, each with {} for the label: a built-in set (imagenet: the
     /// paper's 80; cifar10, food101, … as `clip lists` shows), a file with one template per
-    /// line, or none (the label as written). A class is the mean of its prompts' normalized embeddings. Default: the
-    /// set of a built-in --labels list, else the label as written.
+    /// line, or none (the label as written). A class is the mean of its prompts' normalized
+    /// embeddings. Default: the set of a built-in --labels list, else the label as written.
     #[arg(long, value_name = "NAME|FILE", conflicts_with = "template")]
     pub templates: Option<String>,
     /// One prompt template, e.g. "a photo of a {}.".
