@@ -1,0 +1,169 @@
+//! Exact search: every stored vector scored against the query, top-k kept.
+
+use rayon::prelude::*;
+
+/// Unit-length vectors held in memory, one row per indexed file, in path order.
+#[derive(Debug, Clone)]
+pub struct Vectors {
+    paths: Vec<String>,
+    dim: usize,
+    data: Vec<f32>,
+}
+
+/// A search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// Row of the vector (its file is [`Vectors::path`]).
+    pub index: usize,
+    /// Cosine similarity to the query.
+    pub score: f32,
+}
+
+/// Dot product with sixteen running sums, so that it vectorizes (one running sum would have
+/// to be added in order).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..16 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// `v` scaled to unit length (unchanged when all zeros).
+pub fn normalized(v: &[f32]) -> Vec<f32> {
+    let norm = dot(v, v).sqrt();
+    if norm == 0.0 {
+        v.to_vec()
+    } else {
+        v.iter().map(|x| x / norm).collect()
+    }
+}
+
+impl Vectors {
+    /// Rows from (path, vector) pairs of length `dim`, normalized.
+    pub fn new(items: Vec<(String, Vec<f32>)>, dim: usize) -> Vectors {
+        let mut paths = Vec::with_capacity(items.len());
+        let mut data = Vec::with_capacity(items.len() * dim);
+        for (p, v) in items {
+            assert_eq!(v.len(), dim, "vector of {p}");
+            paths.push(p);
+            data.extend(normalized(&v));
+        }
+        Vectors { paths, dim, data }
+    }
+
+    /// How many vectors.
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// Their size.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The file of row `i`.
+    pub fn path(&self, i: usize) -> &str {
+        &self.paths[i]
+    }
+
+    /// Row `i` (unit length).
+    pub fn vector(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..][..self.dim]
+    }
+
+    /// The row of a file, if it is there.
+    pub fn find(&self, path: &str) -> Option<usize> {
+        self.paths.binary_search_by(|p| p.as_str().cmp(path)).ok()
+    }
+
+    /// Cosine similarity of every row to `query` (any length; it is normalized here).
+    pub fn scores(&self, query: &[f32]) -> Vec<f32> {
+        let q = normalized(query);
+        self.data
+            .par_chunks(self.dim.max(1) * 1024)
+            .flat_map_iter(|block| {
+                block
+                    .chunks_exact(self.dim.max(1))
+                    .map(|row| dot(row, &q))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// The `k` rows most similar to `query`, best first; equal scores in row (path) order.
+    pub fn top_k(&self, query: &[f32], k: usize) -> Vec<Hit> {
+        top_k_of(&self.scores(query), k)
+    }
+}
+
+/// The `k` highest of `scores`, best first; equal scores in index order.
+pub fn top_k_of(scores: &[f32], k: usize) -> Vec<Hit> {
+    let order = |a: &usize, b: &usize| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b));
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    let k = k.min(idx.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    if k < idx.len() {
+        idx.select_nth_unstable_by(k - 1, order);
+        idx.truncate(k);
+    }
+    idx.sort_by(order);
+    idx.into_iter()
+        .map(|index| Hit {
+            index,
+            score: scores[index],
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_is_sorted_with_ties_in_order() {
+        let hits = top_k_of(&[0.1, 0.9, 0.5, 0.9, -1.0], 3);
+        let got: Vec<(usize, f32)> = hits.iter().map(|h| (h.index, h.score)).collect();
+        assert_eq!(got, [(1, 0.9), (3, 0.9), (2, 0.5)]);
+        assert_eq!(top_k_of(&[0.3], 10).len(), 1);
+        assert!(top_k_of(&[], 3).is_empty());
+        assert!(top_k_of(&[1.0], 0).is_empty());
+    }
+
+    #[test]
+    fn vectors_are_normalized_and_scored_by_cosine() {
+        let v = Vectors::new(
+            vec![
+                ("a".into(), vec![3.0, 4.0]),
+                ("b".into(), vec![0.0, 2.0]),
+                ("c".into(), vec![-1.0, 0.0]),
+            ],
+            2,
+        );
+        assert_eq!(v.vector(0), [0.6, 0.8]);
+        let hits = v.top_k(&[0.0, 10.0], 2);
+        assert_eq!((hits[0].index, hits[0].score), (1, 1.0));
+        assert_eq!((hits[1].index, hits[1].score), (0, 0.8));
+        assert_eq!(v.find("c"), Some(2));
+        assert_eq!(v.find("z"), None);
+        let x: Vec<f32> = (0..37).map(|i| i as f32 * 0.1).collect();
+        let naive: f32 = x.iter().map(|a| a * a).sum();
+        assert!((dot(&x, &x) - naive).abs() < 1e-3);
+    }
+}

@@ -1,0 +1,636 @@
+//! The index file: one SQLite database (WAL mode) holding, for each image file, its path,
+//! size, modification time and content hash, and for each distinct content its embedding.
+//!
+//! Schema (version 1):
+//! - `meta(key, value)`: `schema`, `model`, `fingerprint`, `dim`, `created`;
+//! - `vectors(hash, embedding)`: blake3 of the file's bytes → little-endian f32 embedding;
+//! - `files(path, size, mtime_ns, hash, error, updated)`: one row per file seen; `error` is
+//!   set for files that could not be embedded (their `hash` may be null).
+//!
+//! Renamed and copied files share a `vectors` row through their hash; vectors no file refers
+//! to are dropped at the end of a complete scan.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::IndexError;
+
+/// The content hash of a file: blake3 of its bytes.
+pub type Hash = [u8; 32];
+
+/// Hashes file content.
+pub fn content_hash(bytes: &[u8]) -> Hash {
+    *blake3::hash(bytes).as_bytes()
+}
+
+const SCHEMA: &str = "1";
+
+/// What the vectors of an index are: which model made them, a fingerprint of its weights and
+/// preprocessing, and their size. An index refuses vectors of any other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexInfo {
+    /// The model's name, for people (e.g. `openai/clip-vit-base-patch32`).
+    pub model: String,
+    /// What must match for vectors to be comparable (weights, preprocessing).
+    pub fingerprint: String,
+    /// The embedding size.
+    pub dim: usize,
+}
+
+/// A file's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileState {
+    /// Size in bytes when last seen.
+    pub size: u64,
+    /// Modification time (nanoseconds since the epoch) when last seen.
+    pub mtime_ns: i64,
+    /// Content hash, when it could be read.
+    pub hash: Option<Hash>,
+    /// Why it could not be embedded, if it could not.
+    pub error: Option<String>,
+}
+
+/// One change to a file's row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// The file's content was embedded.
+    Embedded {
+        /// The file.
+        path: String,
+        /// Size, modification time and content hash of what was embedded.
+        size: u64,
+        /// Modification time, nanoseconds since the epoch.
+        mtime_ns: i64,
+        /// Content hash.
+        hash: Hash,
+        /// The embedding.
+        embedding: Vec<f32>,
+    },
+    /// The file's content is already in the index (a rename, a copy, an unchanged edit).
+    Reused {
+        /// The file.
+        path: String,
+        /// Size in bytes.
+        size: u64,
+        /// Modification time, nanoseconds since the epoch.
+        mtime_ns: i64,
+        /// Content hash (present in `vectors`).
+        hash: Hash,
+    },
+    /// The file could not be embedded; it is retried only when its size or time changes.
+    Failed {
+        /// The file.
+        path: String,
+        /// Size in bytes.
+        size: u64,
+        /// Modification time, nanoseconds since the epoch.
+        mtime_ns: i64,
+        /// Content hash, if the file could be read.
+        hash: Option<Hash>,
+        /// Why.
+        error: String,
+    },
+}
+
+/// What an index holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    /// What made its vectors.
+    pub info: IndexInfo,
+    /// Files with an embedding.
+    pub indexed: usize,
+    /// Files that could not be embedded, with the reason, in path order.
+    pub failed: Vec<(String, String)>,
+    /// Distinct contents stored.
+    pub vectors: usize,
+    /// Size of the database file in bytes.
+    pub bytes: u64,
+    /// When a scan last completed (seconds since the epoch), if ever.
+    pub last_scan: Option<i64>,
+    /// The folders scanned, in the order first indexed.
+    pub roots: Vec<String>,
+}
+
+/// An open index file.
+#[derive(Debug)]
+pub struct Index {
+    conn: Connection,
+    path: PathBuf,
+    info: IndexInfo,
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn blob_to_f32(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn f32_to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn to_hash(bytes: Vec<u8>) -> Option<Hash> {
+    bytes.try_into().ok()
+}
+
+impl Index {
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> IndexError + '_ {
+        move |error| IndexError::Sqlite {
+            path: self.path.display().to_string(),
+            error,
+        }
+    }
+
+    fn connect(path: &Path) -> Result<Connection, IndexError> {
+        let sql = |error| IndexError::Sqlite {
+            path: path.display().to_string(),
+            error,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|error| IndexError::Io {
+                path: dir.display().to_string(),
+                error,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sql)?;
+        // WAL: readers never block the writer, and a killed writer loses only its open
+        // transaction. NORMAL sync is durable at checkpoints and safe against corruption.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::NotADatabase =>
+                {
+                    IndexError::Corrupt {
+                        path: path.display().to_string(),
+                        detail: "not an SQLite database".into(),
+                    }
+                }
+                other => sql(other),
+            })?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        Ok(conn)
+    }
+
+    fn read_info(conn: &Connection, path: &Path) -> Result<Option<IndexInfo>, IndexError> {
+        let corrupt = |detail: String| IndexError::Corrupt {
+            path: path.display().to_string(),
+            detail,
+        };
+        let has_meta: bool = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| corrupt(e.to_string()))?
+            > 0;
+        if !has_meta {
+            return Ok(None);
+        }
+        let get = |key: &str| -> Result<String, IndexError> {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(|e| corrupt(e.to_string()))?
+                .ok_or_else(|| corrupt(format!("no {key} recorded")))
+        };
+        let schema = get("schema")?;
+        if schema != SCHEMA {
+            return Err(corrupt(format!(
+                "schema version {schema}, this program reads {SCHEMA}"
+            )));
+        }
+        let dim = get("dim")?;
+        Ok(Some(IndexInfo {
+            model: get("model")?,
+            fingerprint: get("fingerprint")?,
+            dim: dim
+                .parse()
+                .map_err(|_| corrupt(format!("dimension {dim:?}")))?,
+        }))
+    }
+
+    /// Opens the index at `path` for vectors described by `info`, creating it if it does not
+    /// exist. An index made for another model, fingerprint or dimension is refused.
+    pub fn open(path: &Path, info: &IndexInfo) -> Result<Index, IndexError> {
+        let conn = Self::connect(path)?;
+        let mut index = Index {
+            conn,
+            path: path.to_path_buf(),
+            info: info.clone(),
+        };
+        match Self::read_info(&index.conn, path)? {
+            Some(existing) => {
+                if existing.fingerprint != info.fingerprint || existing.dim != info.dim {
+                    return Err(IndexError::ModelMismatch {
+                        path: path.display().to_string(),
+                        index_model: existing.model,
+                        index_detail: format!(
+                            "fingerprint {}, dimension {}",
+                            existing.fingerprint, existing.dim
+                        ),
+                        model: info.model.clone(),
+                        detail: format!("fingerprint {}, dimension {}", info.fingerprint, info.dim),
+                    });
+                }
+                index.info = existing;
+            }
+            None => index.create()?,
+        }
+        index.check()?;
+        Ok(index)
+    }
+
+    /// Opens an existing index whatever its model (for status and search setup).
+    pub fn open_existing(path: &Path) -> Result<Index, IndexError> {
+        if !path.is_file() {
+            return Err(IndexError::Io {
+                path: path.display().to_string(),
+                error: std::io::Error::new(std::io::ErrorKind::NotFound, "no index file"),
+            });
+        }
+        let conn = Self::connect(path)?;
+        let info = Self::read_info(&conn, path)?.ok_or_else(|| IndexError::Corrupt {
+            path: path.display().to_string(),
+            detail: "not a clip index (no meta table)".into(),
+        })?;
+        let index = Index {
+            conn,
+            path: path.to_path_buf(),
+            info,
+        };
+        index.check()?;
+        Ok(index)
+    }
+
+    fn create(&mut self) -> Result<(), IndexError> {
+        let sql = self.sql();
+        let tx = self.conn.unchecked_transaction().map_err(&sql)?;
+        tx.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE vectors (hash BLOB PRIMARY KEY, embedding BLOB NOT NULL) WITHOUT ROWID;
+             CREATE TABLE files (
+                 path TEXT PRIMARY KEY,
+                 size INTEGER NOT NULL,
+                 mtime_ns INTEGER NOT NULL,
+                 hash BLOB,
+                 error TEXT,
+                 updated INTEGER NOT NULL
+             );
+             CREATE INDEX files_hash ON files (hash);
+             CREATE TABLE roots (path TEXT PRIMARY KEY, added INTEGER NOT NULL);",
+        )
+        .map_err(&sql)?;
+        for (k, v) in [
+            ("schema", SCHEMA.to_string()),
+            ("model", self.info.model.clone()),
+            ("fingerprint", self.info.fingerprint.clone()),
+            ("dim", self.info.dim.to_string()),
+            ("created", now_secs().to_string()),
+        ] {
+            tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", [k, &v])
+                .map_err(&sql)?;
+        }
+        tx.commit().map_err(&sql)
+    }
+
+    /// A quick structural check at open: damaged pages or a stale WAL show here.
+    fn check(&self) -> Result<(), IndexError> {
+        let result: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(self.sql())?;
+        if result != "ok" {
+            return Err(IndexError::Corrupt {
+                path: self.path.display().to_string(),
+                detail: format!("{result} (delete the file and index again)"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The full `PRAGMA integrity_check` result (`"ok"` when sound).
+    pub fn integrity_check(&self) -> Result<String, IndexError> {
+        self.conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(self.sql())
+    }
+
+    /// What made the vectors.
+    pub fn info(&self) -> &IndexInfo {
+        &self.info
+    }
+
+    /// The index file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every file row, by path.
+    pub fn files(&self) -> Result<HashMap<String, FileState>, IndexError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, size, mtime_ns, hash, error FROM files")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    FileState {
+                        size: r.get::<_, i64>(1)? as u64,
+                        mtime_ns: r.get(2)?,
+                        hash: r.get::<_, Option<Vec<u8>>>(3)?.and_then(to_hash),
+                        error: r.get(4)?,
+                    },
+                ))
+            })
+            .map_err(self.sql())?;
+        rows.collect::<Result<_, _>>().map_err(self.sql())
+    }
+
+    /// Whether an embedding of this content is stored.
+    pub fn has_vector(&self, hash: &Hash) -> Result<bool, IndexError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM vectors WHERE hash = ?1",
+                [hash.as_slice()],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(self.sql())
+    }
+
+    /// Applies changes in one transaction: all of them are stored, or none.
+    pub fn apply(&mut self, changes: &[Change]) -> Result<(), IndexError> {
+        let now = now_secs();
+        let path = self.path.display().to_string();
+        let sql = |error| IndexError::Sqlite {
+            path: path.clone(),
+            error,
+        };
+        let tx = self.conn.transaction().map_err(sql)?;
+        {
+            let mut put_vector = tx
+                .prepare_cached("INSERT OR REPLACE INTO vectors (hash, embedding) VALUES (?1, ?2)")
+                .map_err(sql)?;
+            let mut put_file = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO files (path, size, mtime_ns, hash, error, updated)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(sql)?;
+            for change in changes {
+                match change {
+                    Change::Embedded {
+                        path: file,
+                        size,
+                        mtime_ns,
+                        hash,
+                        embedding,
+                    } => {
+                        if embedding.len() != self.info.dim {
+                            return Err(IndexError::Dimension {
+                                path: path.clone(),
+                                got: embedding.len(),
+                                dim: self.info.dim,
+                            });
+                        }
+                        put_vector
+                            .execute(params![hash.as_slice(), f32_to_blob(embedding)])
+                            .map_err(sql)?;
+                        put_file
+                            .execute(params![
+                                file,
+                                *size as i64,
+                                mtime_ns,
+                                hash.as_slice(),
+                                None::<String>,
+                                now
+                            ])
+                            .map_err(sql)?;
+                    }
+                    Change::Reused {
+                        path: file,
+                        size,
+                        mtime_ns,
+                        hash,
+                    } => {
+                        put_file
+                            .execute(params![
+                                file,
+                                *size as i64,
+                                mtime_ns,
+                                hash.as_slice(),
+                                None::<String>,
+                                now
+                            ])
+                            .map_err(sql)?;
+                    }
+                    Change::Failed {
+                        path: file,
+                        size,
+                        mtime_ns,
+                        hash,
+                        error,
+                    } => {
+                        put_file
+                            .execute(params![
+                                file,
+                                *size as i64,
+                                mtime_ns,
+                                hash.as_ref().map(|h| h.as_slice()),
+                                error,
+                                now
+                            ])
+                            .map_err(sql)?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(sql)
+    }
+
+    /// Removes file rows, then the vectors no file refers to any more, and records `roots` as
+    /// scanned completely now. One transaction.
+    pub fn finish_scan(&mut self, removed: &[String], roots: &[String]) -> Result<(), IndexError> {
+        let path = self.path.display().to_string();
+        let sql = |error| IndexError::Sqlite {
+            path: path.clone(),
+            error,
+        };
+        let now = now_secs();
+        let tx = self.conn.transaction().map_err(sql)?;
+        {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM files WHERE path = ?1")
+                .map_err(sql)?;
+            for p in removed {
+                delete.execute([p]).map_err(sql)?;
+            }
+            let mut root = tx
+                .prepare_cached("INSERT OR IGNORE INTO roots (path, added) VALUES (?1, ?2)")
+                .map_err(sql)?;
+            for r in roots {
+                root.execute(params![r, now]).map_err(sql)?;
+            }
+        }
+        tx.execute(
+            "DELETE FROM vectors WHERE hash NOT IN (SELECT hash FROM files WHERE hash IS NOT NULL)",
+            [],
+        )
+        .map_err(sql)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_scan', ?1)",
+            [now.to_string()],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    /// Counts, failures and roots.
+    pub fn status(&self) -> Result<Status, IndexError> {
+        let sql = self.sql();
+        let count = |q: &str| -> Result<usize, IndexError> {
+            self.conn
+                .query_row(q, [], |r| r.get::<_, i64>(0))
+                .map(|n| n as usize)
+                .map_err(&sql)
+        };
+        let mut failed_stmt = self
+            .conn
+            .prepare("SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path")
+            .map_err(&sql)?;
+        let failed = failed_stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(&sql)?
+            .collect::<Result<Vec<(String, String)>, _>>()
+            .map_err(&sql)?;
+        let mut roots_stmt = self
+            .conn
+            .prepare("SELECT path FROM roots ORDER BY added, path")
+            .map_err(&sql)?;
+        let roots = roots_stmt
+            .query_map([], |r| r.get(0))
+            .map_err(&sql)?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(&sql)?;
+        let last_scan: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'last_scan'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(&sql)?;
+        Ok(Status {
+            info: self.info.clone(),
+            indexed: count("SELECT count(*) FROM files WHERE error IS NULL")?,
+            failed,
+            vectors: count("SELECT count(*) FROM vectors")?,
+            bytes: std::fs::metadata(&self.path).map_or(0, |m| m.len()),
+            last_scan: last_scan.and_then(|s| s.parse().ok()),
+            roots,
+        })
+    }
+
+    /// Every indexed file with its embedding, in path order.
+    pub fn embeddings(&self) -> Result<Vec<(String, Vec<f32>)>, IndexError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT files.path, vectors.embedding FROM files
+                 JOIN vectors ON vectors.hash = files.hash
+                 WHERE files.error IS NULL ORDER BY files.path",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    blob_to_f32(&r.get::<_, Vec<u8>>(1)?),
+                ))
+            })
+            .map_err(self.sql())?;
+        let out: Vec<(String, Vec<f32>)> = rows.collect::<Result<_, _>>().map_err(self.sql())?;
+        if let Some((p, v)) = out.iter().find(|(_, v)| v.len() != self.info.dim) {
+            return Err(IndexError::Corrupt {
+                path: self.path.display().to_string(),
+                detail: format!(
+                    "the vector of {p} has {} values, not {}",
+                    v.len(),
+                    self.info.dim
+                ),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The embedding of one indexed file, if it has one.
+    pub fn embedding_of(&self, file: &str) -> Result<Option<Vec<f32>>, IndexError> {
+        self.conn
+            .query_row(
+                "SELECT vectors.embedding FROM files JOIN vectors ON vectors.hash = files.hash
+                 WHERE files.path = ?1 AND files.error IS NULL",
+                [file],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+            .optional()
+            .map(|b| b.map(|b| blob_to_f32(&b)))
+            .map_err(self.sql())
+    }
+}
+
+/// Held while a process updates an index: a lock on `<index>.lock`, released when dropped
+/// (and by the system when the process dies, so a killed indexer never blocks the next).
+#[derive(Debug)]
+pub struct WriteLock {
+    _file: std::fs::File,
+}
+
+impl WriteLock {
+    /// Takes the lock of the index at `index_path`, or fails at once with
+    /// [`IndexError::Busy`] when another process holds it.
+    pub fn acquire(index_path: &Path) -> Result<WriteLock, IndexError> {
+        let mut name = index_path.as_os_str().to_owned();
+        name.push(".lock");
+        let lock = PathBuf::from(name);
+        if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|error| IndexError::Io {
+                path: dir.display().to_string(),
+                error,
+            })?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(|error| IndexError::Io {
+                path: lock.display().to_string(),
+                error,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(WriteLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(IndexError::Busy {
+                path: index_path.display().to_string(),
+                lock: lock.display().to_string(),
+            }),
+            Err(std::fs::TryLockError::Error(error)) => Err(IndexError::Io {
+                path: lock.display().to_string(),
+                error,
+            }),
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The index file: creation, model checks, changes, scans, locking, damage, search.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use clip_index::{
+    content_hash, plan_removals, Change, Index, IndexError, IndexInfo, Vectors, WriteLock,
+};
+
+fn tmp(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("clip-index-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn info(model: &str, dim: usize) -> IndexInfo {
+    IndexInfo {
+        model: model.into(),
+        fingerprint: format!("fp-{model}"),
+        dim,
+    }
+}
+
+fn embedded(path: &str, content: &[u8], v: Vec<f32>) -> Change {
+    Change::Embedded {
+        path: path.into(),
+        size: content.len() as u64,
+        mtime_ns: 7,
+        hash: content_hash(content),
+        embedding: v,
+    }
+}
+
+#[test]
+fn changes_are_stored_and_refused_for_another_model() {
+    let dir = tmp("changes");
+    let path = dir.join("sub/index.sqlite");
+    let mut index = Index::open(&path, &info("A", 2)).unwrap();
+    index
+        .apply(&[
+            embedded("/p/a.jpg", b"aaa", vec![1.0, 0.0]),
+            embedded("/p/b.jpg", b"bbb", vec![0.0, 1.0]),
+            Change::Failed {
+                path: "/p/bad.jpg".into(),
+                size: 3,
+                mtime_ns: 9,
+                hash: None,
+                error: "not an image".into(),
+            },
+        ])
+        .unwrap();
+    // A copy of a.jpg reuses its vector.
+    assert!(index.has_vector(&content_hash(b"aaa")).unwrap());
+    index
+        .apply(&[Change::Reused {
+            path: "/p/copy.jpg".into(),
+            size: 3,
+            mtime_ns: 8,
+            hash: content_hash(b"aaa"),
+        }])
+        .unwrap();
+    let files = index.files().unwrap();
+    assert_eq!(files.len(), 4);
+    assert_eq!(files["/p/bad.jpg"].error.as_deref(), Some("not an image"));
+    assert_eq!(
+        index.embedding_of("/p/copy.jpg").unwrap(),
+        Some(vec![1.0, 0.0])
+    );
+    let status = index.status().unwrap();
+    assert_eq!((status.indexed, status.vectors), (3, 2));
+    assert_eq!(
+        status.failed,
+        [("/p/bad.jpg".into(), "not an image".into())]
+    );
+    // A wrong-size vector is refused and nothing of its transaction is kept.
+    let e = index
+        .apply(&[
+            embedded("/p/c.jpg", b"ccc", vec![1.0, 1.0]),
+            embedded("/p/d.jpg", b"ddd", vec![1.0]),
+        ])
+        .unwrap_err();
+    assert!(
+        matches!(e, IndexError::Dimension { got: 1, dim: 2, .. }),
+        "{e}"
+    );
+    assert!(!index.files().unwrap().contains_key("/p/c.jpg"));
+    drop(index);
+    // Reopened with the same model: the rows are there. With another: refused, naming both.
+    let index = Index::open(&path, &info("A", 2)).unwrap();
+    assert_eq!(index.embeddings().unwrap().len(), 3);
+    let e = Index::open(&path, &info("B", 2)).unwrap_err().to_string();
+    assert!(e.contains("model A") && e.contains("not B"), "{e}");
+    let e = Index::open(
+        &path,
+        &IndexInfo {
+            dim: 3,
+            ..info("A", 2)
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("dimension 2"), "{e}");
+    assert_eq!(Index::open_existing(&path).unwrap().info(), &info("A", 2));
+    assert_eq!(index.integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn a_finished_scan_drops_missing_files_and_unused_vectors() {
+    let dir = tmp("scan");
+    let mut index = Index::open(&dir.join("i.sqlite"), &info("A", 2)).unwrap();
+    index
+        .apply(&[
+            embedded("/p/a.jpg", b"aaa", vec![1.0, 0.0]),
+            embedded("/p/b.jpg", b"bbb", vec![0.0, 1.0]),
+        ])
+        .unwrap();
+    index
+        .finish_scan(&["/p/b.jpg".into()], &["/p".into()])
+        .unwrap();
+    let status = index.status().unwrap();
+    assert_eq!((status.indexed, status.vectors), (1, 1));
+    assert_eq!(status.roots, ["/p"]);
+    assert!(status.last_scan.is_some());
+}
+
+#[test]
+fn removals_need_a_present_root_and_a_modest_share() {
+    let dir = tmp("removals");
+    let root = dir.join("lib");
+    std::fs::create_dir_all(&root).unwrap();
+    let root = root.display().to_string();
+    let files: Vec<String> = (0..20).map(|i| format!("{root}/{i}.jpg")).collect();
+    let other = format!("{root}-other/x.jpg"); // a sibling folder with the same prefix
+    let indexed: Vec<&str> = files
+        .iter()
+        .map(String::as_str)
+        .chain([other.as_str()])
+        .collect();
+    let roots = vec![root.clone()];
+    let mut seen: HashSet<String> = files[..15].iter().cloned().collect();
+    let gone = plan_removals(indexed.iter().copied(), &roots, &seen, 0.5, false).unwrap();
+    assert_eq!(gone.len(), 5);
+    assert!(!gone.contains(&other));
+    seen.clear();
+    let e = plan_removals(indexed.iter().copied(), &roots, &seen, 0.5, false).unwrap_err();
+    assert!(
+        e.to_string().contains("20 of the 20") && e.to_string().contains("--allow-mass-delete"),
+        "{e}"
+    );
+    assert_eq!(
+        plan_removals(indexed.iter().copied(), &roots, &seen, 0.5, true)
+            .unwrap()
+            .len(),
+        20
+    );
+    let missing = vec![format!("{root}/gone")];
+    let e = plan_removals(indexed.iter().copied(), &missing, &seen, 0.5, true).unwrap_err();
+    assert!(e.to_string().contains("unavailable"), "{e}");
+}
+
+#[test]
+fn one_writer_at_a_time() {
+    let dir = tmp("lock");
+    let path = dir.join("i.sqlite");
+    let first = WriteLock::acquire(&path).unwrap();
+    let e = WriteLock::acquire(&path).unwrap_err();
+    assert!(matches!(e, IndexError::Busy { .. }), "{e}");
+    assert!(e.to_string().contains("another process"), "{e}");
+    drop(first);
+    WriteLock::acquire(&path).unwrap();
+}
+
+#[test]
+fn damaged_files_are_reported() {
+    let dir = tmp("damaged");
+    let path = dir.join("junk.sqlite");
+    std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+    let e = Index::open(&path, &info("A", 2)).unwrap_err().to_string();
+    assert!(
+        e.contains("junk.sqlite") && e.contains("not an SQLite database"),
+        "{e}"
+    );
+    let e = Index::open_existing(&dir.join("none.sqlite"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("none.sqlite"), "{e}");
+}
+
+#[test]
+fn search_equals_brute_force() {
+    // Deterministic pseudo-random vectors, with a duplicate to make a tie.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let dim = 77;
+    let mut items: Vec<(String, Vec<f32>)> = (0..3000)
+        .map(|i| (format!("/p/{i:05}.jpg"), (0..dim).map(|_| next()).collect()))
+        .collect();
+    items[2000].1 = items[10].1.clone();
+    let vectors = Vectors::new(items.clone(), dim);
+    let query: Vec<f32> = items[10].1.iter().map(|x| x * 3.0).collect();
+    let hits = vectors.top_k(&query, 25);
+    // Brute force in f64 on the original vectors.
+    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let mut reference: Vec<(usize, f64)> = items
+        .iter()
+        .enumerate()
+        .map(|(i, (_, v))| {
+            let d: f64 = v
+                .iter()
+                .zip(&query)
+                .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                .sum();
+            (i, d / norm(v) / norm(&query))
+        })
+        .collect();
+    reference.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let got: Vec<usize> = hits.iter().map(|h| h.index).collect();
+    let want: Vec<usize> = reference[..25].iter().map(|r| r.0).collect();
+    assert_eq!(got, want);
+    assert_eq!(&got[..2], [10, 2000], "the tie keeps path order");
+    for (h, r) in hits.iter().zip(&reference) {
+        assert!((f64::from(h.score) - r.1).abs() < 1e-5);
+    }
+}
