@@ -19,6 +19,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
   CLIP_PRECISION   default for --precision (f32 or bf16)
   CLIP_THREADS     default for --threads
   CLIP_CACHE_DIR   where label embeddings are cached (default ~/.cache/clip)
+  CLIP_INDEX       the index file of index and search (default ~/.local/share/clip/index.sqlite)
   CLIP_LOG         log filter for stderr, e.g. debug (default: warn)
   HF_HOME          Hugging Face home; the cache is $HF_HOME/hub (default ~/.cache/huggingface)
   HF_HUB_CACHE     the cache folder itself, overriding HF_HOME
@@ -81,12 +82,102 @@ pub enum Command {
   clip lists food101
   clip lists imagenet --templates")]
     Lists(ListsArgs),
+    /// Index the images under folders into one file, for search; later runs embed only new or
+    /// changed files.
+    ///
+    /// The index (default: $CLIP_INDEX, else ~/.local/share/clip/index.sqlite) records each
+    /// image's path, size, modification time, content hash and embedding, and the model that
+    /// made them; another model is refused. Renamed or copied files reuse their vectors; files
+    /// that cannot be read are recorded with the reason and retried when they change; files
+    /// gone from the folders are dropped after a complete scan, unless that would drop more
+    /// than half of them (a missing disk?) or a folder shows no images at all: then the scan
+    /// stops and --allow-mass-delete is needed. Each batch is committed as it is done, so an
+    /// interrupted run loses at most one batch and the next run goes on from there.
+    #[command(after_help = "Examples:
+  clip index ~/Pictures              # first run embeds everything, later runs what changed
+  clip index                         # rescan the folders indexed before
+  clip index --status                # what is indexed, with which model, what failed
+  clip index ~/Pictures --index photos.sqlite --json")]
+    Index(IndexArgs),
+    /// Search the index by text, by example image, or both.
+    ///
+    /// Prints the best matches, best first: cosine similarity and path. Several terms are
+    /// combined: each term's embedding times its weight (--weights, in the order texts then
+    /// images; default 1 each), summed. In a text, words starting with '-' are subtracted:
+    /// "beach -people" finds beaches without people. Exits with 1 when nothing scores at
+    /// least --min-score.
+    #[command(after_help = "Examples:
+  clip search \"a dog playing in the snow\"
+  clip search --image query.jpg
+  clip search \"beach\" --image sunset.jpg --weights 1,0.5 --top-k 20 --json
+  clip search \"cat\" --min-score 0.25 --paths | xargs open")]
+    Search(SearchArgs),
     /// Show or clear the cache of label embeddings (zero-shot classifiers).
     ///
     /// classify and eval keep the label embeddings of each model, label list and template set
     /// in $CLIP_CACHE_DIR (else $XDG_CACHE_HOME/clip, else ~/.cache/clip), so a second run does
     /// not run the text tower again.
     Cache(CacheArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// Folders to index (their image files, recursively). Default: the folders indexed before.
+    #[arg(value_name = "FOLDER")]
+    pub folders: Vec<PathBuf>,
+    /// The index file.
+    #[arg(long, value_name = "FILE", env = "CLIP_INDEX")]
+    pub index: Option<PathBuf>,
+    /// Print what the index holds instead of scanning.
+    #[arg(long, conflicts_with = "folders")]
+    pub status: bool,
+    /// Let a scan drop however many files are gone.
+    #[arg(long)]
+    pub allow_mass_delete: bool,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("query").args(["text", "image"]).required(true).multiple(true)))]
+pub struct SearchArgs {
+    /// What to look for, in words.
+    #[arg(value_name = "TEXT")]
+    pub text: Vec<String>,
+    /// An example image (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub image: Vec<PathBuf>,
+    /// Weights of the terms, texts first then images, comma-separated (negative to avoid).
+    #[arg(
+        long,
+        value_name = "W,...",
+        value_delimiter = ',',
+        allow_negative_numbers = true
+    )]
+    pub weights: Vec<f32>,
+    /// How many results.
+    #[arg(long, short = 'k', default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub top_k: u64,
+    /// Leave out results below this cosine similarity.
+    #[arg(long, value_name = "SCORE", allow_negative_numbers = true)]
+    pub min_score: Option<f32>,
+    /// Print only the paths, one a line (for piping).
+    #[arg(long, conflicts_with = "json")]
+    pub paths: bool,
+    /// Print one JSON object per result.
+    #[arg(long)]
+    pub json: bool,
+    /// The index file.
+    #[arg(long, value_name = "FILE", env = "CLIP_INDEX")]
+    pub index: Option<PathBuf>,
+    /// Cut texts longer than the model's context instead of failing.
+    #[arg(long)]
+    pub truncate: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 #[derive(Debug, Args)]
@@ -233,7 +324,7 @@ pub struct PromptArgs {
 }
 
 /// Options shared by the commands that run a model.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// Model: ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336px, a Hugging Face repo id
     /// (org/name[@revision]) or a checkpoint directory.
@@ -258,7 +349,7 @@ pub struct ModelArgs {
 }
 
 /// How the model computes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
     /// Number format of the matrix products on the CPU: f32 (the reference's numbers) or bf16
     /// (about 1.8x as fast on CPUs with AVX512-BF16, half the memory; embeddings at cosine

@@ -47,8 +47,18 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => commands::bench::run(&args),
         Command::Eval(command) => commands::eval::run(&command),
         Command::Lists(args) => commands::lists::lists(&args),
+        Command::Index(args) => commands::index::index(&args, model_given(matches, "index")),
+        Command::Search(args) => commands::index::search(&args, model_given(matches, "search")),
         Command::Cache(args) => commands::lists::cache(&args),
     }
+}
+
+/// Whether `--model` (or `CLIP_MODEL`) was given to the subcommand, rather than defaulted.
+fn model_given(matches: &clap::ArgMatches, sub: &str) -> bool {
+    matches
+        .subcommand_matches(sub)
+        .and_then(|m| m.value_source("model"))
+        .is_some_and(|s| s != clap::parser::ValueSource::DefaultValue)
 }
 
 /// Logs go to stderr, filtered by `CLIP_LOG` (default: warnings and errors).

@@ -4,7 +4,7 @@
 #[path = "../../../fixtures/hub_server.rs"]
 mod hub_server;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn fixtures() -> PathBuf {
@@ -27,6 +27,7 @@ fn clip(args: &[&str]) -> Command {
         .env_remove("CLIP_DEVICE")
         .env_remove("CLIP_PRECISION")
         .env_remove("CLIP_THREADS")
+        .env_remove("CLIP_INDEX")
         // Shared by the tests of this run, never removed while they run.
         .env(
             "CLIP_CACHE_DIR",
@@ -72,7 +73,8 @@ const OPENAI: &str = "models/tiny-openai";
 fn help_texts() {
     insta::assert_snapshot!("help", ok(&["--help"]));
     for cmd in [
-        "classify", "embed", "tokenize", "models", "bench", "eval", "lists", "cache",
+        "classify", "embed", "tokenize", "models", "bench", "eval", "lists", "cache", "index",
+        "search",
     ] {
         insta::assert_snapshot!(format!("help_{cmd}"), ok(&[cmd, "--help"]));
     }
@@ -1061,4 +1063,291 @@ fn the_label_cache_is_listed_and_cleared() {
         "{cleared}"
     );
     assert!(with_cache(&["cache"]).contains("0 cached classifiers"));
+}
+
+/// `clip` with its index at `index`.
+fn clip_index(index: &Path, args: &[&str]) -> Command {
+    let mut cmd = clip(args);
+    cmd.env("CLIP_INDEX", index);
+    cmd
+}
+
+fn index_ok(index: &Path, args: &[&str]) -> String {
+    let o = run(&mut clip_index(index, args));
+    assert!(o.status.success(), "clip {args:?} failed:\n{}", stderr(&o));
+    stdout(&o)
+}
+
+fn scan_json(index: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["--json", "-q"]);
+    let out = index_ok(index, &all);
+    serde_json::from_str::<serde_json::Value>(out.trim()).unwrap()["scan"].clone()
+}
+
+/// A copy of a fixture PNG made distinct by bytes after its end (decoders ignore them).
+fn distinct_png(to: &Path, tag: &str) {
+    let mut bytes = std::fs::read(fixtures().join("photos/horse.png")).unwrap();
+    bytes.extend_from_slice(tag.as_bytes());
+    std::fs::write(to, bytes).unwrap();
+}
+
+#[test]
+fn index_is_incremental_and_search_finds_what_embed_computes() {
+    let dir = tmp("index-incremental");
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(lib.join("sub")).unwrap();
+    for f in ["chelsea.png", "coins.png", "camera.png"] {
+        std::fs::copy(fixtures().join("photos").join(f), lib.join(f)).unwrap();
+    }
+    std::fs::copy(
+        fixtures().join("photos/rocket.jpg"),
+        lib.join("sub/rocket.jpg"),
+    )
+    .unwrap();
+    std::fs::write(lib.join("broken.jpg"), "<html>no</html>").unwrap();
+    std::fs::write(lib.join("notes.txt"), "not an image").unwrap();
+    let index = dir.join("idx/index.sqlite");
+    let libs = lib.to_str().unwrap();
+    let s = scan_json(&index, &["index", libs, "-m", OPENAI]);
+    assert_eq!(
+        (&s["files"], &s["embedded"], &s["reused"], &s["unchanged"]),
+        (&5.into(), &4.into(), &0.into(), &0.into())
+    );
+    assert_eq!(
+        s["failed"][0]["path"].as_str().unwrap(),
+        lib.join("broken.jpg")
+            .canonicalize()
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
+    // Nothing changed: nothing read, the failure not retried.
+    let s = scan_json(&index, &["index", libs]);
+    assert_eq!(
+        (&s["unchanged"], &s["failed_before"], &s["embedded"]),
+        (&4.into(), &1.into(), &0.into())
+    );
+    // Rename, copy, edit, delete, fix the broken file.
+    std::fs::rename(lib.join("coins.png"), lib.join("sub/coins-renamed.png")).unwrap();
+    std::fs::copy(lib.join("chelsea.png"), lib.join("chelsea-copy.png")).unwrap();
+    std::fs::copy(fixtures().join("photos/horse.png"), lib.join("camera.png")).unwrap();
+    std::fs::remove_file(lib.join("sub/rocket.jpg")).unwrap();
+    std::fs::copy(fixtures().join("photos/rocket.jpg"), lib.join("broken.jpg")).unwrap();
+    let s = scan_json(&index, &["index"]);
+    // The rename, the copy and the fixed file (now the content of the deleted rocket.jpg,
+    // whose vector is dropped only after the scan) reuse vectors; the edit is embedded.
+    assert_eq!(
+        (&s["reused"], &s["embedded"], &s["unchanged"], &s["removed"]),
+        (&3.into(), &1.into(), &1.into(), &2.into()),
+        "{s}"
+    );
+    assert_eq!(s["failed"], serde_json::json!([]));
+    let status: serde_json::Value =
+        serde_json::from_str(index_ok(&index, &["index", "--status", "--json"]).trim()).unwrap();
+    assert_eq!(
+        (&status["indexed"], &status["vectors"]),
+        (&5.into(), &4.into())
+    );
+    assert_eq!(status["integrity"], "ok");
+    assert_eq!(status["failed"], serde_json::json!([]));
+    // Search: the scores are the cosines `clip embed` gives, best first, ties in path order.
+    let hits: Vec<serde_json::Value> = index_ok(&index, &["search", "a cat", "-k", "5", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(hits.len(), 5);
+    let text = ok(&["embed", "--text", "a cat", "-m", OPENAI]);
+    let t: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    let t: Vec<f64> = t["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let mut expected: Vec<(f64, String)> = hits
+        .iter()
+        .map(|h| {
+            let path = h["path"].as_str().unwrap();
+            let e = ok(&["embed", "--image", path, "-m", OPENAI]);
+            let e: serde_json::Value = serde_json::from_str(e.trim()).unwrap();
+            let cos: f64 = e["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(&t)
+                .map(|(a, b)| a.as_f64().unwrap() * b)
+                .sum();
+            assert!(
+                (cos - h["score"].as_f64().unwrap()).abs() < 1e-4,
+                "{path}: {cos} vs {}",
+                h["score"]
+            );
+            (cos, path.to_string())
+        })
+        .collect();
+    expected.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let scores: Vec<f64> = hits.iter().map(|h| h["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    let chelsea = hits
+        .iter()
+        .position(|h| h["path"].as_str().unwrap().ends_with("/chelsea.png"))
+        .unwrap();
+    let copy = hits
+        .iter()
+        .position(|h| h["path"].as_str().unwrap().ends_with("/chelsea-copy.png"))
+        .unwrap();
+    assert_eq!(copy + 1, chelsea, "equal vectors tie, in path order");
+    // Paths only, a min score that nothing reaches (exit 1), weights that do not fit.
+    let paths = index_ok(&index, &["search", "a cat", "-k", "2", "--paths"]);
+    assert_eq!(paths.lines().count(), 2);
+    assert!(paths.lines().all(|l| Path::new(l).is_absolute()));
+    let o = run(&mut clip_index(
+        &index,
+        &["search", "a cat", "--min-score", "0.99"],
+    ));
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), "");
+    let o = run(&mut clip_index(
+        &index,
+        &["search", "a cat", "--weights", "1,2"],
+    ));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("2 weights for 1 query terms"),
+        "{}",
+        stderr(&o)
+    );
+    // Text and image together, and a negative word.
+    let both = index_ok(
+        &index,
+        &[
+            "search",
+            "beach -people",
+            "--image",
+            lib.join("camera.png").to_str().unwrap(),
+            "--weights",
+            "1,0.5",
+            "-k",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(both.lines().count(), 1);
+}
+
+#[test]
+fn index_refuses_another_model_mass_deletes_and_a_second_writer() {
+    let dir = tmp("index-guards");
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    for i in 0..15 {
+        distinct_png(&lib.join(format!("h{i:02}.png")), &format!("guard{i}"));
+    }
+    let index = dir.join("index.sqlite");
+    let libs = lib.to_str().unwrap();
+    scan_json(&index, &["index", libs, "-m", OPENAI]);
+    // Another model: refused, naming both, with the way out.
+    let o = run(&mut clip_index(
+        &index,
+        &["index", libs, "-m", "models/tiny-laion"],
+    ));
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("tiny-openai") && err.contains("tiny-laion") && err.contains("delete"),
+        "{err}"
+    );
+    let o = run(&mut clip_index(
+        &index,
+        &["search", "x", "-m", "models/tiny-laion"],
+    ));
+    assert!(
+        stderr(&o).contains("was built with model"),
+        "{}",
+        stderr(&o)
+    );
+    // Without --model, search uses the index's model.
+    index_ok(&index, &["search", "a horse", "-k", "1"]);
+    // Most files gone: refused, nothing deleted; then allowed.
+    for i in 0..11 {
+        std::fs::remove_file(lib.join(format!("h{i:02}.png"))).unwrap();
+    }
+    let o = run(&mut clip_index(&index, &["index", "-q"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--allow-mass-delete"), "{}", stderr(&o));
+    let status = index_ok(&index, &["index", "--status", "--json"]);
+    assert!(status.contains("\"indexed\":15"), "{status}");
+    let s = scan_json(&index, &["index", "--allow-mass-delete"]);
+    assert_eq!(s["removed"], 11);
+    // The root itself gone: refused.
+    std::fs::rename(&lib, dir.join("moved")).unwrap();
+    let o = run(&mut clip_index(&index, &["index", "-q"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unavailable"), "{}", stderr(&o));
+    // A second indexer is refused while another process holds the index's lock (this test
+    // process plays the first indexer, so no timing is involved).
+    let moved = dir.join("moved");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("index.sqlite.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let o = run(&mut clip_index(
+        &index,
+        &["index", moved.to_str().unwrap(), "-q"],
+    ));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("being updated by another process"),
+        "{}",
+        stderr(&o)
+    );
+    drop(lock);
+    index_ok(&index, &["index", moved.to_str().unwrap(), "-q"]);
+}
+
+#[test]
+fn a_killed_indexer_loses_nothing_committed_and_resumes() {
+    let dir = tmp("index-kill");
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    for i in 0..1500 {
+        distinct_png(&lib.join(format!("k{i:04}.png")), &format!("kill{i}"));
+    }
+    let libs = lib.to_str().unwrap();
+    let clean = dir.join("clean.sqlite");
+    scan_json(&clean, &["index", libs, "-m", OPENAI]);
+    let killed = dir.join("killed.sqlite");
+    for (trial, ms) in [150u64, 400, 700].into_iter().enumerate() {
+        let mut child = clip_index(&killed, &["index", libs, "-m", OPENAI, "-q"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let status: serde_json::Value =
+            serde_json::from_str(index_ok(&killed, &["index", "--status", "--json"]).trim())
+                .unwrap_or_else(|_| serde_json::json!({"integrity": "ok", "indexed": 0}));
+        assert_eq!(status["integrity"], "ok", "trial {trial}");
+        eprintln!("trial {trial}: {} indexed when killed", status["indexed"]);
+    }
+    let s = scan_json(&killed, &["index", libs]);
+    assert_eq!(s["failed"], serde_json::json!([]));
+    let summary = |i: &Path| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(index_ok(i, &["index", "--status", "--json"]).trim()).unwrap();
+        for k in ["index", "bytes", "last_scan"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    assert_eq!(summary(&killed), summary(&clean));
+    // Same vectors: the same search results with the same scores.
+    let q = ["search", "a horse", "-k", "1500", "--json"];
+    assert_eq!(index_ok(&killed, &q), index_ok(&clean, &q));
 }

@@ -373,6 +373,24 @@ impl Index {
             .map_err(self.sql())
     }
 
+    /// The content hashes of every stored vector.
+    pub fn vector_hashes(&self) -> Result<std::collections::HashSet<Hash>, IndexError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT hash FROM vectors")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(self.sql())?;
+        let mut out = std::collections::HashSet::new();
+        for r in rows {
+            if let Some(h) = to_hash(r.map_err(self.sql())?) {
+                out.insert(h);
+            }
+        }
+        Ok(out)
+    }
+
     /// Applies changes in one transaction: all of them are stored, or none.
     pub fn apply(&mut self, changes: &[Change]) -> Result<(), IndexError> {
         let now = now_secs();

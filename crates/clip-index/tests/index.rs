@@ -141,18 +141,23 @@ fn removals_need_a_present_root_and_a_modest_share() {
     let gone = plan_removals(indexed.iter().copied(), &roots, &seen, 0.5, false).unwrap();
     assert_eq!(gone.len(), 5);
     assert!(!gone.contains(&other));
-    seen.clear();
+    seen = files[..1].iter().cloned().collect();
     let e = plan_removals(indexed.iter().copied(), &roots, &seen, 0.5, false).unwrap_err();
     assert!(
-        e.to_string().contains("20 of the 20") && e.to_string().contains("--allow-mass-delete"),
+        e.to_string().contains("19 of the 20") && e.to_string().contains("--allow-mass-delete"),
         "{e}"
     );
+    seen.clear();
     assert_eq!(
         plan_removals(indexed.iter().copied(), &roots, &seen, 0.5, true)
             .unwrap()
             .len(),
         20
     );
+    // A root that shows nothing at all is suspect even for a few files.
+    let few: Vec<&str> = files[..3].iter().map(String::as_str).collect();
+    let e = plan_removals(few.iter().copied(), &roots, &seen, 0.5, false).unwrap_err();
+    assert!(e.to_string().contains("has no images now"), "{e}");
     let missing = vec![format!("{root}/gone")];
     let e = plan_removals(indexed.iter().copied(), &missing, &seen, 0.5, true).unwrap_err();
     assert!(e.to_string().contains("unavailable"), "{e}");

@@ -52,6 +52,9 @@ pub enum ClipError {
         /// What is wrong.
         detail: String,
     },
+    /// The photo index failed or refused.
+    #[error(transparent)]
+    Index(#[from] clip_index::IndexError),
     /// A file could not be read.
     #[error("cannot read {path}: {error}")]
     Io {

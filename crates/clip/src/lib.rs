@@ -30,6 +30,7 @@ pub mod dataset;
 pub mod error;
 pub mod eval;
 pub mod hub;
+pub mod library;
 pub mod zeroshot;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,278 @@
+//! `clip index` and `clip search`: the photo index.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clip::library::{
+    default_index_path, load_vectors, Index, IndexError, QueryTerm, ScanOptions, ScanProgress,
+    WriteLock,
+};
+use serde_json::json;
+
+use crate::cli::{IndexArgs, ModelArgs, SearchArgs};
+use crate::output;
+
+/// The index path: `--index`/`CLIP_INDEX`, else the default.
+fn index_path(arg: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match arg {
+        Some(p) => Ok(p.clone()),
+        None => default_index_path()
+            .context("no index location: pass --index, or set CLIP_INDEX or HOME"),
+    }
+}
+
+/// The model to use with an existing index: the one it was built with, unless `--model` was
+/// given.
+fn model_for(index: Option<&Index>, args: &ModelArgs, model_given: bool) -> ModelArgs {
+    let mut args = args.clone();
+    if let (Some(index), false) = (index, model_given) {
+        args.model = index.info().model.clone();
+    }
+    args
+}
+
+/// The error for an index made by another model, with the commands that fix it.
+fn mismatch_hint(e: clip::ClipError, path: &Path) -> anyhow::Error {
+    if let clip::ClipError::Index(IndexError::ModelMismatch { index_model, .. }) = &e {
+        let msg = format!(
+            "{e}\nhint: search it with --model {index_model:?}, or rebuild it for this model: \
+             delete {} and run clip index again (or use another --index)",
+            path.display()
+        );
+        return anyhow::anyhow!(msg);
+    }
+    e.into()
+}
+
+pub fn index(args: &IndexArgs, model_given: bool) -> anyhow::Result<ExitCode> {
+    let path = index_path(&args.index)?;
+    if args.status {
+        return status(&path, args.json);
+    }
+    let existing = if path.is_file() {
+        Some(Index::open_existing(&path).map_err(clip::ClipError::from)?)
+    } else {
+        None
+    };
+    let folders: Vec<PathBuf> = if args.folders.is_empty() {
+        let roots = match &existing {
+            Some(i) => i.status().map_err(clip::ClipError::from)?.roots,
+            None => Vec::new(),
+        };
+        if roots.is_empty() {
+            bail!(
+                "no folders to index: name one, e.g. `clip index ~/Pictures` (index {})",
+                path.display()
+            );
+        }
+        roots.into_iter().map(PathBuf::from).collect()
+    } else {
+        args.folders.clone()
+    };
+    let _lock = WriteLock::acquire(&path).map_err(clip::ClipError::from)?;
+    let model_args = model_for(existing.as_ref(), &args.model, model_given);
+    drop(existing);
+    let model = output::load_model(&model_args)?;
+    let mut index =
+        Index::open(&path, &model.index_info()).map_err(|e| mismatch_hint(e.into(), &path))?;
+    let bar = output::bar(0, args.model.quiet, "indexing");
+    let report = model.update_index(
+        &mut index,
+        &folders,
+        &ScanOptions {
+            allow_mass_delete: args.allow_mass_delete,
+            ..Default::default()
+        },
+        &mut |p| match p {
+            ScanProgress::Planned { to_read, .. } => bar.set_length(to_read as u64),
+            ScanProgress::Done(n) => bar.inc(n as u64),
+        },
+    );
+    bar.finish_and_clear();
+    let report = report?;
+    for f in &report.failed {
+        eprintln!("warning: {}", f.error);
+    }
+    let mut out = output::stdout();
+    if args.json {
+        output::json_line(
+            &mut out,
+            &json!({"index": path.display().to_string(), "model": model.name(), "scan": report}),
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{}: {} images; {} embedded, {} reused (renamed or copied), {} unchanged, {} failed{}, {} removed",
+            path.display(),
+            report.files,
+            report.embedded,
+            report.reused,
+            report.unchanged,
+            report.failed.len(),
+            if report.failed_before > 0 {
+                format!(" ({} known failures not retried)", report.failed_before)
+            } else {
+                String::new()
+            },
+            report.removed
+        )?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+    let index = Index::open_existing(path)
+        .map_err(clip::ClipError::from)
+        .with_context(|| "no index to show; build one with `clip index FOLDER`")?;
+    let s = index.status().map_err(clip::ClipError::from)?;
+    let integrity = index.integrity_check().map_err(clip::ClipError::from)?;
+    let mut out = output::stdout();
+    if as_json {
+        output::json_line(
+            &mut out,
+            &json!({
+                "index": path.display().to_string(),
+                "model": s.info.model,
+                "fingerprint": s.info.fingerprint,
+                "dim": s.info.dim,
+                "indexed": s.indexed,
+                "vectors": s.vectors,
+                "bytes": s.bytes,
+                "last_scan": s.last_scan,
+                "roots": s.roots,
+                "integrity": integrity,
+                "failed": s.failed.iter().map(|(p, e)| json!({"path": p, "error": e})).collect::<Vec<_>>(),
+            }),
+        )?;
+    } else {
+        writeln!(out, "index     {}", path.display())?;
+        writeln!(
+            out,
+            "model     {} (fingerprint {}, {} dimensions)",
+            s.info.model, s.info.fingerprint, s.info.dim
+        )?;
+        writeln!(out, "folders   {}", s.roots.join(", "))?;
+        writeln!(
+            out,
+            "images    {} indexed ({} distinct), {} failed",
+            s.indexed,
+            s.vectors,
+            s.failed.len()
+        )?;
+        for (p, e) in &s.failed {
+            // Decoder errors already name the file.
+            if e.starts_with(p.as_str()) {
+                writeln!(out, "  failed  {e}")?;
+            } else {
+                writeln!(out, "  failed  {p}: {e}")?;
+            }
+        }
+        writeln!(out, "integrity {integrity}")?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Splits a text into its positive part and its `-word` terms.
+fn split_negatives(text: &str) -> (String, Vec<String>) {
+    let mut positive = Vec::new();
+    let mut negative = Vec::new();
+    for word in text.split_whitespace() {
+        match word.strip_prefix('-') {
+            Some(w) if !w.is_empty() => negative.push(w.to_string()),
+            _ => positive.push(word),
+        }
+    }
+    (positive.join(" "), negative)
+}
+
+pub fn search(args: &SearchArgs, model_given: bool) -> anyhow::Result<ExitCode> {
+    let path = index_path(&args.index)?;
+    let index = Index::open_existing(&path)
+        .map_err(clip::ClipError::from)
+        .with_context(|| "no index to search; build one with `clip index FOLDER`")?;
+    let n_terms = args.text.len() + args.image.len();
+    if !args.weights.is_empty() && args.weights.len() != n_terms {
+        bail!(
+            "{} weights for {n_terms} query terms (texts then images)",
+            args.weights.len()
+        );
+    }
+    let weight = |i: usize| args.weights.get(i).copied().unwrap_or(1.0);
+    let mut terms = Vec::new();
+    for (i, t) in args.text.iter().enumerate() {
+        let (positive, negatives) = split_negatives(t);
+        if !positive.is_empty() {
+            terms.push((QueryTerm::Text(positive), weight(i)));
+        }
+        for n in negatives {
+            terms.push((QueryTerm::Text(n), -weight(i)));
+        }
+    }
+    for (j, p) in args.image.iter().enumerate() {
+        terms.push((QueryTerm::Image(p.clone()), weight(args.text.len() + j)));
+    }
+    if terms.is_empty() {
+        bail!("the query has nothing to look for");
+    }
+    let model = output::load_model(&model_for(Some(&index), &args.model, model_given))?;
+    let info = model.index_info();
+    if info.fingerprint != index.info().fingerprint || info.dim != index.info().dim {
+        return Err(mismatch_hint(
+            clip::ClipError::Index(IndexError::ModelMismatch {
+                path: path.display().to_string(),
+                index_model: index.info().model.clone(),
+                index_detail: format!(
+                    "fingerprint {}, dimension {}",
+                    index.info().fingerprint,
+                    index.info().dim
+                ),
+                model: info.model,
+                detail: format!("fingerprint {}, dimension {}", info.fingerprint, info.dim),
+            }),
+            &path,
+        ));
+    }
+    let vectors = load_vectors(&index)?;
+    let query = model.query_vector(&terms, Some(&vectors), args.truncate)?;
+    let hits: Vec<_> = vectors
+        .top_k(&query, args.top_k as usize)
+        .into_iter()
+        .filter(|h| args.min_score.is_none_or(|m| h.score >= m))
+        .collect();
+    let mut out = output::stdout();
+    for h in &hits {
+        let p = vectors.path(h.index);
+        if args.json {
+            output::json_line(&mut out, &json!({"path": p, "score": h.score}))?;
+        } else if args.paths {
+            writeln!(out, "{p}")?;
+        } else {
+            writeln!(out, "{:.4}  {p}", h.score)?;
+        }
+    }
+    out.flush()?;
+    if hits.is_empty() {
+        if vectors.is_empty() {
+            eprintln!("the index {} holds no images", path.display());
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minus_words_are_negative_terms() {
+        assert_eq!(
+            split_negatives("beach -people  at dusk -"),
+            ("beach at dusk -".to_string(), vec!["people".to_string()])
+        );
+    }
+}
