@@ -407,9 +407,17 @@ pub struct BenchArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "image,text,preprocess,tokenize"
+        default_value = "image,text,preprocess,tokenize,search,index"
     )]
     pub only: Vec<BenchTask>,
+    /// Numbers of vectors of the search rows, comma-separated.
+    #[arg(long, default_value = "100000,1000000", value_delimiter = ',',
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub search_sizes: Vec<u64>,
+    /// The folder of photos the index row indexes (default: 64 copies of the built-in photo,
+    /// each made distinct, in a temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub index_dir: Option<PathBuf>,
     /// The photo read, decoded and preprocessed by the preprocess row (default: a 528 KB,
     /// 1000x872 JPEG built into the binary, decoded from memory).
     #[arg(long, value_name = "PATH")]
@@ -438,6 +446,11 @@ pub enum BenchTask {
     Preprocess,
     /// Tokenizer on 1000 short captions, one thread.
     Tokenize,
+    /// Exact top-10 search latency over --search-sizes random 512-d vectors.
+    Search,
+    /// Indexing throughput on a folder of photos (--index-dir), against the model alone on the
+    /// same photos.
+    Index,
 }
 
 #[derive(Debug, Args)]

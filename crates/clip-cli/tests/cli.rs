@@ -95,6 +95,10 @@ fn bench_reports_every_row_as_json() {
         "2",
         "--photo",
         "photos/rocket.jpg",
+        "--search-sizes",
+        "1000,5000",
+        "--index-dir",
+        "eval/imagefolder/train",
         "--json",
     ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -117,8 +121,18 @@ fn bench_reports_every_row_as_json() {
             "\"text\" 2 8",
             "\"preprocess\" 1 null",
             "\"tokenize\" 1000 null",
+            "\"search\" 1 null",
+            "\"search\" 1 null",
+            "\"index\" 32 null",
+            "\"index-model\" 32 null",
         ]
     );
+    let items: Vec<u64> = rows[8..]
+        .iter()
+        .map(|r| r["items"].as_u64().unwrap())
+        .collect();
+    assert_eq!(items, [1000, 5000, 15, 15]);
+    assert_eq!(rows[8]["unit"], "ms");
     for r in rows {
         let (min, median, max) = (
             r["min"].as_f64().unwrap(),

@@ -61,6 +61,20 @@ impl Vectors {
         Vectors { paths, dim, data }
     }
 
+    /// Rows from a flat buffer of `paths.len()` vectors of length `dim`, normalized.
+    pub fn from_flat(paths: Vec<String>, dim: usize, mut data: Vec<f32>) -> Vectors {
+        assert_eq!(data.len(), paths.len() * dim, "one vector per path");
+        if dim > 0 {
+            data.par_chunks_mut(dim).for_each(|row| {
+                let norm = dot(row, row).sqrt();
+                if norm > 0.0 {
+                    row.iter_mut().for_each(|x| *x /= norm);
+                }
+            });
+        }
+        Vectors { paths, dim, data }
+    }
+
     /// How many vectors.
     pub fn len(&self) -> usize {
         self.paths.len()
@@ -106,8 +120,33 @@ impl Vectors {
     }
 
     /// The `k` rows most similar to `query`, best first; equal scores in row (path) order.
+    /// Blocks of rows are scored on all cores, each keeping its own best `k`, so the full
+    /// list of scores is never stored; then the blocks' best are merged.
     pub fn top_k(&self, query: &[f32], k: usize) -> Vec<Hit> {
-        top_k_of(&self.scores(query), k)
+        const BLOCK: usize = 4096;
+        let dim = self.dim.max(1);
+        if k == 0 || self.is_empty() {
+            return Vec::new();
+        }
+        let q = normalized(query);
+        let candidates: Vec<Hit> = self
+            .data
+            .par_chunks(dim * BLOCK)
+            .enumerate()
+            .flat_map_iter(|(b, block)| {
+                let scores: Vec<f32> = block.chunks_exact(dim).map(|row| dot(row, &q)).collect();
+                top_k_of(&scores, k).into_iter().map(move |h| Hit {
+                    index: b * BLOCK + h.index,
+                    score: h.score,
+                })
+            })
+            .collect();
+        // The merge keeps the same order: score, then row.
+        let scores: Vec<f32> = candidates.iter().map(|h| h.score).collect();
+        top_k_of(&scores, k)
+            .into_iter()
+            .map(|h| candidates[h.index].clone())
+            .collect()
     }
 }
 

@@ -169,6 +169,11 @@ impl Clip {
         self
     }
 
+    /// How many images or texts go through the model at once.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
     /// Sets the limits applied when decoding images.
     pub fn with_decode_limits(mut self, limits: DecodeLimits) -> Self {
         self.limits = limits;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::cli::{BenchArgs, BenchTask};
+
 use crate::output;
 
 /// The short prompt of the text rows: start, six words, end (what "a photo of a dog." gives).
@@ -23,8 +24,10 @@ struct Row {
     task: &'static str,
     batch: usize,
     tokens: Option<usize>,
+    /// Vectors searched (search rows), or images indexed (index rows).
+    items: Option<usize>,
     unit: &'static str,
-    /// Items per second of each repeat.
+    /// Items per second (or milliseconds, for latencies) of each repeat.
     rates: Vec<f64>,
 }
 
@@ -35,6 +38,9 @@ impl Row {
             ("text", Some(t)) => format!("texts/s, {t} tokens, batch {}", self.batch),
             ("preprocess", _) => "preprocess images/s (1 thread)".into(),
             ("tokenize", _) => "tokenizer texts/s (1 thread)".into(),
+            ("search", _) => format!("search ms, top-10 of {}", self.items.unwrap_or(0)),
+            ("index", _) => format!("index images/s, {} photos", self.items.unwrap_or(0)),
+            ("index-model", _) => format!("  model only, same {} photos", self.items.unwrap_or(0)),
             _ => self.task.into(),
         }
     }
@@ -115,7 +121,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let needs_model = args
         .only
         .iter()
-        .any(|t| matches!(t, BenchTask::Image | BenchTask::Text));
+        .any(|t| matches!(t, BenchTask::Image | BenchTask::Text | BenchTask::Index));
     let (model, name) = if let Some(m) = &args.model {
         let mut options = clip::ResolveOptions::from_env();
         options.offline |= args.offline;
@@ -165,6 +171,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 task: "image",
                 batch: b,
                 tokens: None,
+                items: None,
                 unit: "images/s",
                 rates,
             });
@@ -206,6 +213,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                     task: "text",
                     batch: b,
                     tokens: Some(tokens),
+                    items: None,
                     unit: "texts/s",
                     rates,
                 });
@@ -240,6 +248,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             task: "preprocess",
             batch: 1,
             tokens: None,
+            items: None,
             unit: "images/s",
             rates,
         });
@@ -271,9 +280,21 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             task: "tokenize",
             batch: texts.len(),
             tokens: None,
+            items: None,
             unit: "texts/s",
             rates,
         });
+    }
+    if args.only.contains(&BenchTask::Search) {
+        for &n in &args.search_sizes {
+            progress(format!("search over {n} vectors"));
+            rows.push(search_row(n as usize, args.repeats, &mut rng));
+        }
+    }
+
+    if let (true, Some(model)) = (args.only.contains(&BenchTask::Index), &model) {
+        progress("indexing".into());
+        rows.extend(index_rows(model, args)?);
     }
     if live {
         eprint!("\r\x1b[2K");
@@ -290,8 +311,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|r| {
                 let (median, min, max) = r.stats();
-                json!({"task": r.task, "batch": r.batch, "tokens": r.tokens, "unit": r.unit,
-                       "median": median, "min": min, "max": max})
+                json!({"task": r.task, "batch": r.batch, "tokens": r.tokens, "items": r.items,
+                       "unit": r.unit, "median": median, "min": min, "max": max})
             })
             .collect();
         output::json_line(
@@ -322,4 +343,118 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Dimension of the search rows' vectors (ViT-B's embeddings).
+const SEARCH_DIM: usize = 512;
+
+/// Latency of exact top-10 search over `n` random vectors, one random query per repeat.
+fn search_row(n: usize, repeats: u32, rng: &mut Rng) -> Row {
+    let data: Vec<f32> = (0..n * SEARCH_DIM).map(|_| rng.unit() - 0.5).collect();
+    let vectors = clip::library::Vectors::from_flat(
+        (0..n).map(|i| i.to_string()).collect(),
+        SEARCH_DIM,
+        data,
+    );
+    let mut query = || -> Vec<f32> { (0..SEARCH_DIM).map(|_| rng.unit() - 0.5).collect() };
+    let q = query();
+    vectors.top_k(&q, 10); // warm-up
+    let rates = (0..repeats.max(1))
+        .map(|_| {
+            let q = query();
+            let start = Instant::now();
+            let hits = vectors.top_k(&q, 10);
+            let ms = start.elapsed().as_secs_f64() * 1e3;
+            assert_eq!(hits.len(), 10.min(n));
+            ms
+        })
+        .collect();
+    Row {
+        task: "search",
+        batch: 1,
+        tokens: None,
+        items: Some(n),
+        unit: "ms",
+        rates,
+    }
+}
+
+/// Indexing throughput: a fresh index of the folder per repeat (the whole scan: walk, read,
+/// hash, decode on worker threads, model, commits), and the model alone on the same photos
+/// decoded beforehand.
+fn index_rows(model: &clip::Clip, args: &BenchArgs) -> anyhow::Result<Vec<Row>> {
+    let scratch = std::env::temp_dir().join(format!("clip-bench-index-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let folder = match &args.index_dir {
+        Some(d) => d.clone(),
+        None => {
+            let d = scratch.join("photos");
+            std::fs::create_dir_all(&d)
+                .with_context(|| format!("cannot create {}", d.display()))?;
+            for i in 0..64 {
+                // Bytes after the JPEG's end make each copy distinct content, same pixels.
+                let mut bytes = PHOTO.to_vec();
+                bytes.extend_from_slice(format!("copy {i}").as_bytes());
+                let p = d.join(format!("photo{i:02}.jpg"));
+                std::fs::write(&p, bytes)
+                    .with_context(|| format!("cannot write {}", p.display()))?;
+            }
+            d
+        }
+    };
+    let files = clip::dataset::image_files(&folder)?;
+    anyhow::ensure!(!files.is_empty(), "no images in {}", folder.display());
+    let index_path = scratch.join("bench.sqlite");
+    let info = model.index_info();
+    let result = (|| -> anyhow::Result<Vec<Row>> {
+        let mut scan = || -> anyhow::Result<()> {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", index_path.display()));
+            }
+            let mut index = clip::library::Index::open(&index_path, &info)?;
+            let report = model.update_index(
+                &mut index,
+                std::slice::from_ref(&folder),
+                &clip::library::ScanOptions::default(),
+                &mut |_| {},
+            )?;
+            anyhow::ensure!(
+                report.failed.is_empty(),
+                "{} photos could not be indexed, e.g. {}",
+                report.failed.len(),
+                report.failed[0].error
+            );
+            Ok(())
+        };
+        let n = files.len();
+        let whole = time(args.repeats, n, &mut scan)?;
+        let pixels = files
+            .iter()
+            .map(|p| model.load_image(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let model_only = time(args.repeats, n, || {
+            model.encode_image(&pixels)?;
+            Ok(())
+        })?;
+        Ok(vec![
+            Row {
+                task: "index",
+                batch: model.batch_size(),
+                tokens: None,
+                items: Some(n),
+                unit: "images/s",
+                rates: whole,
+            },
+            Row {
+                task: "index-model",
+                batch: model.batch_size(),
+                tokens: None,
+                items: Some(n),
+                unit: "images/s",
+                rates: model_only,
+            },
+        ])
+    })();
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
 }
