@@ -52,9 +52,9 @@ pub enum ClipError {
         /// What is wrong.
         detail: String,
     },
-    /// The photo index failed or refused.
+    /// The photo index failed or refused (boxed: its errors are large).
     #[error(transparent)]
-    Index(#[from] clip_index::IndexError),
+    Index(Box<clip_index::IndexError>),
     /// A file could not be read.
     #[error("cannot read {path}: {error}")]
     Io {
@@ -63,4 +63,10 @@ pub enum ClipError {
         /// The system's error.
         error: std::io::Error,
     },
+}
+
+impl From<clip_index::IndexError> for ClipError {
+    fn from(e: clip_index::IndexError) -> Self {
+        ClipError::Index(Box::new(e))
+    }
 }

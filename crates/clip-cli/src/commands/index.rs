@@ -35,7 +35,10 @@ fn model_for(index: Option<&Index>, args: &ModelArgs, model_given: bool) -> Mode
 
 /// The error for an index made by another model, with the commands that fix it.
 fn mismatch_hint(e: clip::ClipError, path: &Path) -> anyhow::Error {
-    if let clip::ClipError::Index(IndexError::ModelMismatch { index_model, .. }) = &e {
+    if let clip::ClipError::Index(boxed) = &e {
+        let IndexError::ModelMismatch { index_model, .. } = boxed.as_ref() else {
+            return e.into();
+        };
         let msg = format!(
             "{e}\nhint: search it with --model {index_model:?}, or rebuild it for this model: \
              delete {} and run clip index again (or use another --index)",
@@ -222,7 +225,7 @@ pub fn search(args: &SearchArgs, model_given: bool) -> anyhow::Result<ExitCode> 
     let info = model.index_info();
     if info.fingerprint != index.info().fingerprint || info.dim != index.info().dim {
         return Err(mismatch_hint(
-            clip::ClipError::Index(IndexError::ModelMismatch {
+            clip::ClipError::from(IndexError::ModelMismatch {
                 path: path.display().to_string(),
                 index_model: index.info().model.clone(),
                 index_detail: format!(
