@@ -112,6 +112,17 @@ pub enum Command {
   clip search \"beach\" --image sunset.jpg --weights 1,0.5 --top-k 20 --json
   clip search \"cat\" --min-score 0.25 --paths | xargs open")]
     Search(SearchArgs),
+    /// Find groups of near-identical photos under folders.
+    ///
+    /// Indexes the folders first (as `clip index`, incrementally, into the same index), then
+    /// joins every two images whose embeddings have a cosine similarity of at least
+    /// --threshold; groups are printed with the least similar pair's score, one path a line.
+    /// Identical files always group. Compares every pair: fine for tens of thousands of
+    /// photos. Exits with 1 when there are no groups.
+    #[command(after_help = "Examples:
+  clip duplicates ~/Pictures --threshold 0.95
+  clip duplicates ~/Pictures/2024 --json")]
+    Duplicates(DuplicatesArgs),
     /// Show or clear the cache of label embeddings (zero-shot classifiers).
     ///
     /// classify and eval keep the label embeddings of each model, label list and template set
@@ -137,6 +148,27 @@ pub struct IndexArgs {
     /// Print a JSON summary.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DuplicatesArgs {
+    /// Folders to look in (indexed first). Default: every folder of the index.
+    #[arg(value_name = "FOLDER")]
+    pub folders: Vec<PathBuf>,
+    /// How similar two photos must be (cosine of their embeddings, at most 1).
+    #[arg(long, default_value_t = 0.95, allow_negative_numbers = true)]
+    pub threshold: f32,
+    /// Print one JSON object per group.
+    #[arg(long)]
+    pub json: bool,
+    /// The index file.
+    #[arg(long, value_name = "FILE", env = "CLIP_INDEX")]
+    pub index: Option<PathBuf>,
+    /// Let the scan drop however many files are gone.
+    #[arg(long)]
+    pub allow_mass_delete: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }

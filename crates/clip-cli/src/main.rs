@@ -49,6 +49,9 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Lists(args) => commands::lists::lists(&args),
         Command::Index(args) => commands::index::index(&args, model_given(matches, "index")),
         Command::Search(args) => commands::index::search(&args, model_given(matches, "search")),
+        Command::Duplicates(args) => {
+            commands::index::duplicates(&args, model_given(matches, "duplicates"))
+        }
         Command::Cache(args) => commands::lists::cache(&args),
     }
 }

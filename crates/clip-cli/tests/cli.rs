@@ -73,8 +73,17 @@ const OPENAI: &str = "models/tiny-openai";
 fn help_texts() {
     insta::assert_snapshot!("help", ok(&["--help"]));
     for cmd in [
-        "classify", "embed", "tokenize", "models", "bench", "eval", "lists", "cache", "index",
+        "classify",
+        "embed",
+        "tokenize",
+        "models",
+        "bench",
+        "eval",
+        "lists",
+        "cache",
+        "index",
         "search",
+        "duplicates",
     ] {
         insta::assert_snapshot!(format!("help_{cmd}"), ok(&[cmd, "--help"]));
     }
@@ -1364,4 +1373,60 @@ fn a_killed_indexer_loses_nothing_committed_and_resumes() {
     // Same vectors: the same search results with the same scores.
     let q = ["search", "a horse", "-k", "1500", "--json"];
     assert_eq!(index_ok(&killed, &q), index_ok(&clean, &q));
+}
+
+#[test]
+fn duplicates_groups_near_identical_photos() {
+    let dir = tmp("duplicates");
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(lib.join("sub")).unwrap();
+    std::fs::copy(fixtures().join("photos/horse.png"), lib.join("horse.png")).unwrap();
+    std::fs::copy(
+        fixtures().join("photos/horse.png"),
+        lib.join("sub/copy.png"),
+    )
+    .unwrap();
+    distinct_png(&lib.join("same-pixels.png"), "other bytes");
+    std::fs::copy(fixtures().join("photos/rocket.jpg"), lib.join("rocket.jpg")).unwrap();
+    let index = dir.join("index.sqlite");
+    let libs = lib.to_str().unwrap();
+    let out = index_ok(
+        &index,
+        &[
+            "duplicates",
+            libs,
+            "-m",
+            OPENAI,
+            "--threshold",
+            "0.9999",
+            "--json",
+            "-q",
+        ],
+    );
+    let groups: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(groups.len(), 1, "{out}");
+    let paths: Vec<&str> = groups[0]["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let names: Vec<&str> = paths
+        .iter()
+        .map(|p| p.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(names, ["horse.png", "same-pixels.png", "copy.png"]);
+    assert!(groups[0]["min_score"].as_f64().unwrap() > 0.9999);
+    let text = index_ok(&index, &["duplicates", libs, "--threshold", "0.9999"]);
+    assert!(text.starts_with("# 3 images, similarity >= "), "{text}");
+    // Nothing that similar: exit 1, nothing printed.
+    let o = run(&mut clip_index(
+        &index,
+        &["duplicates", libs, "--threshold", "1.5"],
+    ));
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), "");
 }

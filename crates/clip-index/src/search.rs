@@ -150,6 +150,58 @@ impl Vectors {
     }
 }
 
+impl Vectors {
+    /// Groups of near-identical rows among `rows` (all rows when `None`): rows joined when
+    /// their cosine similarity is at least `threshold`, transitively. Each group lists its
+    /// rows in order, groups in the order of their first row; rows alone are left out. Every
+    /// pair is compared (n²/2 dot products, on all cores).
+    pub fn near_duplicates(&self, rows: Option<&[usize]>, threshold: f32) -> Vec<Vec<usize>> {
+        let all: Vec<usize>;
+        let rows = match rows {
+            Some(r) => r,
+            None => {
+                all = (0..self.len()).collect();
+                &all
+            }
+        };
+        let pairs: Vec<(usize, usize)> = (0..rows.len())
+            .into_par_iter()
+            .flat_map_iter(|a| {
+                let va = self.vector(rows[a]);
+                (a + 1..rows.len())
+                    .filter(move |&b| dot(va, self.vector(rows[b])) >= threshold)
+                    .map(move |b| (a, b))
+            })
+            .collect();
+        // Union-find over positions in `rows`.
+        let mut parent: Vec<usize> = (0..rows.len()).collect();
+        fn root(parent: &mut [usize], mut i: usize) -> usize {
+            while parent[i] != i {
+                parent[i] = parent[parent[i]];
+                i = parent[i];
+            }
+            i
+        }
+        for (a, b) in pairs {
+            let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+            if ra != rb {
+                parent[ra.max(rb)] = ra.min(rb);
+            }
+        }
+        let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for (i, &row) in rows.iter().enumerate() {
+            let r = root(&mut parent, i);
+            groups.entry(r).or_default().push(row);
+        }
+        let mut out: Vec<Vec<usize>> = groups.into_values().filter(|g| g.len() > 1).collect();
+        for g in &mut out {
+            g.sort_unstable();
+        }
+        out.sort();
+        out
+    }
+}
+
 /// The `k` highest of `scores`, best first; equal scores in index order.
 pub fn top_k_of(scores: &[f32], k: usize) -> Vec<Hit> {
     let order = |a: &usize, b: &usize| scores[*b].total_cmp(&scores[*a]).then(a.cmp(b));
@@ -183,6 +235,25 @@ mod tests {
         assert_eq!(top_k_of(&[0.3], 10).len(), 1);
         assert!(top_k_of(&[], 3).is_empty());
         assert!(top_k_of(&[1.0], 0).is_empty());
+    }
+
+    #[test]
+    fn near_duplicates_are_grouped_transitively() {
+        let v = Vectors::new(
+            vec![
+                ("a".into(), vec![1.0, 0.0, 0.0]),
+                ("b".into(), vec![0.0, 1.0, 0.0]),
+                ("c".into(), vec![0.99, 0.14, 0.0]),
+                ("d".into(), vec![0.0, 0.0, 1.0]),
+                ("e".into(), vec![0.0, 0.0, 2.0]),
+                ("f".into(), vec![0.96, 0.28, 0.0]),
+            ],
+            3,
+        );
+        // a~c (0.99) and c~f (0.99) join a, c, f although a~f is 0.96; d = e.
+        assert_eq!(v.near_duplicates(None, 0.98), [vec![0, 2, 5], vec![3, 4]]);
+        assert_eq!(v.near_duplicates(Some(&[0, 1, 3, 4]), 0.98), [vec![3, 4]]);
+        assert!(v.near_duplicates(None, 1.01).is_empty());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use rayon::prelude::*;
 use crate::eval::Failure;
 use crate::{normalized, Clip, ClipError, Pixels};
 
+pub use clip_index::search::dot;
 pub use clip_index::{
     Hit, Index, IndexError, IndexInfo, Status, Vectors, WriteLock, DEFAULT_MAX_DELETE_SHARE,
 };

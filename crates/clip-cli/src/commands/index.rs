@@ -11,7 +11,7 @@ use clip::library::{
 };
 use serde_json::json;
 
-use crate::cli::{IndexArgs, ModelArgs, SearchArgs};
+use crate::cli::{DuplicatesArgs, IndexArgs, ModelArgs, SearchArgs};
 use crate::output;
 
 /// The index path: `--index`/`CLIP_INDEX`, else the default.
@@ -54,50 +54,13 @@ pub fn index(args: &IndexArgs, model_given: bool) -> anyhow::Result<ExitCode> {
     if args.status {
         return status(&path, args.json);
     }
-    let existing = if path.is_file() {
-        Some(Index::open_existing(&path).map_err(clip::ClipError::from)?)
-    } else {
-        None
-    };
-    let folders: Vec<PathBuf> = if args.folders.is_empty() {
-        let roots = match &existing {
-            Some(i) => i.status().map_err(clip::ClipError::from)?.roots,
-            None => Vec::new(),
-        };
-        if roots.is_empty() {
-            bail!(
-                "no folders to index: name one, e.g. `clip index ~/Pictures` (index {})",
-                path.display()
-            );
-        }
-        roots.into_iter().map(PathBuf::from).collect()
-    } else {
-        args.folders.clone()
-    };
-    let _lock = WriteLock::acquire(&path).map_err(clip::ClipError::from)?;
-    let model_args = model_for(existing.as_ref(), &args.model, model_given);
-    drop(existing);
-    let model = output::load_model(&model_args)?;
-    let mut index =
-        Index::open(&path, &model.index_info()).map_err(|e| mismatch_hint(e.into(), &path))?;
-    let bar = output::bar(0, args.model.quiet, "indexing");
-    let report = model.update_index(
-        &mut index,
-        &folders,
-        &ScanOptions {
-            allow_mass_delete: args.allow_mass_delete,
-            ..Default::default()
-        },
-        &mut |p| match p {
-            ScanProgress::Planned { to_read, .. } => bar.set_length(to_read as u64),
-            ScanProgress::Done(n) => bar.inc(n as u64),
-        },
-    );
-    bar.finish_and_clear();
-    let report = report?;
-    for f in &report.failed {
-        eprintln!("warning: {}", f.error);
-    }
+    let (model, _index, report) = scan(
+        &path,
+        &args.folders,
+        &args.model,
+        model_given,
+        args.allow_mass_delete,
+    )?;
     let mut out = output::stdout();
     if args.json {
         output::json_line(
@@ -124,6 +87,120 @@ pub fn index(args: &IndexArgs, model_given: bool) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Brings the index at `path` up to date with `folders` (default: the folders indexed
+/// before), under the write lock, with a progress bar; returns the model, the index and what
+/// the scan did. Failures are reported on stderr as warnings.
+fn scan(
+    path: &Path,
+    folders: &[PathBuf],
+    model_args: &ModelArgs,
+    model_given: bool,
+    allow_mass_delete: bool,
+) -> anyhow::Result<(clip::Clip, Index, clip::library::ScanReport)> {
+    let existing = if path.is_file() {
+        Some(Index::open_existing(path).map_err(clip::ClipError::from)?)
+    } else {
+        None
+    };
+    let folders: Vec<PathBuf> = if folders.is_empty() {
+        let roots = match &existing {
+            Some(i) => i.status().map_err(clip::ClipError::from)?.roots,
+            None => Vec::new(),
+        };
+        if roots.is_empty() {
+            bail!(
+                "no folders to index: name one, e.g. `clip index ~/Pictures` (index {})",
+                path.display()
+            );
+        }
+        roots.into_iter().map(PathBuf::from).collect()
+    } else {
+        folders.to_vec()
+    };
+    let _lock = WriteLock::acquire(path).map_err(clip::ClipError::from)?;
+    let model_args = model_for(existing.as_ref(), model_args, model_given);
+    drop(existing);
+    let model = output::load_model(&model_args)?;
+    let mut index =
+        Index::open(path, &model.index_info()).map_err(|e| mismatch_hint(e.into(), path))?;
+    let bar = output::bar(0, model_args.quiet, "indexing");
+    let report = model.update_index(
+        &mut index,
+        &folders,
+        &ScanOptions {
+            allow_mass_delete,
+            ..Default::default()
+        },
+        &mut |p| match p {
+            ScanProgress::Planned { to_read, .. } => bar.set_length(to_read as u64),
+            ScanProgress::Done(n) => bar.inc(n as u64),
+        },
+    );
+    bar.finish_and_clear();
+    let report = report?;
+    for f in &report.failed {
+        eprintln!("warning: {}", f.error);
+    }
+    Ok((model, index, report))
+}
+
+pub fn duplicates(args: &DuplicatesArgs, model_given: bool) -> anyhow::Result<ExitCode> {
+    let path = index_path(&args.index)?;
+    let (_model, index, _report) = scan(
+        &path,
+        &args.folders,
+        &args.model,
+        model_given,
+        args.allow_mass_delete,
+    )?;
+    let vectors = load_vectors(&index)?;
+    let roots: Vec<String> = args
+        .folders
+        .iter()
+        .filter_map(|f| f.canonicalize().ok())
+        .filter_map(|f| f.to_str().map(String::from))
+        .collect();
+    let under = |p: &str| {
+        roots.is_empty()
+            || roots.iter().any(|r| {
+                p.strip_prefix(r.as_str())
+                    .is_some_and(|rest| rest.starts_with(std::path::MAIN_SEPARATOR))
+            })
+    };
+    let rows: Vec<usize> = (0..vectors.len())
+        .filter(|&i| under(vectors.path(i)))
+        .collect();
+    let groups = vectors.near_duplicates(Some(&rows), args.threshold);
+    let mut out = output::stdout();
+    for (n, g) in groups.iter().enumerate() {
+        // The least similar pair, so a group's spread is visible.
+        let mut min = 1f32;
+        for (i, &a) in g.iter().enumerate() {
+            for &b in &g[i + 1..] {
+                min = min.min(clip::library::dot(vectors.vector(a), vectors.vector(b)));
+            }
+        }
+        let paths: Vec<&str> = g.iter().map(|&i| vectors.path(i)).collect();
+        if args.json {
+            output::json_line(&mut out, &json!({"paths": paths, "min_score": min}))?;
+        } else {
+            if n > 0 {
+                writeln!(out)?;
+            }
+            writeln!(out, "# {} images, similarity >= {min:.4}", g.len())?;
+            for p in paths {
+                writeln!(out, "{p}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if groups.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn status(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
