@@ -28,11 +28,11 @@ pub enum IndexError {
         path: String,
         /// The model the index was built with.
         index_model: String,
-        /// Its fingerprint and dimension.
+        /// Its fingerprints and dimension.
         index_detail: String,
         /// The model asked for.
         model: String,
-        /// Its fingerprint and dimension.
+        /// Its fingerprints and dimension.
         detail: String,
     },
     /// Another process is updating the index.
@@ -67,4 +67,21 @@ pub enum IndexError {
         /// The index's dimension.
         dim: usize,
     },
+}
+
+impl IndexError {
+    /// The refusal of vectors made as `wanted` says by the index at `path`, made as `existing`.
+    pub fn mismatch(
+        path: &std::path::Path,
+        existing: &crate::IndexInfo,
+        wanted: &crate::IndexInfo,
+    ) -> IndexError {
+        IndexError::ModelMismatch {
+            path: path.display().to_string(),
+            index_model: existing.model.clone(),
+            index_detail: existing.describe(),
+            model: wanted.model.clone(),
+            detail: wanted.describe(),
+        }
+    }
 }

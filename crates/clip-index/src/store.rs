@@ -2,7 +2,8 @@
 //! size, modification time and content hash, and for each distinct content its embedding.
 //!
 //! Schema (version 1):
-//! - `meta(key, value)`: `schema`, `model`, `fingerprint`, `dim`, `created`;
+//! - `meta(key, value)`: `schema`, `model`, `fingerprint`, `preprocess`, `dim`, `created`,
+//!   `last_scan`;
 //! - `vectors(hash, embedding)`: blake3 of the file's bytes → little-endian f32 embedding;
 //! - `files(path, size, mtime_ns, hash, error, updated)`: one row per file seen; `error` is
 //!   set for files that could not be embedded (their `hash` may be null).
@@ -28,16 +29,35 @@ pub fn content_hash(bytes: &[u8]) -> Hash {
 
 const SCHEMA: &str = "1";
 
-/// What the vectors of an index are: which model made them, a fingerprint of its weights and
-/// preprocessing, and their size. An index refuses vectors of any other.
+/// What the vectors of an index are: which model made them, fingerprints of its weights and
+/// of its preprocessing, and their size. An index refuses vectors of any other.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexInfo {
     /// The model's name, for people (e.g. `openai/clip-vit-base-patch32`).
     pub model: String,
-    /// What must match for vectors to be comparable (weights, preprocessing).
+    /// Identifies the weights and configuration.
     pub fingerprint: String,
+    /// Identifies the image preprocessing.
+    pub preprocess: String,
     /// The embedding size.
     pub dim: usize,
+}
+
+impl IndexInfo {
+    /// Whether vectors made as `other` says can be compared with these (the names may differ).
+    pub fn compatible(&self, other: &IndexInfo) -> bool {
+        self.fingerprint == other.fingerprint
+            && self.preprocess == other.preprocess
+            && self.dim == other.dim
+    }
+
+    /// The fingerprints and dimension, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "weights {}, preprocessing {}, {} dimensions",
+            self.fingerprint, self.preprocess, self.dim
+        )
+    }
 }
 
 /// A file's row.
@@ -216,6 +236,7 @@ impl Index {
         Ok(Some(IndexInfo {
             model: get("model")?,
             fingerprint: get("fingerprint")?,
+            preprocess: get("preprocess")?,
             dim: dim
                 .parse()
                 .map_err(|_| corrupt(format!("dimension {dim:?}")))?,
@@ -223,7 +244,7 @@ impl Index {
     }
 
     /// Opens the index at `path` for vectors described by `info`, creating it if it does not
-    /// exist. An index made for another model, fingerprint or dimension is refused.
+    /// exist. An index made for incompatible vectors ([`IndexInfo::compatible`]) is refused.
     pub fn open(path: &Path, info: &IndexInfo) -> Result<Index, IndexError> {
         let conn = Self::connect(path)?;
         let mut index = Index {
@@ -233,17 +254,8 @@ impl Index {
         };
         match Self::read_info(&index.conn, path)? {
             Some(existing) => {
-                if existing.fingerprint != info.fingerprint || existing.dim != info.dim {
-                    return Err(IndexError::ModelMismatch {
-                        path: path.display().to_string(),
-                        index_model: existing.model,
-                        index_detail: format!(
-                            "fingerprint {}, dimension {}",
-                            existing.fingerprint, existing.dim
-                        ),
-                        model: info.model.clone(),
-                        detail: format!("fingerprint {}, dimension {}", info.fingerprint, info.dim),
-                    });
+                if !existing.compatible(info) {
+                    return Err(IndexError::mismatch(path, &existing, info));
                 }
                 index.info = existing;
             }
@@ -297,6 +309,7 @@ impl Index {
             ("schema", SCHEMA.to_string()),
             ("model", self.info.model.clone()),
             ("fingerprint", self.info.fingerprint.clone()),
+            ("preprocess", self.info.preprocess.clone()),
             ("dim", self.info.dim.to_string()),
             ("created", now_secs().to_string()),
         ] {

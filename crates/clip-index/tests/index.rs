@@ -18,6 +18,7 @@ fn info(model: &str, dim: usize) -> IndexInfo {
     IndexInfo {
         model: model.into(),
         fingerprint: format!("fp-{model}"),
+        preprocess: "pre".into(),
         dim,
     }
 }

@@ -46,13 +46,12 @@ fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
 }
 
 impl Clip {
-    /// What identifies this model's image vectors in an index: its name, and a fingerprint of
-    /// its configuration, weights (file sizes) and preprocessing, which does not depend on
-    /// where the checkpoint lies.
+    /// What identifies this model's image vectors in an index: its name, a fingerprint of its
+    /// configuration and weights (the files' sizes; not where they lie), and one of its
+    /// preprocessing.
     pub fn index_info(&self) -> IndexInfo {
-        let mut h = 0xcbf2_9ce4_8422_2325;
-        h = fnv1a(format!("{:?}", self.preprocess_config()).as_bytes(), h);
-        h = fnv1a(self.embedding_dim().to_string().as_bytes(), h);
+        const FNV: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut h = fnv1a(self.embedding_dim().to_string().as_bytes(), FNV);
         if self.dir.as_os_str().is_empty() {
             h = fnv1a(format!("random {}", self.name).as_bytes(), h);
         } else {
@@ -66,9 +65,11 @@ impl Clip {
                 }
             }
         }
+        let pre = fnv1a(format!("{:?}", self.preprocess_config()).as_bytes(), FNV);
         IndexInfo {
             model: self.name.clone(),
             fingerprint: format!("{h:016x}"),
+            preprocess: format!("{pre:016x}"),
             dim: self.embedding_dim(),
         }
     }

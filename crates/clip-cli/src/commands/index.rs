@@ -217,6 +217,7 @@ fn status(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
                 "index": path.display().to_string(),
                 "model": s.info.model,
                 "fingerprint": s.info.fingerprint,
+                "preprocess": s.info.preprocess,
                 "dim": s.info.dim,
                 "indexed": s.indexed,
                 "vectors": s.vectors,
@@ -229,11 +230,7 @@ fn status(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
         )?;
     } else {
         writeln!(out, "index     {}", path.display())?;
-        writeln!(
-            out,
-            "model     {} (fingerprint {}, {} dimensions)",
-            s.info.model, s.info.fingerprint, s.info.dim
-        )?;
+        writeln!(out, "model     {} ({})", s.info.model, s.info.describe())?;
         writeln!(out, "folders   {}", s.roots.join(", "))?;
         writeln!(
             out,
@@ -300,19 +297,9 @@ pub fn search(args: &SearchArgs, model_given: bool) -> anyhow::Result<ExitCode> 
     }
     let model = output::load_model(&model_for(Some(&index), &args.model, model_given))?;
     let info = model.index_info();
-    if info.fingerprint != index.info().fingerprint || info.dim != index.info().dim {
+    if !index.info().compatible(&info) {
         return Err(mismatch_hint(
-            clip::ClipError::from(IndexError::ModelMismatch {
-                path: path.display().to_string(),
-                index_model: index.info().model.clone(),
-                index_detail: format!(
-                    "fingerprint {}, dimension {}",
-                    index.info().fingerprint,
-                    index.info().dim
-                ),
-                model: info.model,
-                detail: format!("fingerprint {}, dimension {}", info.fingerprint, info.dim),
-            }),
+            IndexError::mismatch(&path, index.info(), &info).into(),
             &path,
         ));
     }
