@@ -100,7 +100,16 @@ fn changes_are_stored_and_refused_for_another_model() {
         },
     )
     .unwrap_err();
-    assert!(e.to_string().contains("dimension 2"), "{e}");
+    assert!(e.to_string().contains("2 dimensions"), "{e}");
+    let other_pre = IndexInfo {
+        preprocess: "other".into(),
+        ..info("A", 2)
+    };
+    let e = Index::open(&path, &other_pre).unwrap_err().to_string();
+    assert!(
+        e.contains("preprocessing pre") && e.contains("preprocessing other"),
+        "{e}"
+    );
     assert_eq!(Index::open_existing(&path).unwrap().info(), &info("A", 2));
     assert_eq!(index.integrity_check().unwrap(), "ok");
 }
