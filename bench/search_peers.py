@@ -10,7 +10,9 @@ Both sides search random 512-d unit vectors (float32) for the 10 best inner prod
 random unit query, one query at a time, after one warm-up query, --repeats timed queries,
 reported as median / min / max milliseconds. FAISS runs `IndexFlatIP.search` (exact, brute
 force; its BLAS path starts at 20 queries, so a single query runs its SIMD scan) with
-`faiss.omp_set_num_threads(--threads)`; ours runs `clip bench --only search` with --threads.
+`faiss.omp_set_num_threads(--threads)` and with one thread (one query is often faster on one
+thread), and the faster is the ratio's reference; ours runs `clip bench --only search` with
+--threads.
 
 The Python side runs in its own virtual environment, by default ~/.cache/clip-bench/faiss-venv
 (--venv PATH), created on first use with the Python that runs the script, with the versions
@@ -53,11 +55,11 @@ def ensure_venv(path: Path) -> None:
     os.execv(str(python), [str(python), *sys.argv])
 
 
-def faiss_rows(sizes: list[int], repeats: int, threads: int) -> dict[int, list[float]]:
+def faiss_rows(sizes: list[int], repeats: int, thread_counts: list[int]) -> dict[tuple[int, int], list[float]]:
+    """Latencies by (vectors, threads)."""
     import faiss
     import numpy as np
 
-    faiss.omp_set_num_threads(threads)
     rng = np.random.default_rng(0)
     out = {}
     for n in sizes:
@@ -72,15 +74,17 @@ def faiss_rows(sizes: list[int], repeats: int, threads: int) -> dict[int, list[f
             q = rng.random((1, DIM), dtype=np.float32) - 0.5
             return q / np.linalg.norm(q)
 
-        index.search(query(), 10)  # warm-up
-        times = []
-        for _ in range(repeats):
-            q = query()
-            start = time.perf_counter()
-            _, ids = index.search(q, 10)
-            times.append((time.perf_counter() - start) * 1e3)
-            assert ids.shape == (1, 10)
-        out[n] = times
+        for threads in thread_counts:
+            faiss.omp_set_num_threads(threads)
+            index.search(query(), 10)  # warm-up
+            times = []
+            for _ in range(repeats):
+                q = query()
+                start = time.perf_counter()
+                _, ids = index.search(q, 10)
+                times.append((time.perf_counter() - start) * 1e3)
+                assert ids.shape == (1, 10)
+            out[(n, threads)] = times
         del index
     return out
 
@@ -108,16 +112,24 @@ def main() -> None:
     args.sizes = [int(s) for s in args.sizes.split(",")]
     ensure_venv(args.venv)
     ours = clip_rows(args)
-    theirs = faiss_rows(args.sizes, args.repeats, args.threads)
-    print(f"Exact top-10 of 512-d vectors, 1 query, {args.threads} threads, milliseconds "
-          f"(median, min-max over {args.repeats})\n")
-    print("| vectors | FAISS IndexFlatIP | clip | FAISS / clip |")
-    print("|---:|---:|---:|---:|")
+    # FAISS splits one query's scan poorly: it is also timed on one thread, and the faster
+    # of the two is the ratio's reference.
+    counts = sorted({args.threads, 1})
+    theirs = faiss_rows(args.sizes, args.repeats, counts)
+    print(f"Exact top-10 of 512-d vectors, 1 query, milliseconds (median, min-max over {args.repeats}); "
+          f"clip on {args.threads} threads\n")
+    heads = " | ".join(f"FAISS IndexFlatIP, {t} thread{'s' if t > 1 else ''}" for t in counts)
+    print(f"| vectors | {heads} | clip | best FAISS / clip |")
+    print("|---:|" + "---:|" * (len(counts) + 2))
     for n in args.sizes:
-        t = theirs[n]
-        fm, fmin, fmax = statistics.median(t), min(t), max(t)
+        cells, best = [], float("inf")
+        for t in counts:
+            ts = theirs[(n, t)]
+            m = statistics.median(ts)
+            best = min(best, m)
+            cells.append(f"{m:.1f} ({min(ts):.1f}-{max(ts):.1f})")
         om, omin, omax = ours[n]
-        print(f"| {n:,} | {fm:.1f} ({fmin:.1f}-{fmax:.1f}) | {om:.1f} ({omin:.1f}-{omax:.1f}) | {fm / om:.2f}x |")
+        print(f"| {n:,} | {' | '.join(cells)} | {om:.1f} ({omin:.1f}-{omax:.1f}) | {best / om:.2f}x |")
 
 
 if __name__ == "__main__":
