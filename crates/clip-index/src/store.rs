@@ -576,34 +576,58 @@ impl Index {
         })
     }
 
-    /// Every indexed file with its embedding, in path order.
+    /// Every indexed file with its embedding, in path order. Reads both tables in one pass
+    /// each (a join looks every vector up by hash, which is several times slower).
     pub fn embeddings(&self) -> Result<Vec<(String, Vec<f32>)>, IndexError> {
+        let corrupt = |detail: String| IndexError::Corrupt {
+            path: self.path.display().to_string(),
+            detail,
+        };
+        let mut by_hash: HashMap<Hash, Vec<f32>> = HashMap::new();
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT files.path, vectors.embedding FROM files
-                 JOIN vectors ON vectors.hash = files.hash
-                 WHERE files.error IS NULL ORDER BY files.path",
-            )
+            .prepare("SELECT hash, embedding FROM vectors")
             .map_err(self.sql())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    blob_to_f32(&r.get::<_, Vec<u8>>(1)?),
-                ))
-            })
-            .map_err(self.sql())?;
-        let out: Vec<(String, Vec<f32>)> = rows.collect::<Result<_, _>>().map_err(self.sql())?;
-        if let Some((p, v)) = out.iter().find(|(_, v)| v.len() != self.info.dim) {
-            return Err(IndexError::Corrupt {
-                path: self.path.display().to_string(),
-                detail: format!(
-                    "the vector of {p} has {} values, not {}",
+        let mut rows = stmt.query([]).map_err(self.sql())?;
+        while let Some(r) = rows.next().map_err(self.sql())? {
+            let hash = r
+                .get_ref(0)
+                .map_err(self.sql())?
+                .as_blob()
+                .map_err(|e| corrupt(e.to_string()))?;
+            let blob = r
+                .get_ref(1)
+                .map_err(self.sql())?
+                .as_blob()
+                .map_err(|e| corrupt(e.to_string()))?;
+            let v = blob_to_f32(blob);
+            if v.len() != self.info.dim {
+                return Err(corrupt(format!(
+                    "a stored vector has {} values, not {}",
                     v.len(),
                     self.info.dim
-                ),
-            });
+                )));
+            }
+            if let Ok(h) = Hash::try_from(hash) {
+                by_hash.insert(h, v);
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, hash FROM files WHERE error IS NULL ORDER BY path")
+            .map_err(self.sql())?;
+        let mut rows = stmt.query([]).map_err(self.sql())?;
+        let mut out = Vec::with_capacity(by_hash.len());
+        while let Some(r) = rows.next().map_err(self.sql())? {
+            let path: String = r.get(0).map_err(self.sql())?;
+            let hash: Option<Vec<u8>> = r.get(1).map_err(self.sql())?;
+            let vector = hash
+                .and_then(to_hash)
+                .and_then(|h| by_hash.get(&h).cloned());
+            match vector {
+                Some(v) => out.push((path, v)),
+                None => return Err(corrupt(format!("{path} has no stored vector"))),
+            }
         }
         Ok(out)
     }
