@@ -194,7 +194,7 @@ impl Index {
                 {
                     IndexError::Corrupt {
                         path: path.display().to_string(),
-                        detail: "not an SQLite database".into(),
+                        detail: "not an SQLite database (is this the right file?)".into(),
                     }
                 }
                 other => sql(other),

@@ -756,3 +756,85 @@ fn eval_on_an_image_folder_matches_the_reference_end_to_end() {
         assert_eq!(ours.image_to_text, want["image_to_text"].as_f64().unwrap());
     }
 }
+
+#[test]
+fn library_scans_and_searches() {
+    use clip::library::{load_vectors, Index, QueryTerm, ScanOptions, ScanProgress};
+    let dir = tmp("library");
+    let lib = dir.join("photos");
+    std::fs::create_dir_all(&lib).unwrap();
+    for f in ["chelsea.png", "horse.png", "rocket.jpg"] {
+        std::fs::copy(fixtures().join("photos").join(f), lib.join(f)).unwrap();
+    }
+    let clip = Clip::from_dir(&fixtures().join("models/tiny-openai"), Device::Cpu)
+        .unwrap()
+        .with_batch_size(2);
+    let mut index = Index::open(&dir.join("index.sqlite"), &clip.index_info()).unwrap();
+    let mut events = Vec::new();
+    let report = clip
+        .update_index(
+            &mut index,
+            &[lib.clone()],
+            &ScanOptions::default(),
+            &mut |p| events.push(p),
+        )
+        .unwrap();
+    assert_eq!((report.files, report.embedded), (3, 3));
+    assert_eq!(
+        events,
+        [
+            ScanProgress::Planned {
+                files: 3,
+                to_read: 3
+            },
+            ScanProgress::Done(2),
+            ScanProgress::Done(1)
+        ]
+    );
+    // Stored vectors are the unit embeddings of the files.
+    let vectors = load_vectors(&index).unwrap();
+    let horse = lib.join("horse.png").canonicalize().unwrap();
+    let row = vectors.find(horse.to_str().unwrap()).unwrap();
+    let direct = clip
+        .encode_image(&[clip.load_image(&horse).unwrap()])
+        .unwrap()
+        .remove(0);
+    assert!(max_abs(vectors.vector(row), &clip::normalized(&direct)) < 1e-6);
+    // An image query finds itself first, with similarity 1.
+    let q = clip
+        .query_vector(
+            &[(QueryTerm::Image(horse.clone()), 1.0)],
+            Some(&vectors),
+            false,
+        )
+        .unwrap();
+    let hits = vectors.top_k(&q, 3);
+    assert_eq!(hits[0].index, row);
+    assert!((hits[0].score - 1.0).abs() < 1e-5);
+    // Weighted terms: the normalized weighted sum of the unit embeddings.
+    let text = clip
+        .encode_text(&[clip.tokenize("a horse", false).unwrap()])
+        .unwrap()
+        .remove(0);
+    let q = clip
+        .query_vector(
+            &[
+                (QueryTerm::Text("a horse".into()), 1.0),
+                (QueryTerm::Image(horse), -0.5),
+            ],
+            Some(&vectors),
+            false,
+        )
+        .unwrap();
+    let manual: Vec<f32> = clip::normalized(&text)
+        .iter()
+        .zip(clip::normalized(&direct))
+        .map(|(t, i)| t - 0.5 * i)
+        .collect();
+    assert!(max_abs(&q, &clip::normalized(&manual)) < 1e-5);
+    // A rerun reads nothing.
+    let again = clip
+        .update_index(&mut index, &[lib], &ScanOptions::default(), &mut |_| {})
+        .unwrap();
+    assert_eq!((again.unchanged, again.embedded), (3, 0));
+}

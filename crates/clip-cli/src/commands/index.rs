@@ -23,6 +23,17 @@ fn index_path(arg: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// Opens an index that must exist.
+fn open_existing(path: &Path) -> anyhow::Result<Index> {
+    if !path.is_file() {
+        bail!(
+            "no index at {}: build one with `clip index FOLDER` (or pass --index)",
+            path.display()
+        );
+    }
+    Ok(Index::open_existing(path).map_err(clip::ClipError::from)?)
+}
+
 /// The model to use with an existing index: the one it was built with, unless `--model` was
 /// given.
 fn model_for(index: Option<&Index>, args: &ModelArgs, model_given: bool) -> ModelArgs {
@@ -119,6 +130,13 @@ fn scan(
     } else {
         folders.to_vec()
     };
+    // Before the index file is created: a wrong folder leaves nothing behind.
+    if let Some(f) = folders.iter().find(|f| !f.is_dir()) {
+        bail!(
+            "{}: library root is unavailable (not a folder); nothing was changed",
+            f.display()
+        );
+    }
     let _lock = WriteLock::acquire(path).map_err(clip::ClipError::from)?;
     let model_args = model_for(existing.as_ref(), model_args, model_given);
     drop(existing);
@@ -204,9 +222,7 @@ pub fn duplicates(args: &DuplicatesArgs, model_given: bool) -> anyhow::Result<Ex
 }
 
 fn status(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
-    let index = Index::open_existing(path)
-        .map_err(clip::ClipError::from)
-        .with_context(|| "no index to show; build one with `clip index FOLDER`")?;
+    let index = open_existing(path)?;
     let s = index.status().map_err(clip::ClipError::from)?;
     let integrity = index.integrity_check().map_err(clip::ClipError::from)?;
     let mut out = output::stdout();
@@ -268,9 +284,7 @@ fn split_negatives(text: &str) -> (String, Vec<String>) {
 
 pub fn search(args: &SearchArgs, model_given: bool) -> anyhow::Result<ExitCode> {
     let path = index_path(&args.index)?;
-    let index = Index::open_existing(&path)
-        .map_err(clip::ClipError::from)
-        .with_context(|| "no index to search; build one with `clip index FOLDER`")?;
+    let index = open_existing(&path)?;
     let n_terms = args.text.len() + args.image.len();
     if !args.weights.is_empty() && args.weights.len() != n_terms {
         bail!(
