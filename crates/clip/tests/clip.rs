@@ -774,7 +774,7 @@ fn library_scans_and_searches() {
     let report = clip
         .update_index(
             &mut index,
-            &[lib.clone()],
+            std::slice::from_ref(&lib),
             &ScanOptions::default(),
             &mut |p| events.push(p),
         )
