@@ -424,7 +424,8 @@ impl Index {
                 )
                 .map_err(sql)?;
             for change in changes {
-                match change {
+                // The file row's values; an embedding is stored first.
+                let (file, size, mtime_ns, hash, error) = match change {
                     Change::Embedded {
                         path: file,
                         size,
@@ -442,53 +443,32 @@ impl Index {
                         put_vector
                             .execute(params![hash.as_slice(), f32_to_blob(embedding)])
                             .map_err(sql)?;
-                        put_file
-                            .execute(params![
-                                file,
-                                *size as i64,
-                                mtime_ns,
-                                hash.as_slice(),
-                                None::<String>,
-                                now
-                            ])
-                            .map_err(sql)?;
+                        (file, size, mtime_ns, Some(hash), None)
                     }
                     Change::Reused {
                         path: file,
                         size,
                         mtime_ns,
                         hash,
-                    } => {
-                        put_file
-                            .execute(params![
-                                file,
-                                *size as i64,
-                                mtime_ns,
-                                hash.as_slice(),
-                                None::<String>,
-                                now
-                            ])
-                            .map_err(sql)?;
-                    }
+                    } => (file, size, mtime_ns, Some(hash), None),
                     Change::Failed {
                         path: file,
                         size,
                         mtime_ns,
                         hash,
                         error,
-                    } => {
-                        put_file
-                            .execute(params![
-                                file,
-                                *size as i64,
-                                mtime_ns,
-                                hash.as_ref().map(|h| h.as_slice()),
-                                error,
-                                now
-                            ])
-                            .map_err(sql)?;
-                    }
-                }
+                    } => (file, size, mtime_ns, hash.as_ref(), Some(error)),
+                };
+                put_file
+                    .execute(params![
+                        file,
+                        *size as i64,
+                        mtime_ns,
+                        hash.map(|h| h.as_slice()),
+                        error,
+                        now
+                    ])
+                    .map_err(sql)?;
             }
         }
         tx.commit().map_err(sql)

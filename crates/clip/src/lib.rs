@@ -342,18 +342,11 @@ fn cosines(image_features: &[Vec<f32>], text_features: &[Vec<f32>]) -> Vec<Vec<f
         .collect()
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
+use clip_index::search::dot;
 
 /// A copy of `v` scaled to unit length (unchanged if it is all zeros).
 pub fn normalized(v: &[f32]) -> Vec<f32> {
-    let norm = dot(v, v).sqrt();
-    if norm == 0.0 {
-        v.to_vec()
-    } else {
-        v.iter().map(|x| x / norm).collect()
-    }
+    clip_index::search::normalized(v)
 }
 
 /// Cosine similarity of two vectors.
