@@ -143,7 +143,9 @@ fn scan(
     let model = output::load_model(&model_args)?;
     let mut index =
         Index::open(path, &model.index_info()).map_err(|e| mismatch_hint(e.into(), path))?;
-    let bar = output::bar(0, model_args.quiet, "indexing");
+    // A spinner while the folders are walked, then a bar over the files to read.
+    let walk = output::spinner(model_args.quiet, "looking for new and changed files");
+    let bar = output::bar(0, true, "indexing");
     let report = model.update_index(
         &mut index,
         &folders,
@@ -152,10 +154,17 @@ fn scan(
             ..Default::default()
         },
         &mut |p| match p {
-            ScanProgress::Planned { to_read, .. } => bar.set_length(to_read as u64),
+            ScanProgress::Planned { to_read, .. } => {
+                walk.finish_and_clear();
+                if !model_args.quiet && to_read > 0 {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                }
+                bar.set_length(to_read as u64);
+            }
             ScanProgress::Done(n) => bar.inc(n as u64),
         },
     );
+    walk.finish_and_clear();
     bar.finish_and_clear();
     let report = report?;
     for f in &report.failed {
