@@ -41,16 +41,27 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
 }
 
 /// The image files under `dir`, recursively, in name order; hidden files and folders are
-/// skipped.
+/// skipped. Symbolic links are followed, each folder once (a link loop ends there).
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
-    let mut out = Vec::new();
-    for path in read_dir_sorted(dir)? {
-        if path.is_dir() {
-            out.extend(image_files(&path)?);
-        } else if has_image_extension(&path) {
-            out.push(path);
+    fn walk(
+        dir: &Path,
+        visited: &mut std::collections::HashSet<PathBuf>,
+        out: &mut Vec<PathBuf>,
+    ) -> Result<(), ClipError> {
+        if !visited.insert(dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())) {
+            return Ok(());
         }
+        for path in read_dir_sorted(dir)? {
+            if path.is_dir() {
+                walk(&path, visited, out)?;
+            } else if has_image_extension(&path) {
+                out.push(path);
+            }
+        }
+        Ok(())
     }
+    let mut out = Vec::new();
+    walk(dir, &mut std::collections::HashSet::new(), &mut out)?;
     Ok(out)
 }
 
@@ -526,6 +537,14 @@ mod tests {
         assert_eq!(samples.len(), 3);
         assert!(samples[0].0.ends_with("b/sub/y.PNG") && samples[0].1 == 1);
         assert!(samples[2].0.ends_with("c/z.webp") && samples[2].1 == 2);
+        // A link back up the tree is walked once.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&dir, dir.join("c/loop")).unwrap();
+            // c/z.webp, then through the link b/x.jpg and b/sub/y.PNG; c is not entered again.
+            assert_eq!(image_files(&dir.join("c")).unwrap().len(), 3);
+            std::fs::remove_file(dir.join("c/loop")).unwrap();
+        }
         let e = ImageFolder::open(&dir.join("a")).unwrap_err().to_string();
         assert!(e.contains("no class folders"), "{e}");
         let e = ImageFolder::open(&dir.join("nope"))
