@@ -1422,11 +1422,21 @@ fn duplicates_groups_near_identical_photos() {
     assert!(groups[0]["min_score"].as_f64().unwrap() > 0.9999);
     let text = index_ok(&index, &["duplicates", libs, "--threshold", "0.9999"]);
     assert!(text.starts_with("# 3 images, similarity >= "), "{text}");
+    // Identical files group even at 1 (rounding aside); a threshold out of range is refused.
+    let exact = index_ok(&index, &["duplicates", libs, "--threshold", "1", "--json"]);
+    assert_eq!(exact.lines().count(), 1, "{exact}");
+    for bad in ["1.5", "0", "-1"] {
+        let o = run(&mut clip_index(
+            &index,
+            &["duplicates", libs, "--threshold", bad],
+        ));
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("between 0 and 1"), "{}", stderr(&o));
+    }
     // Nothing that similar: exit 1, nothing printed.
-    let o = run(&mut clip_index(
-        &index,
-        &["duplicates", libs, "--threshold", "1.5"],
-    ));
+    std::fs::remove_file(lib.join("sub/copy.png")).unwrap();
+    std::fs::remove_file(lib.join("same-pixels.png")).unwrap();
+    let o = run(&mut clip_index(&index, &["duplicates", libs, "-q"]));
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stdout(&o), "");
+    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", ""));
 }

@@ -17,11 +17,49 @@ pub use store::{content_hash, Change, FileState, Hash, Index, IndexInfo, Status,
 /// By default a scan may delete at most this share of the files it had under its roots.
 pub const DEFAULT_MAX_DELETE_SHARE: f64 = 0.5;
 
+/// Whether `path` lies under the folder `root` (both absolute, as strings): `/a/lib/x.jpg` is
+/// under `/a/lib` but `/a/lib2/x.jpg` is not; everything is under `/`.
+pub fn is_under(path: &str, root: &str) -> bool {
+    let sep = std::path::MAIN_SEPARATOR;
+    match path.strip_prefix(root) {
+        Some(rest) => root.ends_with(sep) || rest.starts_with(sep),
+        None => false,
+    }
+}
+
+/// Where a file gone from under `root` may be out of reach rather than deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Unreachable {
+    /// A folder on its way is a link to a missing target (a drive not mounted).
+    DanglingLink(std::path::PathBuf),
+    /// The nearest folder that still exists is empty (as an unmounted mount point is).
+    EmptyFolder(std::path::PathBuf),
+}
+
+fn unreachable(file: &str, root: &str) -> Option<Unreachable> {
+    let root = std::path::Path::new(root);
+    let mut dir = std::path::Path::new(file).parent()?;
+    while dir.starts_with(root) && dir != root {
+        match std::fs::symlink_metadata(dir) {
+            Ok(meta) if meta.file_type().is_symlink() && std::fs::metadata(dir).is_err() => {
+                return Some(Unreachable::DanglingLink(dir.to_path_buf()));
+            }
+            Ok(meta) if meta.is_dir() => {
+                let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+                return empty.then(|| Unreachable::EmptyFolder(dir.to_path_buf()));
+            }
+            _ => dir = dir.parent()?,
+        }
+    }
+    None
+}
+
 /// The files under `roots` that a complete scan did not see (`seen`), which are to be deleted.
 /// Refuses ([`IndexError::Refused`]) when a root is not a folder any more (unmounted,
-/// renamed), and, unless `allow_mass_delete`, when a root with indexed files shows no image,
-/// or when more than `max_share` of the files the index had under the roots would go (and at
-/// least 10).
+/// renamed), and, unless `allow_mass_delete`: when a root with indexed files shows no image;
+/// when files would go from behind a link to a missing target, or 10 or more from a folder
+/// that is now empty (an unmounted drive below the root); or when more than `max_share` of
+/// the files the index had under the roots would go (and at least 10).
 pub fn plan_removals<'a>(
     indexed: impl IntoIterator<Item = &'a str>,
     roots: &[String],
@@ -38,12 +76,7 @@ pub fn plan_removals<'a>(
             });
         }
     }
-    let root_of = |p: &str| {
-        roots.iter().position(|r| {
-            p.strip_prefix(r.as_str())
-                .is_some_and(|rest| rest.starts_with(std::path::MAIN_SEPARATOR))
-        })
-    };
+    let root_of = |p: &str| roots.iter().position(|r| is_under(p, r));
     let mut total = 0usize;
     let mut gone = Vec::new();
     // Per root: files indexed under it, and how many of them are still there.
@@ -60,23 +93,58 @@ pub fn plan_removals<'a>(
         }
     }
     gone.sort();
-    let seen_under = |r: usize| seen.iter().any(|p| root_of(p) == Some(r));
-    if let Some(r) = (0..roots.len()).find(|&r| per_root[r].0 > 0 && !seen_under(r)) {
-        if !allow_mass_delete {
-            return Err(IndexError::Refused {
-                detail: format!(
-                    "library root {} has no images now but {} are indexed under it (unmounted?); \
-                     nothing was deleted. If they are really gone, run again with --allow-mass-delete",
-                    roots[r], per_root[r].0
-                ),
-            });
-        }
+    if allow_mass_delete {
+        return Ok(gone);
     }
-    if !allow_mass_delete && gone.len() >= 10 && gone.len() as f64 > max_share * total as f64 {
+    let again = "nothing was deleted. If they are really gone, run again with --allow-mass-delete";
+    if let Some(r) = (0..roots.len()).find(|&r| per_root[r].0 > 0 && per_root[r].1 == 0) {
         return Err(IndexError::Refused {
             detail: format!(
-                "this scan would remove {} of the {total} indexed files under {} ({:.0} %); nothing was deleted. \
-                 If they are really gone, run again with --allow-mass-delete",
+                "library root {} has no images now but {} are indexed under it (unmounted?); {again}",
+                roots[r], per_root[r].0
+            ),
+        });
+    }
+    // Files behind a dangling link are never dropped silently; files of a folder now empty
+    // only when a few went (deleting a folder's last photos is ordinary, a whole drive of
+    // them vanishing is not).
+    let mut from_empty: std::collections::HashMap<std::path::PathBuf, usize> = Default::default();
+    let mut by_folder: std::collections::HashMap<&std::path::Path, Option<Unreachable>> =
+        Default::default();
+    for p in &gone {
+        let folder = std::path::Path::new(p)
+            .parent()
+            .unwrap_or(std::path::Path::new(""));
+        let root = &roots[root_of(p).expect("gone files are under a root")];
+        let why = by_folder
+            .entry(folder)
+            .or_insert_with(|| unreachable(p, root))
+            .clone();
+        match why {
+            Some(Unreachable::DanglingLink(link)) => {
+                return Err(IndexError::Refused {
+                    detail: format!(
+                        "{p} and others are gone, but {} is a link to a missing folder; {again}",
+                        link.display()
+                    ),
+                })
+            }
+            Some(Unreachable::EmptyFolder(dir)) => *from_empty.entry(dir).or_default() += 1,
+            None => {}
+        }
+    }
+    if let Some((dir, n)) = from_empty.iter().filter(|(_, &n)| n >= 10).min() {
+        return Err(IndexError::Refused {
+            detail: format!(
+                "{n} indexed files are gone from {}, which is now empty (an unmounted drive?); {again}",
+                dir.display()
+            ),
+        });
+    }
+    if gone.len() >= 10 && gone.len() as f64 > max_share * total as f64 {
+        return Err(IndexError::Refused {
+            detail: format!(
+                "this scan would remove {} of the {total} indexed files under {} ({:.0} %); {again}",
                 gone.len(),
                 roots.join(", "),
                 100.0 * gone.len() as f64 / total as f64

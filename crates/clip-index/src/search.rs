@@ -152,10 +152,13 @@ impl Vectors {
 
 impl Vectors {
     /// Groups of near-identical rows among `rows` (all rows when `None`): rows joined when
-    /// their cosine similarity is at least `threshold`, transitively. Each group lists its
-    /// rows in order, groups in the order of their first row; rows alone are left out. Every
-    /// pair is compared (n²/2 dot products, on all cores).
+    /// their cosine similarity is at least `threshold` (less 1e-6, so identical vectors always
+    /// join despite rounding), transitively. Each group lists its rows in order, groups in the
+    /// order of their first row; rows alone are left out. Every pair is compared (n²/2 dot
+    /// products, on all cores), a block of rows at a time, so memory stays bounded however
+    /// many pairs match.
     pub fn near_duplicates(&self, rows: Option<&[usize]>, threshold: f32) -> Vec<Vec<usize>> {
+        const BLOCK: usize = 256;
         let all: Vec<usize>;
         let rows = match rows {
             Some(r) => r,
@@ -164,15 +167,7 @@ impl Vectors {
                 &all
             }
         };
-        let pairs: Vec<(usize, usize)> = (0..rows.len())
-            .into_par_iter()
-            .flat_map_iter(|a| {
-                let va = self.vector(rows[a]);
-                (a + 1..rows.len())
-                    .filter(move |&b| dot(va, self.vector(rows[b])) >= threshold)
-                    .map(move |b| (a, b))
-            })
-            .collect();
+        let threshold = threshold - 1e-6;
         // Union-find over positions in `rows`.
         let mut parent: Vec<usize> = (0..rows.len()).collect();
         fn root(parent: &mut [usize], mut i: usize) -> usize {
@@ -182,10 +177,22 @@ impl Vectors {
             }
             i
         }
-        for (a, b) in pairs {
-            let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
-            if ra != rb {
-                parent[ra.max(rb)] = ra.min(rb);
+        for start in (0..rows.len()).step_by(BLOCK) {
+            let end = (start + BLOCK).min(rows.len());
+            let pairs: Vec<(usize, usize)> = (start..end)
+                .into_par_iter()
+                .flat_map_iter(|a| {
+                    let va = self.vector(rows[a]);
+                    (a + 1..rows.len())
+                        .filter(move |&b| dot(va, self.vector(rows[b])) >= threshold)
+                        .map(move |b| (a, b))
+                })
+                .collect();
+            for (a, b) in pairs {
+                let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
+                if ra != rb {
+                    parent[ra.max(rb)] = ra.min(rb);
+                }
             }
         }
         let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();

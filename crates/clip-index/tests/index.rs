@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use clip_index::{
-    content_hash, plan_removals, Change, Index, IndexError, IndexInfo, Vectors, WriteLock,
+    content_hash, is_under, plan_removals, Change, Index, IndexError, IndexInfo, Vectors, WriteLock,
 };
 
 fn tmp(tag: &str) -> PathBuf {
@@ -241,4 +241,59 @@ fn search_equals_brute_force() {
     for (h, r) in hits.iter().zip(&reference) {
         assert!((f64::from(h.score) - r.1).abs() < 1e-5);
     }
+}
+
+#[test]
+fn paths_are_under_roots_by_whole_components() {
+    assert!(is_under("/a/lib/x.jpg", "/a/lib"));
+    assert!(!is_under("/a/lib2/x.jpg", "/a/lib"));
+    assert!(!is_under("/a/lib", "/a/lib"));
+    assert!(is_under("/gone.jpg", "/"));
+}
+
+#[cfg(unix)]
+#[test]
+fn files_behind_a_missing_link_or_in_an_emptied_folder_are_not_deleted() {
+    let dir = tmp("unreachable");
+    let root = dir.join("lib");
+    std::fs::create_dir_all(root.join("kept")).unwrap();
+    std::fs::create_dir_all(root.join("emptied")).unwrap();
+    std::fs::write(root.join("kept/a.jpg"), "a").unwrap();
+    let drive = dir.join("drive");
+    std::fs::create_dir_all(&drive).unwrap();
+    std::os::unix::fs::symlink(&drive, root.join("usb")).unwrap();
+    let root_s = root.display().to_string();
+    let kept = format!("{root_s}/kept/a.jpg");
+    let seen: HashSet<String> = [kept.clone()].into();
+    let roots = vec![root_s.clone()];
+    let plan = |files: &[String], allow: bool| {
+        let indexed: Vec<&str> = files
+            .iter()
+            .map(String::as_str)
+            .chain([kept.as_str()])
+            .collect();
+        plan_removals(indexed, &roots, &seen, 0.9, allow)
+    };
+    // A file on the linked drive while the drive is there but the file was deleted: removed.
+    let on_drive = vec![format!("{root_s}/usb/p.jpg")];
+    assert_eq!(plan(&on_drive, false).unwrap(), on_drive);
+    // The drive gone (dangling link): refused.
+    std::fs::remove_dir_all(&drive).unwrap();
+    let e = plan(&on_drive, false).unwrap_err().to_string();
+    assert!(e.contains("link to a missing folder"), "{e}");
+    assert_eq!(plan(&on_drive, true).unwrap(), on_drive);
+    // A folder left empty by many files at once (an unmounted mount point looks like this):
+    // refused; a folder's last photo or two deleted: ordinary.
+    let emptied: Vec<String> = (0..10)
+        .map(|i| format!("{root_s}/emptied/q{i}.jpg"))
+        .collect();
+    let e = plan(&emptied, false).unwrap_err().to_string();
+    assert!(
+        e.contains("10 indexed files are gone") && e.contains("now empty"),
+        "{e}"
+    );
+    assert_eq!(plan(&emptied[..2], false).unwrap(), emptied[..2]);
+    // A folder removed altogether is an ordinary deletion.
+    let removed = vec![format!("{root_s}/old/r.jpg")];
+    assert_eq!(plan(&removed, false).unwrap(), removed);
 }

@@ -22,7 +22,8 @@ use crate::{normalized, Clip, ClipError, Pixels};
 
 pub use clip_index::search::dot;
 pub use clip_index::{
-    Hit, Index, IndexError, IndexInfo, Status, Vectors, WriteLock, DEFAULT_MAX_DELETE_SHARE,
+    is_under, Hit, Index, IndexError, IndexInfo, Status, Vectors, WriteLock,
+    DEFAULT_MAX_DELETE_SHARE,
 };
 
 /// Where the index lives by default: `$CLIP_INDEX`, else `$XDG_DATA_HOME/clip/index.sqlite`,

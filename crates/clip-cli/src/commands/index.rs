@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clip::library::{
-    default_index_path, load_vectors, Index, IndexError, QueryTerm, ScanOptions, ScanProgress,
-    WriteLock,
+    default_index_path, is_under, load_vectors, Index, IndexError, QueryTerm, ScanOptions,
+    ScanProgress, WriteLock,
 };
 use serde_json::json;
 
@@ -174,6 +174,12 @@ fn scan(
 }
 
 pub fn duplicates(args: &DuplicatesArgs, model_given: bool) -> anyhow::Result<ExitCode> {
+    if !(args.threshold > 0.0 && args.threshold <= 1.0) {
+        bail!(
+            "--threshold {} is not a similarity between 0 and 1 (near-identical photos score about 0.95 and more)",
+            args.threshold
+        );
+    }
     let path = index_path(&args.index)?;
     let (_model, index, _report) = scan(
         &path,
@@ -189,13 +195,7 @@ pub fn duplicates(args: &DuplicatesArgs, model_given: bool) -> anyhow::Result<Ex
         .filter_map(|f| f.canonicalize().ok())
         .filter_map(|f| f.to_str().map(String::from))
         .collect();
-    let under = |p: &str| {
-        roots.is_empty()
-            || roots.iter().any(|r| {
-                p.strip_prefix(r.as_str())
-                    .is_some_and(|rest| rest.starts_with(std::path::MAIN_SEPARATOR))
-            })
-    };
+    let under = |p: &str| roots.is_empty() || roots.iter().any(|r| is_under(p, r));
     let rows: Vec<usize> = (0..vectors.len())
         .filter(|&i| under(vectors.path(i)))
         .collect();
