@@ -645,6 +645,24 @@ fn eval_metrics_match_the_reference_on_its_embeddings() {
         let probs = clip::softmax(&present);
         assert!(max_abs(&probs, &want) < 1e-4, "{probs:?} vs {want:?}");
     }
+    // Two classes: scikit-learn's binary model.
+    let pick = |x: &[Vec<f32>], t: &[usize]| -> (Vec<Vec<f32>>, Vec<usize>) {
+        x.iter()
+            .zip(t)
+            .filter(|(_, &t)| t < 2)
+            .map(|(x, &t)| (x.clone(), t))
+            .unzip()
+    };
+    let (bx, bt) = pick(&train_x, &train_t);
+    let (qx, _) = pick(&test_x, &test_t);
+    let binary = clip::eval::probe::LinearProbe::fit(&bx, &bt, labels.len(), &opts).unwrap();
+    assert!(binary.converged);
+    let want = rows(&g["linear_probe_binary"]["probabilities"]);
+    assert_eq!(want.len(), qx.len());
+    for (row, want) in binary.scores(&qx).iter().zip(want) {
+        let probs = clip::softmax(&row[..2]);
+        assert!(max_abs(&probs, &want) < 1e-4, "{probs:?} vs {want:?}");
+    }
     let report =
         clip::eval::probe::linear_probe((&train_x, &train_t), (&test_x, &test_t), &labels, &opts)
             .unwrap();

@@ -1,7 +1,9 @@
 //! The linear probe of the CLIP paper: multinomial logistic regression with L2 regularization
 //! on image features, fitted with L-BFGS. It minimizes what scikit-learn's
 //! `LogisticRegression(C=c)` minimizes (lbfgs solver, multinomial loss, intercept not
-//! penalized): `mean cross-entropy + ||W||² / (2·C·n)`, so both reach the same optimum.
+//! penalized): `mean cross-entropy + ||W||² / (2·C·n)`, so both reach the same optimum (with
+//! two classes, scikit-learn's binary model, whose single weight vector is the difference of
+//! our two rows).
 //! Written here rather than taken from a crate because the solver is small and the parity
 //! with scikit-learn is the point; the arithmetic is f64.
 
@@ -184,7 +186,10 @@ impl LinearProbe {
             .map(|f| f.iter().map(|&v| f64::from(v)).collect())
             .collect();
         let (k, d) = (classes.len(), x[0].len());
-        let l2 = 1.0 / (options.c * x.len() as f64);
+        // With two classes scikit-learn fits one weight vector w (a sigmoid) and penalizes
+        // ||w||²/2; two softmax rows reach the same fit as w1 = -w2 = w/2, whose penalty
+        // (||w1||² + ||w2||²)/2 is half that, so the penalty is doubled to keep C's meaning.
+        let l2 = if k == 2 { 2.0 } else { 1.0 } / (options.c * x.len() as f64);
         let init = start
             .filter(|p| p.classes == classes && p.dim == d)
             .map_or_else(|| vec![0.0; k * (d + 1)], |p| p.params.clone());
