@@ -1241,6 +1241,18 @@ fn index_is_incremental_and_search_finds_what_embed_computes() {
         "{}",
         stderr(&o)
     );
+    // Terms that cancel out leave nothing to look for.
+    let o = run(&mut clip_index(&index, &["search", "cat -cat"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cancel out"), "{}", stderr(&o));
+    // A folder inside another indexed root is not counted twice.
+    let sub = lib.join("sub");
+    let s = scan_json(&index, &["index", libs, sub.to_str().unwrap()]);
+    assert_eq!(
+        (&s["files"], &s["unchanged"]),
+        (&5.into(), &5.into()),
+        "{s}"
+    );
     // Text and image together, and a negative word.
     let both = index_ok(
         &index,

@@ -178,7 +178,7 @@ pub fn read_mapping(path: &Path) -> Result<BTreeMap<String, String>, ClipError> 
     }
     let mut map = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches('\r');
+        let line = line.trim();
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
@@ -302,10 +302,25 @@ pub fn match_labels(
             folder_label,
         });
     }
-    if labels.len() == folders.len() {
+    // By position, unless the names that do match say another order.
+    let misplaced = folders
+        .iter()
+        .enumerate()
+        .find(|(i, f)| by_name.get(&comparable(f)).is_some_and(|j| j != i));
+    if labels.len() == folders.len() && misplaced.is_none() {
         return Ok(ClassLabels {
             labels: labels.to_vec(),
             folder_label: (0..folders.len()).collect(),
+        });
+    }
+    if let Some((i, f)) = misplaced.filter(|_| labels.len() == folders.len()) {
+        return Err(ClipError::Dataset {
+            path: source.to_string(),
+            detail: format!(
+                "the labels cannot go to the folders by position: folder {i} in name order, {f:?}, \
+                 has the name of label {}, and other folders match no label; use a mapping file",
+                by_name[&comparable(f)]
+            ),
         });
     }
     let unmatched: Vec<&str> = folders
@@ -447,7 +462,7 @@ mod tests {
         let f = dir.join("map.txt");
         std::fs::write(
             &f,
-            "# synsets\nn01440764 tench, Tinca tinca\ncat_dir,a cat\nmy dogs\tdog\n",
+            "# synsets\n  n01440764 tench, Tinca tinca\ncat_dir,a cat\nmy dogs\tdog\r\n",
         )
         .unwrap();
         let m = read_mapping(&f).unwrap();
@@ -485,6 +500,14 @@ mod tests {
         let labels = s(&["a", "b"]);
         let m = match_labels(&folders, Some(&labels), None, "x").unwrap();
         assert_eq!(m.folder_label, [0, 1]);
+        // Names that match in another order forbid matching by position.
+        let three = ["cat", "dog", "zebra_x"];
+        let e = match_labels(&three, Some(&s(&["dog", "cat", "zebra"])), None, "l.txt")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"cat\"") && e.contains("mapping file"), "{e}");
+        let m = match_labels(&three, Some(&s(&["cat", "dog", "zebra"])), None, "l.txt").unwrap();
+        assert_eq!(m.folder_label, [0, 1, 2]);
         let e = match_labels(&folders, Some(&s(&["a"])), None, "labels.txt")
             .unwrap_err()
             .to_string();

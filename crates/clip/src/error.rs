@@ -52,6 +52,12 @@ pub enum ClipError {
         /// What is wrong.
         detail: String,
     },
+    /// A search query is unusable.
+    #[error("invalid query: {detail}")]
+    Query {
+        /// What is wrong.
+        detail: String,
+    },
     /// The photo index failed or refused (boxed: its errors are large).
     #[error(transparent)]
     Index(Box<clip_index::IndexError>),

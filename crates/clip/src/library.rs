@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::UNIX_EPOCH;
 
-use clip_index::{content_hash, Change, Hash};
+use clip_index::content_hash;
 use rayon::prelude::*;
 
 use crate::eval::Failure;
@@ -22,7 +22,7 @@ use crate::{normalized, Clip, ClipError, Pixels};
 
 pub use clip_index::search::dot;
 pub use clip_index::{
-    is_under, Hit, Index, IndexError, IndexInfo, Status, Vectors, WriteLock,
+    is_under, Change, Hash, Hit, Index, IndexError, IndexInfo, Status, Vectors, WriteLock,
     DEFAULT_MAX_DELETE_SHARE,
 };
 
@@ -184,7 +184,12 @@ impl Clip {
         options: &ScanOptions,
         progress: &mut dyn FnMut(ScanProgress),
     ) -> Result<ScanReport, ClipError> {
-        let roots = canonical_roots(roots)?;
+        let mut roots = canonical_roots(roots)?;
+        // A root inside another is walked with it: drop it, so no file is seen twice.
+        roots.sort();
+        roots.dedup();
+        let all = roots.clone();
+        roots.retain(|r| !all.iter().any(|o| clip_index::is_under(r, o)));
         let known = index.files()?;
         let mut report = ScanReport::default();
         let mut seen = HashSet::new();
@@ -202,7 +207,9 @@ impl Clip {
                 let (size, mtime) = (meta.len(), mtime_ns(&meta));
                 seen.insert(text.to_string());
                 match known.get(text) {
-                    Some(k) if k.size == size && k.mtime_ns == mtime => {
+                    // A file that could not even be read (no hash: permissions, I/O) is tried
+                    // again every scan, since fixing that does not change its size or time.
+                    Some(k) if k.size == size && k.mtime_ns == mtime && k.hash.is_some() => {
                         if k.error.is_some() {
                             report.failed_before += 1;
                         } else {
@@ -376,6 +383,13 @@ impl Clip {
             for (a, b) in q.iter_mut().zip(normalized(&e)) {
                 *a += weight * b;
             }
+        }
+        let norm = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm < 1e-4 {
+            return Err(ClipError::Query {
+                detail: "the terms cancel out (e.g. \"cat -cat\"), leaving nothing to look for"
+                    .into(),
+            });
         }
         Ok(normalized(&q))
     }

@@ -852,7 +852,41 @@ fn library_scans_and_searches() {
     assert!(max_abs(&q, &clip::normalized(&manual)) < 1e-5);
     // A rerun reads nothing.
     let again = clip
-        .update_index(&mut index, &[lib], &ScanOptions::default(), &mut |_| {})
+        .update_index(
+            &mut index,
+            &[lib.clone()],
+            &ScanOptions::default(),
+            &mut |_| {},
+        )
         .unwrap();
     assert_eq!((again.unchanged, again.embedded), (3, 0));
+    // A file that could not be read last time is read again although it did not change (a
+    // permission fixed); one that could not be decoded waits for a change.
+    let files = index.files().unwrap();
+    let failed = |name: &str, hash: Option<clip::library::Hash>| {
+        let path = lib.join(name).canonicalize().unwrap();
+        let path = path.to_str().unwrap().to_string();
+        let state = &files[&path];
+        clip::library::Change::Failed {
+            path,
+            size: state.size,
+            mtime_ns: state.mtime_ns,
+            hash,
+            error: "earlier failure".into(),
+        }
+    };
+    index
+        .apply(&[
+            failed("chelsea.png", None),
+            failed("rocket.jpg", Some([7; 32])),
+        ])
+        .unwrap();
+    let third = clip
+        .update_index(&mut index, &[lib], &ScanOptions::default(), &mut |_| {})
+        .unwrap();
+    assert_eq!(
+        (third.unchanged, third.reused, third.failed_before),
+        (1, 1, 1),
+        "{third:?}"
+    );
 }
