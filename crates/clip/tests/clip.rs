@@ -854,7 +854,7 @@ fn library_scans_and_searches() {
     let again = clip
         .update_index(
             &mut index,
-            &[lib.clone()],
+            std::slice::from_ref(&lib),
             &ScanOptions::default(),
             &mut |_| {},
         )
