@@ -88,10 +88,11 @@ pub enum Command {
     /// The index (default: $CLIP_INDEX, else ~/.local/share/clip/index.sqlite) records each
     /// image's path, size, modification time, content hash and embedding, and the model that
     /// made them; another model is refused. Renamed or copied files reuse their vectors; files
-    /// that cannot be read are recorded with the reason and retried when they change; files
-    /// gone from the folders are dropped after a complete scan, unless that would drop more
-    /// than half of them (a missing disk?) or a folder shows no images at all: then the scan
-    /// stops and --allow-mass-delete is needed. Each batch is committed as it is done, so an
+    /// that cannot be decoded are recorded with the reason and retried when they change; files
+    /// gone from the folders are dropped after a complete scan, unless that looks like a
+    /// missing disk (more than half of them, a root missing or empty, a link to a missing
+    /// folder, ten or more from a folder now empty): then the scan stops and
+    /// --allow-mass-delete is needed. Each batch is committed as it is done, so an
     /// interrupted run loses at most one batch and the next run goes on from there.
     #[command(after_help = "Examples:
   clip index ~/Pictures              # first run embeds everything, later runs what changed
