@@ -98,6 +98,7 @@ pub enum Command {
   clip index ~/Pictures              # first run embeds everything, later runs what changed
   clip index                         # rescan the folders indexed before
   clip index --status                # what is indexed, with which model, what failed
+  clip index --forget /mnt/old-disk  # drop a folder that is gone for good
   clip index ~/Pictures --index photos.sqlite --json")]
     Index(IndexArgs),
     /// Search the index by text, by example image, or both.
@@ -143,6 +144,10 @@ pub struct IndexArgs {
     /// Print what the index holds instead of scanning.
     #[arg(long, conflicts_with = "folders")]
     pub status: bool,
+    /// Drop a folder from the index (its files and, when it is one, the folder from the list
+    /// of folders rescanned), e.g. one deleted or moved for good. Needs no model.
+    #[arg(long, value_name = "FOLDER", conflicts_with_all = ["folders", "status"])]
+    pub forget: Option<PathBuf>,
     /// Let a scan drop however many files are gone.
     #[arg(long)]
     pub allow_mass_delete: bool,
@@ -177,7 +182,8 @@ pub struct DuplicatesArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("query").args(["text", "image"]).required(true).multiple(true)))]
 pub struct SearchArgs {
-    /// What to look for, in words.
+    /// What to look for, in words. A text that starts with a -word goes after `--`:
+    /// clip search -- "-people beach".
     #[arg(value_name = "TEXT")]
     pub text: Vec<String>,
     /// An example image (repeatable).
@@ -296,9 +302,9 @@ pub struct EvalZeroShotArgs {
     /// its accuracy on --dataset (the paper's linear-probe protocol).
     #[arg(long, requires = "train")]
     pub linear_probe: bool,
-    /// The training split for --linear-probe, in the same layout (its folders are matched to
-    /// labels the same way).
-    #[arg(long, value_name = "DIR")]
+    /// The training split for --linear-probe, in the same layout, with class folders named as
+    /// in --dataset.
+    #[arg(long, value_name = "DIR", requires = "linear_probe")]
     pub train: Option<PathBuf>,
     /// Inverse regularization strength of the linear probe, as scikit-learn's C (OpenAI's
     /// example uses 0.316), or auto: chosen as in the paper, by the best accuracy on a

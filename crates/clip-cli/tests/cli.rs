@@ -1452,3 +1452,102 @@ fn duplicates_groups_near_identical_photos() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", ""));
 }
+
+#[test]
+fn eval_and_index_inputs_that_are_wrong_say_so_early() {
+    let dir = tmp("early-errors");
+    // A training folder that is no class of the test split.
+    let train = dir.join("train");
+    for f in ["camera_man", "not_a_test_class"] {
+        std::fs::create_dir_all(train.join(f)).unwrap();
+        std::fs::copy(
+            fixtures().join("photos/horse.png"),
+            train.join(f).join("1.png"),
+        )
+        .unwrap();
+    }
+    let out = dir.join("out");
+    let mut args = vec![
+        "eval",
+        "zeroshot",
+        "--dataset",
+        "eval/imagefolder/test",
+        "-m",
+        OPENAI,
+        "--out",
+    ];
+    let out_s = out.to_str().unwrap().to_string();
+    args.push(&out_s);
+    let mut probe = args.clone();
+    probe.extend(["--linear-probe", "--train", train.to_str().unwrap()]);
+    fails_with(&probe, 1, "training folder \"not_a_test_class\"");
+    // An output path that is a file: refused before any image is embedded.
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let mut bad_out = args[..args.len() - 1].to_vec();
+    bad_out.push(file.to_str().unwrap());
+    fails_with(&bad_out, 1, "cannot create the output folder");
+    fails_with(
+        &["eval", "zeroshot", "--dataset", "x", "--train", "y"],
+        2,
+        "--linear-probe",
+    );
+    // Caption files: an unclosed quote, a missing images root.
+    let csv = dir.join("c.csv");
+    std::fs::write(&csv, "image,caption\na.png,\"unterminated\nb.png,more\n").unwrap();
+    let c = csv.to_str().unwrap();
+    fails_with(
+        &["eval", "retrieval", "--captions", c, "-m", OPENAI],
+        1,
+        "spans lines",
+    );
+    let missing = [
+        "eval",
+        "retrieval",
+        "--captions",
+        "eval/captions.csv",
+        "--images-root",
+        "nope",
+        "-m",
+        OPENAI,
+    ];
+    fails_with(&missing, 1, "--images-root nope is not a folder");
+    // An empty cache variable is unset, not the current folder.
+    let home = dir.join("home");
+    let o = run(clip(&[
+        "classify",
+        "photos/horse.png",
+        "--labels",
+        "a,b",
+        "-m",
+        OPENAI,
+    ])
+    .env("CLIP_CACHE_DIR", "")
+    .env_remove("XDG_CACHE_HOME")
+    .env("HOME", &home));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(home.join(".cache/clip/classifiers").is_dir());
+    assert!(!fixtures().join("classifiers").exists());
+    // A folder gone for good is dropped with --forget; NaN weights are refused.
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::copy(fixtures().join("photos/horse.png"), lib.join("h.png")).unwrap();
+    let index = dir.join("index.sqlite");
+    scan_json(&index, &["index", lib.to_str().unwrap(), "-m", OPENAI]);
+    std::fs::remove_dir_all(&lib).unwrap();
+    let o = run(&mut clip_index(&index, &["index", "-q"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("clip index --forget"), "{}", stderr(&o));
+    let forgot = index_ok(&index, &["index", "--forget", lib.to_str().unwrap()]);
+    assert!(forgot.contains("and its 1 files"), "{forgot}");
+    let status = index_ok(&index, &["index", "--status", "--json"]);
+    assert!(
+        status.contains("\"indexed\":0") && status.contains("\"roots\":[]"),
+        "{status}"
+    );
+    let o = run(&mut clip_index(
+        &index,
+        &["search", "x", "--weights", "nan"],
+    ));
+    assert!(stderr(&o).contains("is not a number"), "{}", stderr(&o));
+}

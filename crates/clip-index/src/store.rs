@@ -511,6 +511,39 @@ impl Index {
         tx.commit().map_err(sql)
     }
 
+    /// Drops a folder from the index: its root entry (if it is one), every file under it, and
+    /// the vectors nothing else uses. Returns how many files were dropped.
+    pub fn forget(&mut self, folder: &str) -> Result<usize, IndexError> {
+        let path = self.path.display().to_string();
+        let sql = |error| IndexError::Sqlite {
+            path: path.clone(),
+            error,
+        };
+        let files: Vec<String> = self
+            .files()?
+            .into_keys()
+            .filter(|p| crate::is_under(p, folder))
+            .collect();
+        let tx = self.conn.transaction().map_err(sql)?;
+        {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM files WHERE path = ?1")
+                .map_err(sql)?;
+            for p in &files {
+                delete.execute([p]).map_err(sql)?;
+            }
+        }
+        tx.execute("DELETE FROM roots WHERE path = ?1", [folder])
+            .map_err(sql)?;
+        tx.execute(
+            "DELETE FROM vectors WHERE hash NOT IN (SELECT hash FROM files WHERE hash IS NOT NULL)",
+            [],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(files.len())
+    }
+
     /// Counts, failures and roots.
     pub fn status(&self) -> Result<Status, IndexError> {
         let sql = self.sql();

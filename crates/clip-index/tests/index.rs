@@ -131,6 +131,13 @@ fn a_finished_scan_drops_missing_files_and_unused_vectors() {
     assert_eq!((status.indexed, status.vectors), (1, 1));
     assert_eq!(status.roots, ["/p"]);
     assert!(status.last_scan.is_some());
+    // Forgetting a folder drops its files, its root and the vectors only they used.
+    assert_eq!(index.forget("/p").unwrap(), 1);
+    let status = index.status().unwrap();
+    assert_eq!(
+        (status.indexed, status.vectors, status.roots.len()),
+        (0, 0, 0)
+    );
 }
 
 #[test]

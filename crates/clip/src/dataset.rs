@@ -164,11 +164,12 @@ pub fn read_mapping(path: &Path) -> Result<BTreeMap<String, String>, ClipError> 
         path: path.display().to_string(),
         error,
     })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     if is_json {
-        let map: BTreeMap<String, String> = serde_json::from_str(&text).map_err(|e| {
+        let map: BTreeMap<String, String> = serde_json::from_str(text).map_err(|e| {
             dataset_error(
                 path,
                 format!("not a JSON object of folder names to labels: {e}"),
@@ -343,6 +344,8 @@ pub fn match_labels(
 /// Image-caption pairs for retrieval: each distinct image once, each caption with its image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Captions {
+    /// The caption file they were read from.
+    pub source: PathBuf,
     /// The distinct images, in order of first appearance.
     pub images: Vec<PathBuf>,
     /// The captions, in file order.
@@ -402,6 +405,7 @@ pub fn read_captions(path: &Path, images_root: Option<&Path>) -> Result<Captions
         .map(Path::to_path_buf)
         .unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
     let mut out = Captions {
+        source: path.to_path_buf(),
         images: Vec::new(),
         captions: Vec::new(),
         caption_image: Vec::new(),
@@ -424,6 +428,12 @@ pub fn read_captions(path: &Path, images_root: Option<&Path>) -> Result<Captions
             ));
         };
         let (image, caption) = (image.trim(), caption.trim());
+        if caption.contains('\n') || image.contains('\n') {
+            return Err(dataset_error(
+                path,
+                format!("row {}: a field spans lines (an unclosed quote?)", n + 1),
+            ));
+        }
         if image.is_empty() || caption.is_empty() {
             return Err(dataset_error(
                 path,
@@ -462,7 +472,7 @@ mod tests {
         let f = dir.join("map.txt");
         std::fs::write(
             &f,
-            "# synsets\n  n01440764 tench, Tinca tinca\ncat_dir,a cat\nmy dogs\tdog\r\n",
+            "\u{feff}# synsets\n  n01440764 tench, Tinca tinca\ncat_dir,a cat\nmy dogs\tdog\r\n",
         )
         .unwrap();
         let m = read_mapping(&f).unwrap();

@@ -61,6 +61,14 @@ pub enum ClipError {
     /// The photo index failed or refused (boxed: its errors are large).
     #[error(transparent)]
     Index(Box<clip_index::IndexError>),
+    /// A file or folder could not be written.
+    #[error("cannot write {path}: {error}")]
+    Write {
+        /// The file or folder.
+        path: String,
+        /// The system's error.
+        error: std::io::Error,
+    },
     /// A file could not be read.
     #[error("cannot read {path}: {error}")]
     Io {

@@ -29,12 +29,13 @@ pub use clip_index::{
 /// Where the index lives by default: `$CLIP_INDEX`, else `$XDG_DATA_HOME/clip/index.sqlite`,
 /// else `~/.local/share/clip/index.sqlite`.
 pub fn default_index_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CLIP_INDEX") {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(p) = var("CLIP_INDEX") {
         return Some(PathBuf::from(p));
     }
-    let data = std::env::var_os("XDG_DATA_HOME")
+    let data = var("XDG_DATA_HOME")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
     Some(data.join("clip").join("index.sqlite"))
 }
 

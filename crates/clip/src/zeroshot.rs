@@ -62,8 +62,10 @@ fn builtin_text(name: &str, kind: &str) -> Option<&'static str> {
     }
 }
 
-/// The entries of a list file: one a line, blank lines and `#` comments skipped, trimmed.
+/// The entries of a list file: one a line, blank lines and `#` comments skipped, trimmed (a
+/// byte-order mark at the start is dropped).
 pub fn parse_list(text: &str) -> Vec<String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -173,10 +175,12 @@ impl Clip {
 /// Where [`Clip::zero_shot_classifier_cached`] keeps class embeddings by default:
 /// `$CLIP_CACHE_DIR`, else `$XDG_CACHE_HOME/clip`, else `~/.cache/clip`; then `classifiers`.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("CLIP_CACHE_DIR")
+    // An empty variable counts as unset (as XDG says), never as the current folder.
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let base = var("CLIP_CACHE_DIR")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("clip")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/clip")))?;
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("clip")))
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache/clip")))?;
     Some(base.join("classifiers"))
 }
 

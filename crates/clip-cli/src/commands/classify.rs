@@ -46,6 +46,12 @@ pub fn parse_labels(spec: &str) -> anyhow::Result<Vec<String>> {
     if labels.is_empty() {
         bail!("no labels in {spec:?}");
     }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = labels.iter().find(|l| !seen.insert(l.as_str())) {
+        tracing::warn!(
+            "label {dup:?} is given more than once: its copies share its probability, and ties go to the first"
+        );
+    }
     if labels.len() == 1 {
         tracing::warn!(
             "only one label ({:?}): its probability is always 1",

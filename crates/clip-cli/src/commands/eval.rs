@@ -53,16 +53,35 @@ fn zeroshot(args: &EvalZeroShotArgs) -> anyhow::Result<ExitCode> {
     };
     let source = args.labels.as_deref().unwrap_or("--labels");
     let (test, classes) = open_split(&args.dataset, given.as_deref(), mapping.as_ref(), source)?;
-    // The training split is labelled into the same label list.
+    // The training split's folders are the test split's classes, by folder name.
     let train = match (&args.train, args.linear_probe) {
-        (Some(dir), true) => Some(open_split(
-            dir,
-            Some(&classes.labels),
-            mapping.as_ref(),
-            source,
-        )?),
+        (Some(dir), true) => {
+            let train = ImageFolder::open(dir)?;
+            let folder_label = train
+                .folder_names()
+                .iter()
+                .map(|f| {
+                    let i = test.folder_names().iter().position(|t| t == f);
+                    i.map(|i| classes.folder_label[i]).with_context(|| {
+                        format!(
+                            "training folder {f:?} of {} has no class folder of that name in {}",
+                            dir.display(),
+                            test.root.display()
+                        )
+                    })
+                })
+                .collect::<anyhow::Result<Vec<usize>>>()?;
+            let train_classes = ClassLabels {
+                labels: classes.labels.clone(),
+                folder_label,
+            };
+            Some((train, train_classes))
+        }
         _ => None,
     };
+    // The output folder, before any work.
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create the output folder {}", args.out.display()))?;
     let templates = parse_templates(&args.prompts, args.labels.as_deref())?;
     let model = output::load_model(&args.model)?;
     let quiet = args.model.quiet;
@@ -268,10 +287,14 @@ fn per_class_table(out: &mut dyn Write, a: &Accuracy) -> anyhow::Result<()> {
 }
 
 fn retrieval(args: &EvalRetrievalArgs) -> anyhow::Result<ExitCode> {
-    let captions = read_captions(&args.captions, args.images_root.as_deref())
-        .with_context(|| format!("cannot use caption file {}", args.captions.display()))?;
+    if let Some(root) = args.images_root.as_ref().filter(|r| !r.is_dir()) {
+        anyhow::bail!("--images-root {} is not a folder", root.display());
+    }
+    let captions = read_captions(&args.captions, args.images_root.as_deref())?;
     let model = output::load_model(&args.model)?;
-    let ks: Vec<usize> = args.recall_at.iter().map(|&k| k as usize).collect();
+    let mut ks: Vec<usize> = args.recall_at.iter().map(|&k| k as usize).collect();
+    ks.sort_unstable();
+    ks.dedup();
     let bar = output::bar(
         captions.images.len() as u64,
         args.model.quiet,

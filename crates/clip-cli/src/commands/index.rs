@@ -65,6 +65,9 @@ pub fn index(args: &IndexArgs, model_given: bool) -> anyhow::Result<ExitCode> {
     if args.status {
         return status(&path, args.json);
     }
+    if let Some(folder) = &args.forget {
+        return forget(&path, folder, args.json);
+    }
     let (model, _index, report) = scan(
         &path,
         &args.folders,
@@ -133,7 +136,9 @@ fn scan(
     // Before the index file is created: a wrong folder leaves nothing behind.
     if let Some(f) = folders.iter().find(|f| !f.is_dir()) {
         bail!(
-            "{}: library root is unavailable (not a folder); nothing was changed",
+            "{}: library root is unavailable (not a folder); nothing was changed\n\
+             hint: if it is gone for good, `clip index --forget {}` drops it from the index",
+            f.display(),
             f.display()
         );
     }
@@ -230,6 +235,40 @@ pub fn duplicates(args: &DuplicatesArgs, model_given: bool) -> anyhow::Result<Ex
     })
 }
 
+fn forget(path: &Path, folder: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
+    let mut index = open_existing(path)?;
+    let _lock = WriteLock::acquire(path).map_err(clip::ClipError::from)?;
+    // As recorded: absolute, and canonical when it still exists.
+    let folder = folder
+        .canonicalize()
+        .or_else(|_| std::path::absolute(folder))
+        .with_context(|| format!("cannot make {} absolute", folder.display()))?;
+    let text = folder
+        .to_str()
+        .context("the folder's path is not valid UTF-8")?;
+    let roots = index.status().map_err(clip::ClipError::from)?.roots;
+    let dropped = index.forget(text).map_err(clip::ClipError::from)?;
+    if dropped == 0 && !roots.iter().any(|r| r == text) {
+        bail!(
+            "the index {} has nothing under {text} (its folders: {})",
+            path.display(),
+            roots.join(", ")
+        );
+    }
+    let mut out = output::stdout();
+    if as_json {
+        output::json_line(&mut out, &json!({"forgot": text, "files": dropped}))?;
+    } else {
+        writeln!(
+            out,
+            "dropped {text} and its {dropped} files from {}",
+            path.display()
+        )?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn status(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     let index = open_existing(path)?;
     let s = index.status().map_err(clip::ClipError::from)?;
@@ -294,6 +333,12 @@ fn split_negatives(text: &str) -> (String, Vec<String>) {
 pub fn search(args: &SearchArgs, model_given: bool) -> anyhow::Result<ExitCode> {
     let path = index_path(&args.index)?;
     let index = open_existing(&path)?;
+    if let Some(w) = args.weights.iter().find(|w| !w.is_finite()) {
+        bail!("--weights: {w} is not a number");
+    }
+    if let Some(m) = args.min_score.filter(|m| !m.is_finite()) {
+        bail!("--min-score: {m} is not a number");
+    }
     let n_terms = args.text.len() + args.image.len();
     if !args.weights.is_empty() && args.weights.len() != n_terms {
         bail!(

@@ -328,8 +328,12 @@ impl Clip {
             .collect();
         if kept.is_empty() {
             return Err(ClipError::Dataset {
-                path: "the caption file".into(),
-                detail: format!("none of its {} images could be read", captions.images.len()),
+                path: captions.source.display().to_string(),
+                detail: format!(
+                    "none of its {} images could be read (the first: {})",
+                    captions.images.len(),
+                    embedded.failed.first().map_or("", |f| f.error.as_str())
+                ),
             });
         }
         let texts: Vec<&str> = kept.iter().map(|(_, c)| c.as_str()).collect();
@@ -473,7 +477,7 @@ pub fn write_accuracy_files(
 ) -> Result<Vec<PathBuf>, ClipError> {
     let io = |path: &Path| {
         let path = path.display().to_string();
-        move |error| ClipError::Io { path, error }
+        move |error| ClipError::Write { path, error }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let csv_path = dir.join(format!("{prefix}confusion.csv"));
@@ -488,7 +492,7 @@ pub fn write_accuracy_files(
 
 /// Writes `value` as pretty JSON to `path`.
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ClipError> {
-    let io = |error| ClipError::Io {
+    let io = |error| ClipError::Write {
         path: path.display().to_string(),
         error,
     };
