@@ -1080,6 +1080,12 @@ fn the_label_cache_is_listed_and_cleared() {
         .as_str()
         .unwrap()
         .ends_with("tiny-openai"));
+    // A damaged entry is shown as such.
+    let classifiers = cache.join("classifiers");
+    std::fs::write(classifiers.join("0000000000000000.classifier"), "junk").unwrap();
+    let listed = with_cache(&["cache"]);
+    assert!(listed.contains("unreadable entry"), "{listed}");
+    std::fs::remove_file(classifiers.join("0000000000000000.classifier")).unwrap();
     let cleared = with_cache(&["cache", "--clear"]);
     assert!(
         cleared.starts_with("removed 1 cached classifier "),

@@ -108,6 +108,15 @@ pub fn cache(args: &CacheArgs) -> anyhow::Result<ExitCode> {
             human_bytes(total)
         )?;
         for e in &entries {
+            if e.classes == 0 {
+                writeln!(
+                    out,
+                    "  {:>9}  unreadable entry {} (recomputed when next needed)",
+                    human_bytes(e.bytes),
+                    e.path.display()
+                )?;
+                continue;
+            }
             writeln!(
                 out,
                 "  {:>9}  {} classes x {} templates ({}{})  {}",
