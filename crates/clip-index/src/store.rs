@@ -164,18 +164,12 @@ fn to_hash(bytes: Vec<u8>) -> Option<Hash> {
 }
 
 impl Index {
-    fn sql(&self) -> impl Fn(rusqlite::Error) -> IndexError + '_ {
-        move |error| IndexError::Sqlite {
-            path: self.path.display().to_string(),
-            error,
-        }
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> IndexError + Copy + '_ {
+        sqlite_error(&self.path)
     }
 
     fn connect(path: &Path) -> Result<Connection, IndexError> {
-        let sql = |error| IndexError::Sqlite {
-            path: path.display().to_string(),
-            error,
-        };
+        let sql = sqlite_error(path);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|error| IndexError::Io {
                 path: dir.display().to_string(),
@@ -289,7 +283,7 @@ impl Index {
 
     fn create(&mut self) -> Result<(), IndexError> {
         let sql = self.sql();
-        let tx = self.conn.unchecked_transaction().map_err(&sql)?;
+        let tx = self.conn.unchecked_transaction().map_err(sql)?;
         tx.execute_batch(
             "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE vectors (hash BLOB PRIMARY KEY, embedding BLOB NOT NULL) WITHOUT ROWID;
@@ -304,7 +298,7 @@ impl Index {
              CREATE INDEX files_hash ON files (hash);
              CREATE TABLE roots (path TEXT PRIMARY KEY, added INTEGER NOT NULL);",
         )
-        .map_err(&sql)?;
+        .map_err(sql)?;
         for (k, v) in [
             ("schema", SCHEMA.to_string()),
             ("model", self.info.model.clone()),
@@ -314,9 +308,9 @@ impl Index {
             ("created", now_secs().to_string()),
         ] {
             tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", [k, &v])
-                .map_err(&sql)?;
+                .map_err(sql)?;
         }
-        tx.commit().map_err(&sql)
+        tx.commit().map_err(sql)
     }
 
     /// A quick structural check at open: damaged pages or a stale WAL show here.
@@ -407,11 +401,7 @@ impl Index {
     /// Applies changes in one transaction: all of them are stored, or none.
     pub fn apply(&mut self, changes: &[Change]) -> Result<(), IndexError> {
         let now = now_secs();
-        let path = self.path.display().to_string();
-        let sql = |error| IndexError::Sqlite {
-            path: path.clone(),
-            error,
-        };
+        let sql = sqlite_error(&self.path);
         let tx = self.conn.transaction().map_err(sql)?;
         {
             let mut put_vector = tx
@@ -435,7 +425,7 @@ impl Index {
                     } => {
                         if embedding.len() != self.info.dim {
                             return Err(IndexError::Dimension {
-                                path: path.clone(),
+                                path: self.path.display().to_string(),
                                 got: embedding.len(),
                                 dim: self.info.dim,
                             });
@@ -477,20 +467,11 @@ impl Index {
     /// Removes file rows, then the vectors no file refers to any more, and records `roots` as
     /// scanned completely now. One transaction.
     pub fn finish_scan(&mut self, removed: &[String], roots: &[String]) -> Result<(), IndexError> {
-        let path = self.path.display().to_string();
-        let sql = |error| IndexError::Sqlite {
-            path: path.clone(),
-            error,
-        };
+        let sql = sqlite_error(&self.path);
         let now = now_secs();
         let tx = self.conn.transaction().map_err(sql)?;
+        remove_files(&tx, removed).map_err(sql)?;
         {
-            let mut delete = tx
-                .prepare_cached("DELETE FROM files WHERE path = ?1")
-                .map_err(sql)?;
-            for p in removed {
-                delete.execute([p]).map_err(sql)?;
-            }
             let mut root = tx
                 .prepare_cached("INSERT OR IGNORE INTO roots (path, added) VALUES (?1, ?2)")
                 .map_err(sql)?;
@@ -498,11 +479,6 @@ impl Index {
                 root.execute(params![r, now]).map_err(sql)?;
             }
         }
-        tx.execute(
-            "DELETE FROM vectors WHERE hash NOT IN (SELECT hash FROM files WHERE hash IS NOT NULL)",
-            [],
-        )
-        .map_err(sql)?;
         tx.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_scan', ?1)",
             [now.to_string()],
@@ -514,32 +490,16 @@ impl Index {
     /// Drops a folder from the index: its root entry (if it is one), every file under it, and
     /// the vectors nothing else uses. Returns how many files were dropped.
     pub fn forget(&mut self, folder: &str) -> Result<usize, IndexError> {
-        let path = self.path.display().to_string();
-        let sql = |error| IndexError::Sqlite {
-            path: path.clone(),
-            error,
-        };
+        let sql = sqlite_error(&self.path);
         let files: Vec<String> = self
             .files()?
             .into_keys()
             .filter(|p| crate::is_under(p, folder))
             .collect();
         let tx = self.conn.transaction().map_err(sql)?;
-        {
-            let mut delete = tx
-                .prepare_cached("DELETE FROM files WHERE path = ?1")
-                .map_err(sql)?;
-            for p in &files {
-                delete.execute([p]).map_err(sql)?;
-            }
-        }
+        remove_files(&tx, &files).map_err(sql)?;
         tx.execute("DELETE FROM roots WHERE path = ?1", [folder])
             .map_err(sql)?;
-        tx.execute(
-            "DELETE FROM vectors WHERE hash NOT IN (SELECT hash FROM files WHERE hash IS NOT NULL)",
-            [],
-        )
-        .map_err(sql)?;
         tx.commit().map_err(sql)?;
         Ok(files.len())
     }
@@ -551,33 +511,33 @@ impl Index {
             self.conn
                 .query_row(q, [], |r| r.get::<_, i64>(0))
                 .map(|n| n as usize)
-                .map_err(&sql)
+                .map_err(sql)
         };
         let mut failed_stmt = self
             .conn
             .prepare("SELECT path, error FROM files WHERE error IS NOT NULL ORDER BY path")
-            .map_err(&sql)?;
+            .map_err(sql)?;
         let failed = failed_stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(&sql)?
+            .map_err(sql)?
             .collect::<Result<Vec<(String, String)>, _>>()
-            .map_err(&sql)?;
+            .map_err(sql)?;
         let mut roots_stmt = self
             .conn
             .prepare("SELECT path FROM roots ORDER BY added, path")
-            .map_err(&sql)?;
+            .map_err(sql)?;
         let roots = roots_stmt
             .query_map([], |r| r.get(0))
-            .map_err(&sql)?
+            .map_err(sql)?
             .collect::<Result<Vec<String>, _>>()
-            .map_err(&sql)?;
+            .map_err(sql)?;
         let last_scan: Option<String> = self
             .conn
             .query_row("SELECT value FROM meta WHERE key = 'last_scan'", [], |r| {
                 r.get(0)
             })
             .optional()
-            .map_err(&sql)?;
+            .map_err(sql)?;
         Ok(Status {
             info: self.info.clone(),
             indexed: count("SELECT count(*) FROM files WHERE error IS NULL")?,
@@ -658,6 +618,27 @@ impl Index {
             .map(|b| b.map(|b| blob_to_f32(&b)))
             .map_err(self.sql())
     }
+}
+
+/// The error for a failed statement on the index at `path`.
+fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> IndexError + Copy + '_ {
+    move |error| IndexError::Sqlite {
+        path: path.display().to_string(),
+        error,
+    }
+}
+
+/// Deletes the rows of `paths`, then the vectors no file refers to any more.
+fn remove_files(tx: &rusqlite::Transaction<'_>, paths: &[String]) -> rusqlite::Result<()> {
+    let mut delete = tx.prepare_cached("DELETE FROM files WHERE path = ?1")?;
+    for p in paths {
+        delete.execute([p])?;
+    }
+    tx.execute(
+        "DELETE FROM vectors WHERE hash NOT IN (SELECT hash FROM files WHERE hash IS NOT NULL)",
+        [],
+    )?;
+    Ok(())
 }
 
 /// Held while a process updates an index: a lock on `<index>.lock`, released when dropped

@@ -280,7 +280,7 @@ impl Clip {
     /// `logits[i][j] = logit_scale * cos(image i, text j)`, as CLIP's `logits_per_image`.
     pub fn logits(&self, image_features: &[Vec<f32>], text_features: &[Vec<f32>]) -> Vec<Vec<f32>> {
         let scale = self.logit_scale();
-        cosines(image_features, text_features)
+        eval::cosine_matrix(image_features, text_features)
             .into_iter()
             .map(|row| row.into_iter().map(|c| scale * c).collect())
             .collect()
@@ -294,7 +294,7 @@ impl Clip {
         label_features: &[Vec<f32>],
     ) -> Vec<Vec<Prediction>> {
         let scale = self.logit_scale();
-        cosines(image_features, label_features)
+        eval::cosine_matrix(image_features, label_features)
             .into_iter()
             .map(|cosines| {
                 let logits: Vec<f32> = cosines.iter().map(|c| scale * c).collect();
@@ -330,19 +330,18 @@ pub struct Prediction {
     pub cosine: f32,
 }
 
-/// `cos[i][j]`: cosine similarity of image `i` and text `j`.
-fn cosines(image_features: &[Vec<f32>], text_features: &[Vec<f32>]) -> Vec<Vec<f32>> {
-    let texts: Vec<Vec<f32>> = text_features.iter().map(|t| normalized(t)).collect();
-    image_features
+use clip_index::search::dot;
+
+/// 64-bit FNV-1a of `bytes`, continuing from `h` (start from [`FNV_OFFSET`]): stable names and
+/// fingerprints, not security.
+pub(crate) fn fnv1a(bytes: &[u8], h: u64) -> u64 {
+    bytes
         .iter()
-        .map(|i| {
-            let i = normalized(i);
-            texts.iter().map(|t| dot(&i, t)).collect()
-        })
-        .collect()
+        .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-use clip_index::search::dot;
+/// FNV-1a's starting value.
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// A copy of `v` scaled to unit length (unchanged if it is all zeros).
 pub fn normalized(v: &[f32]) -> Vec<f32> {

@@ -18,7 +18,7 @@ use clip_index::content_hash;
 use rayon::prelude::*;
 
 use crate::eval::Failure;
-use crate::{normalized, Clip, ClipError, Pixels};
+use crate::{fnv1a, normalized, Clip, ClipError, Pixels, FNV_OFFSET};
 
 pub use clip_index::search::dot;
 pub use clip_index::{
@@ -39,21 +39,12 @@ pub fn default_index_path() -> Option<PathBuf> {
     Some(data.join("clip").join("index.sqlite"))
 }
 
-/// 64-bit FNV-1a, for fingerprints.
-fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
-    for &b in bytes {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 impl Clip {
     /// What identifies this model's image vectors in an index: its name, a fingerprint of its
     /// configuration and weights (the files' sizes; not where they lie), and one of its
     /// preprocessing.
     pub fn index_info(&self) -> IndexInfo {
-        const FNV: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut h = fnv1a(self.embedding_dim().to_string().as_bytes(), FNV);
+        let mut h = fnv1a(self.embedding_dim().to_string().as_bytes(), FNV_OFFSET);
         if self.dir.as_os_str().is_empty() {
             h = fnv1a(format!("random {}", self.name).as_bytes(), h);
         } else {
@@ -67,7 +58,10 @@ impl Clip {
                 }
             }
         }
-        let pre = fnv1a(format!("{:?}", self.preprocess_config()).as_bytes(), FNV);
+        let pre = fnv1a(
+            format!("{:?}", self.preprocess_config()).as_bytes(),
+            FNV_OFFSET,
+        );
         IndexInfo {
             model: self.name.clone(),
             fingerprint: format!("{h:016x}"),

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{normalized, Clip, ClipError};
+use crate::{fnv1a, normalized, Clip, ClipError, FNV_OFFSET};
 
 /// The built-in lists: for each name, its classes and its templates.
 macro_rules! builtin_lists {
@@ -186,26 +186,26 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 
 const MAGIC: &[u8; 8] = b"CLIPZS1\n";
 
-/// 64-bit FNV-1a: a stable file name for a key (the key itself is stored and compared, so a
-/// collision only costs a recomputation).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// Separates the classes, and the templates, inside a cache key.
+const KEY_SEP: char = '\u{1f}';
+
+fn u32_at(b: &[u8], i: usize) -> Option<usize> {
+    Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize)
+}
+
+/// A cache file's key and the bytes after it; `None` if it is not a cache file.
+fn split_key(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = bytes.strip_prefix(MAGIC)?;
+    let key_len = u32_at(rest, 0)?;
+    Some((rest.get(4..4 + key_len)?, &rest[4 + key_len..]))
 }
 
 fn read_cached(path: &Path, key: &str) -> Option<Vec<Vec<f32>>> {
     let bytes = std::fs::read(path).ok()?;
-    let rest = bytes.strip_prefix(MAGIC)?;
-    let u32_at = |b: &[u8], i: usize| -> Option<usize> {
-        Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize)
-    };
-    let key_len = u32_at(rest, 0)?;
-    let stored_key = rest.get(4..4 + key_len)?;
+    let (stored_key, body) = split_key(&bytes)?;
     if stored_key != key.as_bytes() {
         return None;
     }
-    let body = &rest[4 + key_len..];
     let (rows, dim) = (u32_at(body, 0)?, u32_at(body, 4)?);
     let data = body.get(8..)?;
     if rows == 0 || dim == 0 || data.len() != rows * dim * 4 {
@@ -264,15 +264,15 @@ impl Clip {
             files.push_str(&format!("{}:{}:{modified};", path.display(), meta.len()));
         }
         let o = self.engine.options();
-        let sep = '\u{1f}';
+        let sep = KEY_SEP.to_string();
         Some(format!(
             "model={}|files={files}|precision={}|reference={}|truncate={truncate}|context={}|classes={}|templates={}",
             dir.display(),
             o.precision,
             o.reference,
             self.context_length(),
-            classes.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(&sep.to_string()),
-            templates.as_slice().join(&sep.to_string()),
+            classes.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(&sep),
+            templates.as_slice().join(&sep),
         ))
     }
 
@@ -311,7 +311,10 @@ impl Clip {
         let Some(key) = self.classifier_key(classes, templates, truncate) else {
             return Ok((compute(progress)?, false));
         };
-        let path = cache_dir.join(format!("{:016x}.classifier", fnv1a(key.as_bytes())));
+        let path = cache_dir.join(format!(
+            "{:016x}.classifier",
+            fnv1a(key.as_bytes(), FNV_OFFSET)
+        ));
         if let Some(rows) = read_cached(&path, &key) {
             if rows.len() == classes.len() && rows[0].len() == self.embedding_dim() {
                 return Ok((rows, true));
@@ -364,11 +367,9 @@ pub fn cache_entries(cache_dir: &Path) -> Result<Vec<CacheEntry>, ClipError> {
         .into_iter()
         .map(|path| {
             let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
-            let key = std::fs::read(&path).ok().and_then(|b| {
-                let rest = b.strip_prefix(MAGIC)?;
-                let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-                String::from_utf8(rest.get(4..4 + n)?.to_vec()).ok()
-            });
+            let key = std::fs::read(&path)
+                .ok()
+                .and_then(|b| String::from_utf8(split_key(&b)?.0.to_vec()).ok());
             let field = |name: &str| {
                 key.as_deref().and_then(|k| {
                     k.split('|')
@@ -376,16 +377,15 @@ pub fn cache_entries(cache_dir: &Path) -> Result<Vec<CacheEntry>, ClipError> {
                         .map(str::to_string)
                 })
             };
-            let sep = '\u{1f}';
             let classes: Vec<String> = field("classes")
-                .map(|c| c.split(sep).map(String::from).collect())
+                .map(|c| c.split(KEY_SEP).map(String::from).collect())
                 .unwrap_or_default();
             CacheEntry {
                 path,
                 bytes,
                 model: field("model").unwrap_or_default(),
                 classes: classes.len(),
-                templates: field("templates").map_or(0, |t| t.split(sep).count()),
+                templates: field("templates").map_or(0, |t| t.split(KEY_SEP).count()),
                 sample: classes.into_iter().take(3).collect(),
             }
         })
