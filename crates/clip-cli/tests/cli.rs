@@ -1486,7 +1486,11 @@ fn eval_and_index_inputs_that_are_wrong_say_so_early() {
     args.push(&out_s);
     let mut probe = args.clone();
     probe.extend(["--linear-probe", "--train", train.to_str().unwrap()]);
-    fails_with(&probe, 1, "training folder \"not_a_test_class\"");
+    fails_with(
+        &probe,
+        1,
+        "class folder \"not_a_test_class\" has no folder of that name",
+    );
     // An output path that is a file: refused before any image is embedded.
     let file = dir.join("a-file");
     std::fs::write(&file, "x").unwrap();

@@ -341,6 +341,37 @@ pub fn match_labels(
     })
 }
 
+/// The labels of another split of a dataset (a training split beside the test split):
+/// each of its class folders takes the label of `dataset`'s folder of the same name, as
+/// ImageFolder splits are laid out. A folder with no counterpart is an error naming both.
+pub fn match_split(
+    dataset: &ImageFolder,
+    classes: &ClassLabels,
+    split: &ImageFolder,
+) -> Result<ClassLabels, ClipError> {
+    let folder_label = split
+        .classes
+        .iter()
+        .map(|f| {
+            let i = dataset.classes.iter().position(|t| t.name == f.name);
+            i.map(|i| classes.folder_label[i]).ok_or_else(|| {
+                dataset_error(
+                    &split.root,
+                    format!(
+                        "class folder {:?} has no folder of that name in {}",
+                        f.name,
+                        dataset.root.display()
+                    ),
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(ClassLabels {
+        labels: classes.labels.clone(),
+        folder_label,
+    })
+}
+
 /// Image-caption pairs for retrieval: each distinct image once, each caption with its image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Captions {
@@ -585,6 +616,36 @@ mod tests {
             .to_string();
         assert!(e.contains("nope") && e.contains("no such folder"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_second_split_takes_labels_by_folder_name() {
+        let split = |root: &str, names: &[&str]| ImageFolder {
+            root: PathBuf::from(root),
+            classes: names
+                .iter()
+                .map(|n| ClassFolder {
+                    name: n.to_string(),
+                    images: Vec::new(),
+                })
+                .collect(),
+        };
+        let test = split("/test", &["a", "b", "c"]);
+        let classes = ClassLabels {
+            labels: vec!["x".into(), "y".into(), "z".into()],
+            folder_label: vec![2, 0, 1],
+        };
+        let train = split("/train", &["b", "c"]);
+        assert_eq!(
+            match_split(&test, &classes, &train).unwrap().folder_label,
+            [0, 1]
+        );
+        let odd = split("/train", &["a", "d"]);
+        let e = match_split(&test, &classes, &odd).unwrap_err().to_string();
+        assert!(
+            e.contains("/train") && e.contains("\"d\"") && e.contains("/test"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -145,8 +145,8 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
 }
 
 /// The roots as absolute paths; a root that is not a folder is refused before anything is
-/// read or deleted.
-fn canonical_roots(roots: &[PathBuf]) -> Result<Vec<String>, ClipError> {
+/// read or deleted ([`Clip::update_index`] checks this first; call it to check earlier).
+pub fn canonical_roots(roots: &[PathBuf]) -> Result<Vec<String>, ClipError> {
     roots
         .iter()
         .map(|r| {

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clip::dataset::{match_labels, read_captions, read_mapping, ClassLabels, ImageFolder};
+use clip::dataset::{
+    match_labels, match_split, read_captions, read_mapping, ClassLabels, ImageFolder,
+};
 use clip::eval::probe::{self, ProbeOptions};
 use clip::eval::{Accuracy, Failure};
 use serde_json::json;
@@ -57,24 +59,7 @@ fn zeroshot(args: &EvalZeroShotArgs) -> anyhow::Result<ExitCode> {
     let train = match (&args.train, args.linear_probe) {
         (Some(dir), true) => {
             let train = ImageFolder::open(dir)?;
-            let folder_label = train
-                .folder_names()
-                .iter()
-                .map(|f| {
-                    let i = test.folder_names().iter().position(|t| t == f);
-                    i.map(|i| classes.folder_label[i]).with_context(|| {
-                        format!(
-                            "training folder {f:?} of {} has no class folder of that name in {}",
-                            dir.display(),
-                            test.root.display()
-                        )
-                    })
-                })
-                .collect::<anyhow::Result<Vec<usize>>>()?;
-            let train_classes = ClassLabels {
-                labels: classes.labels.clone(),
-                folder_label,
-            };
+            let train_classes = match_split(&test, &classes, &train)?;
             Some((train, train_classes))
         }
         _ => None,

@@ -134,12 +134,11 @@ fn scan(
         folders.to_vec()
     };
     // Before the index file is created: a wrong folder leaves nothing behind.
-    if let Some(f) = folders.iter().find(|f| !f.is_dir()) {
+    if let Err(e) = clip::library::canonical_roots(&folders) {
+        let missing = folders.iter().find(|f| !f.is_dir()).unwrap_or(&folders[0]);
         bail!(
-            "{}: library root is unavailable (not a folder); nothing was changed\n\
-             hint: if it is gone for good, `clip index --forget {}` drops it from the index",
-            f.display(),
-            f.display()
+            "{e}\nhint: if it is gone for good, `clip index --forget {}` drops it from the index",
+            missing.display()
         );
     }
     let _lock = WriteLock::acquire(path).map_err(clip::ClipError::from)?;
