@@ -65,5 +65,13 @@ fn main() {
         start.elapsed().as_secs_f64() * 1e3,
         hits.len()
     );
+    drop(index);
+    let start = Instant::now();
+    let reopened = Index::open_existing(&path).unwrap();
+    println!(
+        "reopened (with its quick_check) in {:.3} s",
+        start.elapsed().as_secs_f64()
+    );
+    drop(reopened);
     let _ = std::fs::remove_dir_all(&dir);
 }

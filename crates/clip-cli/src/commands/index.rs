@@ -44,20 +44,19 @@ fn model_for(index: Option<&Index>, args: &ModelArgs, model_given: bool) -> Mode
     args
 }
 
-/// The error for an index made by another model, with the commands that fix it.
-fn mismatch_hint(e: clip::ClipError, path: &Path) -> anyhow::Error {
-    if let clip::ClipError::Index(boxed) = &e {
-        let IndexError::ModelMismatch { index_model, .. } = boxed.as_ref() else {
-            return e.into();
-        };
-        let msg = format!(
-            "{e}\nhint: search it with --model {index_model:?}, or rebuild it for this model: \
-             delete {} and run clip index again (or use another --index)",
-            path.display()
-        );
-        return anyhow::anyhow!(msg);
+/// Refuses an index whose vectors `model` did not make, naming both models and what to do.
+fn ensure_compatible(index: &Index, model: &clip::Clip, path: &Path) -> anyhow::Result<()> {
+    let info = model.index_info();
+    if index.info().compatible(&info) {
+        return Ok(());
     }
-    e.into()
+    bail!(
+        "{}\nhint: search it with --model {:?}, or rebuild it for this model: \
+         delete {} and run clip index again (or use another --index)",
+        IndexError::mismatch(path, index.info(), &info),
+        index.info().model,
+        path.display()
+    )
 }
 
 pub fn index(args: &IndexArgs, model_given: bool) -> anyhow::Result<ExitCode> {
@@ -143,10 +142,16 @@ fn scan(
     }
     let _lock = WriteLock::acquire(path).map_err(clip::ClipError::from)?;
     let model_args = model_for(existing.as_ref(), model_args, model_given);
-    drop(existing);
     let model = output::load_model(&model_args)?;
-    let mut index =
-        Index::open(path, &model.index_info()).map_err(|e| mismatch_hint(e.into(), path))?;
+    // The index opened above is used as it is (opening checks the file, which reads all of
+    // it); only a new one is created here.
+    let mut index = match existing {
+        Some(index) => {
+            ensure_compatible(&index, &model, path)?;
+            index
+        }
+        None => Index::open(path, &model.index_info()).map_err(clip::ClipError::from)?,
+    };
     // A spinner while the folders are walked, then a bar over the files to read.
     let walk = output::spinner(model_args.quiet, "looking for new and changed files");
     let bar = output::bar(0, true, "indexing");
@@ -363,13 +368,7 @@ pub fn search(args: &SearchArgs, model_given: bool) -> anyhow::Result<ExitCode> 
         bail!("the query has nothing to look for");
     }
     let model = output::load_model(&model_for(Some(&index), &args.model, model_given))?;
-    let info = model.index_info();
-    if !index.info().compatible(&info) {
-        return Err(mismatch_hint(
-            IndexError::mismatch(&path, index.info(), &info).into(),
-            &path,
-        ));
-    }
+    ensure_compatible(&index, &model, &path)?;
     let vectors = load_vectors(&index)?;
     let query = model.query_vector(&terms, Some(&vectors), args.truncate)?;
     let hits: Vec<_> = vectors
