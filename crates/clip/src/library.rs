@@ -5,8 +5,9 @@
 //! index, and reads only the files that differ. A file whose content (blake3) is already
 //! indexed (a rename, a copy) reuses its vector; the others are decoded on worker threads
 //! while the model embeds the previous batch, and each batch is committed in one transaction,
-//! so an interrupted scan loses at most a batch. Files that cannot be read or decoded are
-//! recorded with the reason and retried only when they change. Files gone from the roots are
+//! so an interrupted scan loses at most a batch. Files that cannot be decoded are recorded with
+//! the reason and retried only when they change (files that could not be read at all, every
+//! scan). Files gone from the roots are
 //! dropped after the complete scan, under the guard of [`clip_index::plan_removals`].
 
 use std::collections::HashSet;
