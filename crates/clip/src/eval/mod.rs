@@ -154,20 +154,19 @@ pub fn retrieval_recall(
     caption_image: &[usize],
     ks: &[usize],
 ) -> Vec<Recall> {
+    // One matrix serves both ways: image i's scores against the captions are column i.
     let by_text = cosine_matrix(captions, images);
-    let by_image = cosine_matrix(images, captions);
     let text_ranks: Vec<usize> = by_text
         .iter()
         .zip(caption_image)
         .map(|(row, &i)| rank_of(row, i))
         .collect();
-    let image_ranks: Vec<usize> = by_image
-        .iter()
-        .enumerate()
-        .filter_map(|(i, row)| {
+    let image_ranks: Vec<usize> = (0..images.len())
+        .filter_map(|i| {
+            let column: Vec<f32> = by_text.iter().map(|row| row[i]).collect();
             (0..captions.len())
                 .filter(|&j| caption_image[j] == i)
-                .map(|j| rank_of(row, j))
+                .map(|j| rank_of(&column, j))
                 .min()
         })
         .collect();
