@@ -373,32 +373,37 @@ pub fn choose_c(
     let mut tried: Vec<SweepPoint> = Vec::new();
     // Each fit starts from the last one's solution (C grows along the decades).
     let mut last: Option<LinearProbe> = None;
-    let mut evaluate = |c: f64,
-                        from: Option<&LinearProbe>|
-     -> Result<(SweepPoint, LinearProbe), ClipError> {
-        // Fits of the sweep stop at 100 iterations (scikit-learn's default): enough to rank
-        // the values of C; the final fit runs to the tolerance.
-        let opts = ProbeOptions {
-            c,
-            max_iterations: options.max_iterations.min(100),
-            ..*options
+    let mut evaluate =
+        |c: f64, from: Option<&LinearProbe>| -> Result<(SweepPoint, LinearProbe), ClipError> {
+            // Fits of the sweep stop at 100 iterations (scikit-learn's default): enough to rank
+            // the values of C; the final fit runs to the tolerance.
+            let opts = ProbeOptions {
+                c,
+                max_iterations: options.max_iterations.min(100),
+                ..*options
+            };
+            let probe = LinearProbe::fit_from(&fit_x, &fit_y, labels, &opts, from)?;
+            let scores = probe.scores(&val_x);
+            let mut loss = 0f64;
+            for (row, &t) in scores.iter().zip(&val_y) {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let sum: f64 = row.iter().map(|&v| f64::from(v - max).exp()).sum();
+                loss += f64::from(max) + sum.ln() - f64::from(row[t]);
+            }
+            // Top-1 as `accuracy` counts it (rank 0), without its per-class tables.
+            let right = scores
+                .iter()
+                .zip(&val_y)
+                .filter(|(row, &t)| super::rank_of(row, t) == 0)
+                .count();
+            let point = SweepPoint {
+                c,
+                validation_top1: right as f64 / val_x.len() as f64,
+                validation_loss: loss / val_x.len() as f64,
+            };
+            tried.push(point);
+            Ok((point, probe))
         };
-        let probe = LinearProbe::fit_from(&fit_x, &fit_y, labels, &opts, from)?;
-        let scores = probe.scores(&val_x);
-        let mut loss = 0f64;
-        for (row, &t) in scores.iter().zip(&val_y) {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let sum: f64 = row.iter().map(|&v| f64::from(v - max).exp()).sum();
-            loss += f64::from(max) + sum.ln() - f64::from(row[t]);
-        }
-        let point = SweepPoint {
-            c,
-            validation_top1: super::accuracy(&scores, &val_y, &vec![String::new(); labels]).top1,
-            validation_loss: loss / val_x.len() as f64,
-        };
-        tried.push(point);
-        Ok((point, probe))
-    };
     // The most accurate; of equally accurate ones the smallest C (the most regularized),
     // as a grid search in ascending order keeps the first best.
     let better = |a: &SweepPoint, b: &SweepPoint| {
