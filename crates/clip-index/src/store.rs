@@ -367,6 +367,25 @@ impl Index {
         rows.collect::<Result<_, _>>().map_err(self.sql())
     }
 
+    /// One file's row, if the file is indexed.
+    pub fn file(&self, path: &str) -> Result<Option<FileState>, IndexError> {
+        self.conn
+            .query_row(
+                "SELECT size, mtime_ns, hash, error FROM files WHERE path = ?1",
+                [path],
+                |r| {
+                    Ok(FileState {
+                        size: r.get::<_, i64>(0)? as u64,
+                        mtime_ns: r.get(1)?,
+                        hash: r.get::<_, Option<Vec<u8>>>(2)?.and_then(to_hash),
+                        error: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.sql())
+    }
+
     /// Whether an embedding of this content is stored.
     pub fn has_vector(&self, hash: &Hash) -> Result<bool, IndexError> {
         self.conn

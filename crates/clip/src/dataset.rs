@@ -24,14 +24,10 @@ fn is_hidden(path: &Path) -> bool {
         .is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
 
-fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
-    let io = |error| ClipError::Io {
-        path: dir.display().to_string(),
-        error,
-    };
+fn read_dir_sorted(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut entries = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
         if !is_hidden(&path) {
             entries.push(path);
         }
@@ -40,20 +36,41 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
     Ok(entries)
 }
 
-/// The image files under `dir`, recursively, in name order; hidden files and folders are
-/// skipped. Symbolic links are followed, each folder once (a link loop ends there).
-pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
+/// Lists a folder's entries, in name order, without hidden ones.
+type Lister = dyn Fn(&Path) -> std::io::Result<Vec<PathBuf>>;
+
+/// Walks `dir` for image files, in name order, skipping hidden files and folders, following
+/// symbolic links to each folder once. A subfolder that cannot be listed goes to `unlisted`,
+/// which decides whether the walk goes on; `dir` itself must be listed.
+fn walk_images(
+    dir: &Path,
+    list: &Lister,
+    unlisted: &mut dyn FnMut(&Path, std::io::Error) -> Result<(), ClipError>,
+) -> Result<Vec<PathBuf>, ClipError> {
     fn walk(
         dir: &Path,
+        is_root: bool,
+        list: &Lister,
         visited: &mut std::collections::HashSet<PathBuf>,
         out: &mut Vec<PathBuf>,
+        unlisted: &mut dyn FnMut(&Path, std::io::Error) -> Result<(), ClipError>,
     ) -> Result<(), ClipError> {
         if !visited.insert(dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())) {
             return Ok(());
         }
-        for path in read_dir_sorted(dir)? {
+        let entries = match list(dir) {
+            Ok(entries) => entries,
+            Err(error) if !is_root => return unlisted(dir, error),
+            Err(error) => {
+                return Err(ClipError::Io {
+                    path: dir.display().to_string(),
+                    error,
+                })
+            }
+        };
+        for path in entries {
             if path.is_dir() {
-                walk(&path, visited, out)?;
+                walk(&path, false, list, visited, out, unlisted)?;
             } else if has_image_extension(&path) {
                 out.push(path);
             }
@@ -61,8 +78,53 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
         Ok(())
     }
     let mut out = Vec::new();
-    walk(dir, &mut std::collections::HashSet::new(), &mut out)?;
+    walk(
+        dir,
+        true,
+        list,
+        &mut std::collections::HashSet::new(),
+        &mut out,
+        unlisted,
+    )?;
     Ok(out)
+}
+
+/// The image files under `dir`, recursively, in name order; hidden files and folders are
+/// skipped. Symbolic links are followed, each folder once (a link loop ends there). A folder
+/// that cannot be listed is an error.
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
+    walk_images(dir, &read_dir_sorted, &mut |folder, error| {
+        Err(ClipError::Io {
+            path: folder.display().to_string(),
+            error,
+        })
+    })
+}
+
+/// What [`image_files_listing`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// The image files, in name order.
+    pub files: Vec<PathBuf>,
+    /// Subfolders that could not be listed (permissions, I/O errors), with the reason; what
+    /// they hold is unknown.
+    pub unlisted: Vec<(PathBuf, String)>,
+}
+
+/// Like [`image_files`], but a subfolder that cannot be listed is noted and the walk goes on
+/// (the folder `dir` itself must be listed). For scans that must not fail, or conclude files
+/// are gone, because of one unreadable folder.
+pub fn image_files_listing(dir: &Path) -> Result<Listing, ClipError> {
+    listing_with(dir, &read_dir_sorted)
+}
+
+fn listing_with(dir: &Path, list: &Lister) -> Result<Listing, ClipError> {
+    let mut unlisted = Vec::new();
+    let files = walk_images(dir, list, &mut |folder, error| {
+        unlisted.push((folder.to_path_buf(), error.to_string()));
+        Ok(())
+    })?;
+    Ok(Listing { files, unlisted })
 }
 
 fn dataset_error(path: &Path, detail: impl Into<String>) -> ClipError {
@@ -105,7 +167,11 @@ impl ImageFolder {
             ));
         }
         let mut classes = Vec::new();
-        for path in read_dir_sorted(root)? {
+        let entries = read_dir_sorted(root).map_err(|error| ClipError::Io {
+            path: root.display().to_string(),
+            error,
+        })?;
+        for path in entries {
             if path.is_dir() {
                 classes.push(ClassFolder {
                     name: path
@@ -495,6 +561,45 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_listed_is_noted_and_the_walk_goes_on() {
+        let dir = temp("unlisted");
+        for f in ["a/1.jpg", "b/2.png", "b/c/3.jpg", "d/4.jpg", "notes.txt"] {
+            let p = dir.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"x").unwrap();
+        }
+        // Root lists everything; here it is simulated for folder b (as for a user without
+        // permission, which a test running as root cannot be denied).
+        let b = dir.join("b");
+        let root = dir.clone();
+        let deny = move |d: &Path| {
+            if d == dir.join("b") {
+                Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+            } else {
+                read_dir_sorted(d)
+            }
+        };
+        let listing = listing_with(&root, &deny).unwrap();
+        assert_eq!(listing.files, [root.join("a/1.jpg"), root.join("d/4.jpg")]);
+        assert_eq!(listing.unlisted.len(), 1);
+        assert_eq!(listing.unlisted[0].0, b);
+        assert!(listing.unlisted[0].1.contains("ermission denied"));
+        // The plain walk stops there, naming the folder.
+        let err = walk_images(&root, &deny, &mut |folder, error| {
+            Err(ClipError::Io {
+                path: folder.display().to_string(),
+                error,
+            })
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains(&b.display().to_string()), "{err}");
+        // The root itself must be listed.
+        let none = |_: &Path| Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+        assert!(listing_with(&root, &none).is_err());
+        assert_eq!(image_files_listing(&root).unwrap().files.len(), 4);
     }
 
     #[test]

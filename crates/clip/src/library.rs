@@ -3,14 +3,15 @@
 //!
 //! A scan walks the roots, compares each image file's size and modification time with the
 //! index, and reads only the files that differ. A file whose content (blake3) is already
-//! indexed (a rename, a copy) reuses its vector; the others are decoded on worker threads
-//! while the model embeds the previous batch, and each batch is committed in one transaction,
-//! so an interrupted scan loses at most a batch. Files that cannot be decoded are recorded with
-//! the reason and retried only when they change (files that could not be read at all, every
-//! scan). Files gone from the roots are
-//! dropped after the complete scan, under the guard of [`clip_index::plan_removals`].
+//! indexed, or met earlier in the scan (a rename, a copy), reuses its vector; the others are
+//! decoded on worker threads while the model embeds the previous batch, and each batch is
+//! committed in one transaction, so an interrupted scan loses at most a batch. Files that
+//! cannot be decoded are recorded with the reason and retried only when they change (files
+//! that could not be read at all, every scan). Files gone from the roots are dropped after the complete scan, under the guard of
+//! [`clip_index::plan_removals`]; a subfolder that cannot be listed is reported, and what is
+//! indexed under it is kept.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::UNIX_EPOCH;
@@ -23,8 +24,8 @@ use crate::{fnv1a, normalized, Clip, ClipError, Pixels, FNV_OFFSET};
 
 pub use clip_index::search::dot;
 pub use clip_index::{
-    is_under, Change, Hash, Hit, Index, IndexError, IndexInfo, Status, Vectors, WriteLock,
-    DEFAULT_MAX_DELETE_SHARE,
+    is_under, Change, FileState, Hash, Hit, Index, IndexError, IndexInfo, Status, Vectors,
+    WriteLock, DEFAULT_MAX_DELETE_SHARE,
 };
 
 /// Where the index lives by default: `$CLIP_INDEX`, else `$XDG_DATA_HOME/clip/index.sqlite`,
@@ -104,6 +105,9 @@ pub struct ScanReport {
     pub reused: usize,
     /// Failed in this scan (recorded in the index).
     pub failed: Vec<Failure>,
+    /// Not looked at: subfolders that could not be listed (the files indexed under them are
+    /// kept as they are) and paths that are not valid UTF-8.
+    pub skipped: Vec<Failure>,
     /// Known failures not retried because the files did not change.
     pub failed_before: usize,
     /// Removed from the index because they are gone.
@@ -143,6 +147,71 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// What the walk of the roots found, before anything is read.
+#[derive(Default)]
+struct Walked {
+    report: ScanReport,
+    /// Indexed paths to keep: the files found, and those under folders that could not be
+    /// listed.
+    seen: HashSet<String>,
+    /// New and changed files.
+    pending: Vec<Pending>,
+}
+
+impl Walked {
+    /// Compares one root's listing with the index's rows.
+    fn add(&mut self, known: &HashMap<String, FileState>, listing: crate::dataset::Listing) {
+        for (folder, error) in listing.unlisted {
+            // What the folder holds is unknown: keep what is indexed there, as if seen.
+            let folder = folder.to_string_lossy().into_owned();
+            let kept: Vec<&String> = known.keys().filter(|k| is_under(k, &folder)).collect();
+            let kept_note = match kept.len() {
+                1 => "1 indexed file in it is kept as it is".to_string(),
+                n => format!("{n} indexed files in it are kept as they are"),
+            };
+            self.report.skipped.push(Failure {
+                error: format!("cannot list folder {folder}: {error}; {kept_note}"),
+                path: folder,
+            });
+            self.seen.extend(kept.into_iter().cloned());
+        }
+        for path in listing.files {
+            let Some(text) = path.to_str() else {
+                self.report.skipped.push(Failure {
+                    path: path.to_string_lossy().into_owned(),
+                    error: format!(
+                        "skipping {}: the path is not valid UTF-8",
+                        path.to_string_lossy()
+                    ),
+                });
+                continue;
+            };
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue; // gone since the walk
+            };
+            self.report.files += 1;
+            let (size, mtime) = (meta.len(), mtime_ns(&meta));
+            self.seen.insert(text.to_string());
+            match known.get(text) {
+                // A file that could not even be read (no hash: permissions, I/O) is tried
+                // again every scan, since fixing that does not change its size or time.
+                Some(k) if k.size == size && k.mtime_ns == mtime && k.hash.is_some() => {
+                    if k.error.is_some() {
+                        self.report.failed_before += 1;
+                    } else {
+                        self.report.unchanged += 1;
+                    }
+                }
+                _ => self.pending.push(Pending {
+                    path: text.to_string(),
+                    size,
+                    mtime_ns: mtime,
+                }),
+            }
+        }
+    }
 }
 
 /// The roots as absolute paths; a root that is not a folder is refused before anything is
@@ -187,39 +256,16 @@ impl Clip {
         let all = roots.clone();
         roots.retain(|r| !all.iter().any(|o| clip_index::is_under(r, o)));
         let known = index.files()?;
-        let mut report = ScanReport::default();
-        let mut seen = HashSet::new();
-        let mut pending = Vec::new();
+        let mut walked = Walked::default();
         for root in &roots {
-            for path in crate::dataset::image_files(Path::new(root))? {
-                let Some(text) = path.to_str() else {
-                    tracing::warn!("skipping {}: the path is not valid UTF-8", path.display());
-                    continue;
-                };
-                let Ok(meta) = std::fs::metadata(&path) else {
-                    continue; // gone since the walk
-                };
-                report.files += 1;
-                let (size, mtime) = (meta.len(), mtime_ns(&meta));
-                seen.insert(text.to_string());
-                match known.get(text) {
-                    // A file that could not even be read (no hash: permissions, I/O) is tried
-                    // again every scan, since fixing that does not change its size or time.
-                    Some(k) if k.size == size && k.mtime_ns == mtime && k.hash.is_some() => {
-                        if k.error.is_some() {
-                            report.failed_before += 1;
-                        } else {
-                            report.unchanged += 1;
-                        }
-                    }
-                    _ => pending.push(Pending {
-                        path: text.to_string(),
-                        size,
-                        mtime_ns: mtime,
-                    }),
-                }
-            }
+            let listing = crate::dataset::image_files_listing(Path::new(root))?;
+            walked.add(&known, listing);
         }
+        let Walked {
+            mut report,
+            seen,
+            pending,
+        } = walked;
         // Decide before any work whether this scan may delete what it did not see.
         let removals = clip_index::plan_removals(
             known.keys().map(String::as_str),
@@ -255,32 +301,62 @@ impl Clip {
         while it.peek().is_some() {
             batches.push(it.by_ref().take(batch).collect());
         }
-        let prepare = |p: Pending| -> Prepared {
-            let bytes = match std::fs::read(&p.path) {
-                Ok(b) => b,
+        let read = |p: Pending| -> Result<(Pending, Hash, Vec<u8>), Prepared> {
+            match std::fs::read(&p.path) {
+                Ok(bytes) => Ok((p, content_hash(&bytes), bytes)),
                 Err(e) => {
                     let error = format!("cannot read {}: {e}", p.path);
-                    return Prepared::Fail(p, None, error);
+                    Err(Prepared::Fail(p, None, error))
                 }
-            };
-            let hash = content_hash(&bytes);
-            if vectors.contains(&hash) {
-                return Prepared::Reuse(p, hash);
             }
+        };
+        let decode = |(p, hash, bytes): (Pending, Hash, Vec<u8>)| -> Prepared {
             match self.load_image_bytes(&bytes, &p.path) {
                 Ok(pixels) => Prepared::Embed(p, hash, pixels),
-                Err(e) => {
-                    let error = e.to_string();
-                    Prepared::Fail(p, Some(hash), error)
-                }
+                Err(e) => Prepared::Fail(p, Some(hash), e.to_string()),
             }
         };
         std::thread::scope(|scope| -> Result<(), ClipError> {
             // One prepared batch waits while the model runs on the previous one.
             let (tx, rx) = mpsc::sync_channel::<Vec<Prepared>>(1);
             let worker = scope.spawn(move || {
+                // Content first decoded in this scan: by which file, and the decoding error if
+                // it failed. An identical file (a copy) is not decoded or embedded again.
+                let mut first: HashMap<Hash, (String, Option<String>)> = HashMap::new();
                 for b in batches {
-                    let prepared: Vec<Prepared> = b.into_par_iter().map(prepare).collect();
+                    let mut prepared = Vec::with_capacity(b.len());
+                    let mut to_decode = Vec::new();
+                    let mut copies = Vec::new();
+                    for r in b.into_par_iter().map(read).collect::<Vec<_>>() {
+                        match r {
+                            Err(failed) => prepared.push(failed),
+                            Ok((p, hash, _)) if vectors.contains(&hash) => {
+                                prepared.push(Prepared::Reuse(p, hash))
+                            }
+                            Ok((p, hash, _)) if first.contains_key(&hash) => copies.push((p, hash)),
+                            Ok(item) => {
+                                first.insert(item.1, (item.0.path.clone(), None));
+                                to_decode.push(item);
+                            }
+                        }
+                    }
+                    for item in to_decode.into_par_iter().map(decode).collect::<Vec<_>>() {
+                        if let Prepared::Fail(p, Some(hash), error) = &item {
+                            first.insert(*hash, (p.path.clone(), Some(error.clone())));
+                        }
+                        prepared.push(item);
+                    }
+                    // The first copy is embedded in this batch or an earlier one.
+                    for (p, hash) in copies {
+                        prepared.push(match &first[&hash] {
+                            (_, None) => Prepared::Reuse(p, hash),
+                            (original, Some(error)) => {
+                                let error =
+                                    format!("{}: same content as {original}; {error}", p.path);
+                                Prepared::Fail(p, Some(hash), error)
+                            }
+                        });
+                    }
                     if tx.send(prepared).is_err() {
                         return; // the model side stopped on an error
                     }
@@ -350,11 +426,12 @@ pub enum QueryTerm {
 
 impl Clip {
     /// The query vector of weighted terms: the sum of each term's unit embedding times its
-    /// weight (negative weights push results away from a term), normalized.
+    /// weight (negative weights push results away from a term), normalized. An image already
+    /// in `index`, unchanged since it was embedded, is not embedded again.
     pub fn query_vector(
         &self,
         terms: &[(QueryTerm, f32)],
-        index: Option<&Vectors>,
+        index: Option<&Index>,
         truncate: bool,
     ) -> Result<Vec<f32>, ClipError> {
         let mut q = vec![0f32; self.embedding_dim()];
@@ -365,11 +442,10 @@ impl Clip {
                     self.encode_text(&[tokens])?.remove(0)
                 }
                 QueryTerm::Image(path) => {
-                    let stored = path
-                        .canonicalize()
-                        .ok()
-                        .and_then(|c| c.to_str().map(String::from))
-                        .and_then(|c| index.and_then(|v| v.find(&c).map(|i| v.vector(i).to_vec())));
+                    let stored = match index {
+                        Some(index) => stored_embedding(index, path)?,
+                        None => None,
+                    };
                     match stored {
                         Some(v) => v,
                         None => self.encode_image(&[self.load_image(path)?])?.remove(0),
@@ -391,7 +467,103 @@ impl Clip {
     }
 }
 
+/// The stored embedding of the image file at `path`, if it is indexed and its size and
+/// modification time are those it was embedded with.
+fn stored_embedding(index: &Index, path: &Path) -> Result<Option<Vec<f32>>, ClipError> {
+    let Some(canonical) = path.canonicalize().ok() else {
+        return Ok(None);
+    };
+    let (Some(text), Ok(meta)) = (canonical.to_str(), std::fs::metadata(&canonical)) else {
+        return Ok(None);
+    };
+    match index.file(text)? {
+        Some(row)
+            if row.error.is_none() && row.size == meta.len() && row.mtime_ns == mtime_ns(&meta) =>
+        {
+            Ok(index.embedding_of(text)?)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Loads every vector of an index for searching.
 pub fn load_vectors(index: &Index) -> Result<Vectors, ClipError> {
     Ok(Vectors::new(index.embeddings()?, index.info().dim))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row() -> FileState {
+        FileState {
+            size: 1,
+            mtime_ns: 1,
+            hash: Some([7; 32]),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn files_under_a_folder_that_cannot_be_listed_are_kept() {
+        let root = std::env::temp_dir().join(format!("clip-walked-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let r = root.to_str().unwrap().to_string();
+        let known: HashMap<String, FileState> = ["a/x.jpg", "a/deep/y.jpg", "ab/z.jpg"]
+            .into_iter()
+            .map(|p| (format!("{r}/{p}"), row()))
+            .collect();
+        let mut walked = Walked::default();
+        walked.add(
+            &known,
+            crate::dataset::Listing {
+                files: Vec::new(),
+                unlisted: vec![(root.join("a"), "Permission denied (os error 13)".into())],
+            },
+        );
+        let mut seen: Vec<&str> = walked.seen.iter().map(String::as_str).collect();
+        seen.sort();
+        assert_eq!(seen, [format!("{r}/a/deep/y.jpg"), format!("{r}/a/x.jpg")]);
+        assert_eq!(
+            walked.report.skipped,
+            [Failure {
+                path: format!("{r}/a"),
+                error: format!(
+                    "cannot list folder {r}/a: Permission denied (os error 13); \
+                     2 indexed files in it are kept as they are"
+                ),
+            }]
+        );
+        assert!(walked.pending.is_empty());
+        // So the removal plan drops only what was really seen to be gone.
+        let removals = clip_index::plan_removals(
+            known.keys().map(String::as_str),
+            std::slice::from_ref(&r),
+            &walked.seen,
+            DEFAULT_MAX_DELETE_SHARE,
+            true,
+        )
+        .unwrap();
+        assert_eq!(removals, [format!("{r}/ab/z.jpg")]);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn paths_not_in_utf8_are_reported() {
+        use std::os::unix::ffi::OsStrExt;
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(b"/r/caf\xe9.jpg"));
+        let mut walked = Walked::default();
+        walked.add(
+            &HashMap::new(),
+            crate::dataset::Listing {
+                files: vec![path],
+                unlisted: Vec::new(),
+            },
+        );
+        assert_eq!(walked.report.files, 0);
+        assert_eq!(walked.report.skipped.len(), 1);
+        assert_eq!(walked.report.skipped[0].path, "/r/caf\u{fffd}.jpg");
+        assert!(walked.report.skipped[0].error.contains("not valid UTF-8"));
+    }
 }

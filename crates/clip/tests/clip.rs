@@ -822,7 +822,7 @@ fn library_scans_and_searches() {
     let q = clip
         .query_vector(
             &[(QueryTerm::Image(horse.clone()), 1.0)],
-            Some(&vectors),
+            Some(&index),
             false,
         )
         .unwrap();
@@ -840,7 +840,7 @@ fn library_scans_and_searches() {
                 (QueryTerm::Text("a horse".into()), 1.0),
                 (QueryTerm::Image(horse), -0.5),
             ],
-            Some(&vectors),
+            Some(&index),
             false,
         )
         .unwrap();
@@ -882,11 +882,67 @@ fn library_scans_and_searches() {
         ])
         .unwrap();
     let third = clip
-        .update_index(&mut index, &[lib], &ScanOptions::default(), &mut |_| {})
+        .update_index(
+            &mut index,
+            std::slice::from_ref(&lib),
+            &ScanOptions::default(),
+            &mut |_| {},
+        )
         .unwrap();
     assert_eq!(
         (third.unchanged, third.reused, third.failed_before),
         (1, 1, 1),
         "{third:?}"
     );
+    // Identical new files in one scan, in one batch or across batches (batches of 2 in name
+    // order: [a-twin, bad-a], [bad-b, z-twin]): the first is decoded, the others reuse its
+    // vector or share its failure.
+    let mut twin = std::fs::read(fixtures().join("photos/coins.png")).unwrap();
+    twin.extend_from_slice(b"new bytes");
+    std::fs::write(lib.join("a-twin.png"), &twin).unwrap();
+    std::fs::write(lib.join("z-twin.png"), &twin).unwrap();
+    std::fs::write(lib.join("bad-a.jpg"), "<html>").unwrap();
+    std::fs::write(lib.join("bad-b.jpg"), "<html>").unwrap();
+    let fourth = clip
+        .update_index(
+            &mut index,
+            std::slice::from_ref(&lib),
+            &ScanOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!((fourth.embedded, fourth.reused), (1, 1), "{fourth:?}");
+    let mut failed: Vec<&str> = fourth.failed.iter().map(|f| f.path.as_str()).collect();
+    failed.sort();
+    assert_eq!(failed.len(), 2);
+    assert!(failed[0].ends_with("bad-a.jpg") && failed[1].ends_with("bad-b.jpg"));
+    let copy = fourth.failed.iter().find(|f| f.path.ends_with("bad-b.jpg"));
+    assert!(
+        copy.unwrap().error.contains("same content as"),
+        "{fourth:?}"
+    );
+    let vectors = load_vectors(&index).unwrap();
+    let at = |name: &str| {
+        let p = lib.join(name).canonicalize().unwrap();
+        vectors
+            .vector(vectors.find(p.to_str().unwrap()).unwrap())
+            .to_vec()
+    };
+    assert_eq!(at("a-twin.png"), at("z-twin.png"));
+    // An image query for an indexed file that changed since is embedded afresh, not taken
+    // from the index.
+    let horse = lib.join("horse.png");
+    std::fs::copy(fixtures().join("photos/rocket.jpg"), &horse).unwrap();
+    let q = clip
+        .query_vector(
+            &[(QueryTerm::Image(horse.clone()), 1.0)],
+            Some(&index),
+            false,
+        )
+        .unwrap();
+    let fresh = clip
+        .encode_image(&[clip.load_image(&horse).unwrap()])
+        .unwrap()
+        .remove(0);
+    assert!(max_abs(&q, &clip::normalized(&fresh)) < 1e-6);
 }

@@ -83,7 +83,7 @@ pub fn index(args: &IndexArgs, model_given: bool) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(
             out,
-            "{}: {} images; {} embedded, {} reused (renamed or copied), {} unchanged, {} failed{}, {} removed",
+            "{}: {} images; {} embedded, {} reused (renamed or copied), {} unchanged, {} failed{}, {} removed{}",
             path.display(),
             report.files,
             report.embedded,
@@ -95,7 +95,15 @@ pub fn index(args: &IndexArgs, model_given: bool) -> anyhow::Result<ExitCode> {
             } else {
                 String::new()
             },
-            report.removed
+            report.removed,
+            if report.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} skipped (folders that cannot be listed, paths not in UTF-8)",
+                    report.skipped.len()
+                )
+            }
         )?;
     }
     out.flush()?;
@@ -176,7 +184,7 @@ fn scan(
     walk.finish_and_clear();
     bar.finish_and_clear();
     let report = report?;
-    for f in &report.failed {
+    for f in report.skipped.iter().chain(&report.failed) {
         eprintln!("warning: {}", f.error);
     }
     Ok((model, index, report))
@@ -369,8 +377,8 @@ pub fn search(args: &SearchArgs, model_given: bool) -> anyhow::Result<ExitCode> 
     }
     let model = output::load_model(&model_for(Some(&index), &args.model, model_given))?;
     ensure_compatible(&index, &model, &path)?;
+    let query = model.query_vector(&terms, Some(&index), args.truncate)?;
     let vectors = load_vectors(&index)?;
-    let query = model.query_vector(&terms, Some(&vectors), args.truncate)?;
     let hits: Vec<_> = vectors
         .top_k(&query, args.top_k as usize)
         .into_iter()
