@@ -151,6 +151,11 @@ pub struct IndexArgs {
     /// Let a scan drop however many files are gone.
     #[arg(long)]
     pub allow_mass_delete: bool,
+    /// Threads that read and decode photos, in a pool of their own. Default: they share the
+    /// compute threads with the model, which suits a model using every core; give a number
+    /// when --threads leaves cores free (e.g. --threads 6 --decode-threads 2 on 8 cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub decode_threads: Option<u32>,
     /// Print a JSON summary.
     #[arg(long)]
     pub json: bool,
@@ -175,6 +180,11 @@ pub struct DuplicatesArgs {
     /// Let the scan drop however many files are gone.
     #[arg(long)]
     pub allow_mass_delete: bool,
+    /// Threads that read and decode photos, in a pool of their own. Default: they share the
+    /// compute threads with the model, which suits a model using every core; give a number
+    /// when --threads leaves cores free (e.g. --threads 6 --decode-threads 2 on 8 cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub decode_threads: Option<u32>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -457,6 +467,10 @@ pub struct BenchArgs {
     /// each made distinct, in a temporary folder).
     #[arg(long, value_name = "DIR")]
     pub index_dir: Option<PathBuf>,
+    /// Decoding threads of the index row, in a pool of their own (default: shared with the
+    /// model's compute threads, as `clip index` does).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub decode_threads: Option<u32>,
     /// The photo read, decoded and preprocessed by the preprocess row (default: a 528 KB,
     /// 1000x872 JPEG built into the binary, decoded from memory).
     #[arg(long, value_name = "PATH")]

@@ -69,6 +69,14 @@ pub enum ClipError {
         /// The system's error.
         error: std::io::Error,
     },
+    /// The decoding threads of a scan could not be started.
+    #[error("cannot start {threads} decoding threads: {detail}")]
+    DecodeThreads {
+        /// How many were asked for.
+        threads: usize,
+        /// The system's error.
+        detail: String,
+    },
     /// A file could not be read.
     #[error("cannot read {path}: {error}")]
     Io {

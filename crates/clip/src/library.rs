@@ -81,6 +81,10 @@ pub struct ScanOptions {
     /// The share of the indexed files under the roots a scan may delete without
     /// `allow_mass_delete`.
     pub max_delete_share: f64,
+    /// Threads of a pool of their own for reading and decoding files. `None`: decode on the
+    /// compute pool, shared with the model (best when the model has every core: decoding
+    /// fills its gaps); `Some(n)` suits a model given fewer threads than there are cores.
+    pub decode_threads: Option<usize>,
 }
 
 impl Default for ScanOptions {
@@ -88,6 +92,7 @@ impl Default for ScanOptions {
         ScanOptions {
             allow_mass_delete: false,
             max_delete_share: DEFAULT_MAX_DELETE_SHARE,
+            decode_threads: None,
         }
     }
 }
@@ -279,19 +284,40 @@ impl Clip {
             to_read: pending.len(),
         });
         let vectors = index.vector_hashes()?;
-        self.embed_pending(index, pending, &vectors, &mut report, progress)?;
+        let pool = match options.decode_threads {
+            Some(n) => Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n.max(1))
+                    .thread_name(|i| format!("clip-decode-{i}"))
+                    .build()
+                    .map_err(|e| ClipError::DecodeThreads {
+                        threads: n,
+                        detail: e.to_string(),
+                    })?,
+            ),
+            None => None,
+        };
+        self.embed_pending(
+            index,
+            pending,
+            &vectors,
+            pool.as_ref(),
+            &mut report,
+            progress,
+        )?;
         report.removed = removals.len();
         index.finish_scan(&removals, &roots)?;
         Ok(report)
     }
 
-    /// Reads, hashes and decodes the pending files on worker threads, one batch ahead of the
-    /// model, and commits each batch.
+    /// Reads, hashes and decodes the pending files on worker threads (`pool`, or the compute
+    /// pool), one batch ahead of the model, and commits each batch.
     fn embed_pending(
         &self,
         index: &mut Index,
         pending: Vec<Pending>,
         vectors: &HashSet<Hash>,
+        pool: Option<&rayon::ThreadPool>,
         report: &mut ScanReport,
         progress: &mut dyn FnMut(ScanProgress),
     ) -> Result<(), ClipError> {
@@ -327,7 +353,8 @@ impl Clip {
                     let mut prepared = Vec::with_capacity(b.len());
                     let mut to_decode = Vec::new();
                     let mut copies = Vec::new();
-                    for r in b.into_par_iter().map(read).collect::<Vec<_>>() {
+                    let read_back: Vec<_> = in_pool(pool, || b.into_par_iter().map(read).collect());
+                    for r in read_back {
                         match r {
                             Err(failed) => prepared.push(failed),
                             Ok((p, hash, _)) if vectors.contains(&hash) => {
@@ -340,7 +367,9 @@ impl Clip {
                             }
                         }
                     }
-                    for item in to_decode.into_par_iter().map(decode).collect::<Vec<_>>() {
+                    let decoded: Vec<_> =
+                        in_pool(pool, || to_decode.into_par_iter().map(decode).collect());
+                    for item in decoded {
                         if let Prepared::Fail(p, Some(hash), error) = &item {
                             first.insert(*hash, (p.path.clone(), Some(error.clone())));
                         }
@@ -412,6 +441,14 @@ impl Clip {
             worker.join().expect("the decoding thread does not panic");
             Ok(())
         })
+    }
+}
+
+/// Runs `work` in `pool`, or where it is called from.
+fn in_pool<R: Send>(pool: Option<&rayon::ThreadPool>, work: impl FnOnce() -> R + Send) -> R {
+    match pool {
+        Some(pool) => pool.install(work),
+        None => work(),
     }
 }
 

@@ -811,6 +811,22 @@ fn library_scans_and_searches() {
     );
     // Stored vectors are the unit embeddings of the files.
     let vectors = load_vectors(&index).unwrap();
+    // Decoding in a pool of its own gives the same index.
+    let mut own_pool = Index::open(&dir.join("own-pool.sqlite"), &clip.index_info()).unwrap();
+    let options = ScanOptions {
+        decode_threads: Some(1),
+        ..Default::default()
+    };
+    let report = clip
+        .update_index(
+            &mut own_pool,
+            std::slice::from_ref(&lib),
+            &options,
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!((report.files, report.embedded), (3, 3));
+    assert_eq!(own_pool.embeddings().unwrap(), index.embeddings().unwrap());
     let horse = lib.join("horse.png").canonicalize().unwrap();
     let row = vectors.find(horse.to_str().unwrap()).unwrap();
     let direct = clip

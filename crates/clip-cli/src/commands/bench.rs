@@ -318,13 +318,18 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         output::json_line(
             &mut out,
             &json!({"arch": args.model.clone().unwrap_or_else(|| args.arch.clone()),
-                    "precision": precision, "threads": threads, "repeats": args.repeats,
+                    "precision": precision, "threads": threads,
+                    "decode_threads": args.decode_threads, "repeats": args.repeats,
                     "cpu": cpu_name(), "results": results}),
         )?;
     } else {
+        let decode = match args.decode_threads {
+            Some(n) => format!(" (+{n} decoding)"),
+            None => String::new(),
+        };
         writeln!(
             out,
-            "{name}, {precision}, {threads} threads, {}",
+            "{name}, {precision}, {threads} threads{decode}, {}",
             cpu_name()
         )?;
         writeln!(
@@ -415,7 +420,10 @@ fn index_rows(model: &clip::Clip, args: &BenchArgs) -> anyhow::Result<Vec<Row>> 
             let report = model.update_index(
                 &mut index,
                 std::slice::from_ref(&folder),
-                &clip::library::ScanOptions::default(),
+                &clip::library::ScanOptions {
+                    decode_threads: args.decode_threads.map(|n| n as usize),
+                    ..Default::default()
+                },
                 &mut |_| {},
             )?;
             anyhow::ensure!(

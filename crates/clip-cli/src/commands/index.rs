@@ -72,7 +72,11 @@ pub fn index(args: &IndexArgs, model_given: bool) -> anyhow::Result<ExitCode> {
         &args.folders,
         &args.model,
         model_given,
-        args.allow_mass_delete,
+        ScanOptions {
+            allow_mass_delete: args.allow_mass_delete,
+            decode_threads: args.decode_threads.map(|n| n as usize),
+            ..Default::default()
+        },
     )?;
     let mut out = output::stdout();
     if args.json {
@@ -118,7 +122,7 @@ fn scan(
     folders: &[PathBuf],
     model_args: &ModelArgs,
     model_given: bool,
-    allow_mass_delete: bool,
+    options: ScanOptions,
 ) -> anyhow::Result<(clip::Clip, Index, clip::library::ScanReport)> {
     let existing = if path.is_file() {
         Some(Index::open_existing(path).map_err(clip::ClipError::from)?)
@@ -163,24 +167,16 @@ fn scan(
     // A spinner while the folders are walked, then a bar over the files to read.
     let walk = output::spinner(model_args.quiet, "looking for new and changed files");
     let bar = output::bar(0, true, "indexing");
-    let report = model.update_index(
-        &mut index,
-        &folders,
-        &ScanOptions {
-            allow_mass_delete,
-            ..Default::default()
-        },
-        &mut |p| match p {
-            ScanProgress::Planned { to_read, .. } => {
-                walk.finish_and_clear();
-                if !model_args.quiet && to_read > 0 {
-                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-                }
-                bar.set_length(to_read as u64);
+    let report = model.update_index(&mut index, &folders, &options, &mut |p| match p {
+        ScanProgress::Planned { to_read, .. } => {
+            walk.finish_and_clear();
+            if !model_args.quiet && to_read > 0 {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
             }
-            ScanProgress::Done(n) => bar.inc(n as u64),
-        },
-    );
+            bar.set_length(to_read as u64);
+        }
+        ScanProgress::Done(n) => bar.inc(n as u64),
+    });
     walk.finish_and_clear();
     bar.finish_and_clear();
     let report = report?;
@@ -203,7 +199,11 @@ pub fn duplicates(args: &DuplicatesArgs, model_given: bool) -> anyhow::Result<Ex
         &args.folders,
         &args.model,
         model_given,
-        args.allow_mass_delete,
+        ScanOptions {
+            allow_mass_delete: args.allow_mass_delete,
+            decode_threads: args.decode_threads.map(|n| n as usize),
+            ..Default::default()
+        },
     )?;
     let vectors = load_vectors(&index)?;
     let roots: Vec<String> = args
