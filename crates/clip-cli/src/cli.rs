@@ -216,6 +216,10 @@ pub struct SearchArgs {
     /// Print only the paths, one a line (for piping).
     #[arg(long, conflicts_with = "json")]
     pub paths: bool,
+    /// Print only the paths, each ended by a NUL byte instead of a newline (for `xargs -0`:
+    /// safe with any file name).
+    #[arg(long, short = '0', conflicts_with_all = ["json", "paths"])]
+    pub null: bool,
     /// Print one JSON object per result.
     #[arg(long)]
     pub json: bool,

@@ -1231,6 +1231,8 @@ fn index_is_incremental_and_search_finds_what_embed_computes() {
     let paths = index_ok(&index, &["search", "a cat", "-k", "2", "--paths"]);
     assert_eq!(paths.lines().count(), 2);
     assert!(paths.lines().all(|l| Path::new(l).is_absolute()));
+    let null = index_ok(&index, &["search", "a cat", "-k", "2", "-0"]);
+    assert_eq!(null, paths.replace('\n', "\0"));
     let o = run(&mut clip_index(
         &index,
         &["search", "a cat", "--min-score", "0.99"],
@@ -1560,4 +1562,22 @@ fn eval_and_index_inputs_that_are_wrong_say_so_early() {
         &["search", "x", "--weights", "nan"],
     ));
     assert!(stderr(&o).contains("is not a number"), "{}", stderr(&o));
+}
+
+#[test]
+fn search_paths_with_a_newline_stay_whole_with_null() {
+    let dir = tmp("index-newline");
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    distinct_png(&lib.join("two\nlines.png"), "x");
+    let index = dir.join("index.sqlite");
+    let s = scan_json(&index, &["index", lib.to_str().unwrap(), "-m", OPENAI]);
+    assert_eq!(s["embedded"], 1);
+    let whole = lib.canonicalize().unwrap().join("two\nlines.png");
+    let o = run(&mut clip_index(&index, &["search", "a horse", "--paths"]));
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("holds a newline"), "{}", stderr(&o));
+    let o = run(&mut clip_index(&index, &["search", "a horse", "--null"]));
+    assert_eq!(stdout(&o), format!("{}\0", whole.display()));
+    assert_eq!(stderr(&o), "");
 }

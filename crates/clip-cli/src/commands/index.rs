@@ -389,7 +389,12 @@ pub fn search(args: &SearchArgs, model_given: bool) -> anyhow::Result<ExitCode> 
         let p = vectors.path(h.index);
         if args.json {
             output::json_line(&mut out, &json!({"path": p, "score": h.score}))?;
+        } else if args.null {
+            write!(out, "{p}\0")?;
         } else if args.paths {
+            if p.contains('\n') {
+                eprintln!("warning: {p:?} holds a newline, which splits it in two lines here; --null keeps it whole");
+            }
             writeln!(out, "{p}")?;
         } else {
             writeln!(out, "{:.4}  {p}", h.score)?;
