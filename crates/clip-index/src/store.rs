@@ -149,10 +149,18 @@ fn now_secs() -> i64 {
 }
 
 fn blob_to_f32(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    let mut out = Vec::with_capacity(bytes.len() / 4);
+    extend_f32(&mut out, bytes);
+    out
+}
+
+/// Appends the little-endian f32 values of `bytes`.
+fn extend_f32(out: &mut Vec<f32>, bytes: &[u8]) {
+    out.extend(
+        bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+    );
 }
 
 fn f32_to_blob(v: &[f32]) -> Vec<u8> {
@@ -568,14 +576,36 @@ impl Index {
         })
     }
 
-    /// Every indexed file with its embedding, in path order. Reads both tables in one pass
-    /// each (a join looks every vector up by hash, which is several times slower).
+    /// Every indexed file with its embedding, in path order.
     pub fn embeddings(&self) -> Result<Vec<(String, Vec<f32>)>, IndexError> {
+        let (paths, data) = self.flat_embeddings()?;
+        let dim = self.info.dim.max(1);
+        Ok(paths
+            .into_iter()
+            .zip(data.chunks_exact(dim))
+            .map(|(p, v)| (p, v.to_vec()))
+            .collect())
+    }
+
+    /// Every indexed file's embedding, normalized, ready to search (what `embeddings` gives,
+    /// without a buffer per vector).
+    pub fn vectors(&self) -> Result<crate::Vectors, IndexError> {
+        let (paths, data) = self.flat_embeddings()?;
+        Ok(crate::Vectors::from_flat(paths, self.info.dim, data))
+    }
+
+    /// The paths of the embedded files, in path order, and their embeddings one after another.
+    /// Reads both tables in one pass each (a join looks every vector up by hash, which is
+    /// several times slower), into flat buffers.
+    fn flat_embeddings(&self) -> Result<(Vec<String>, Vec<f32>), IndexError> {
         let corrupt = |detail: String| IndexError::Corrupt {
             path: self.path.display().to_string(),
             detail,
         };
-        let mut by_hash: HashMap<Hash, Vec<f32>> = HashMap::new();
+        let dim = self.info.dim;
+        // The stored vectors, one after another, and where each hash's is.
+        let mut stored: Vec<f32> = Vec::new();
+        let mut row_of: HashMap<Hash, usize> = HashMap::new();
         let mut stmt = self
             .conn
             .prepare("SELECT hash, embedding FROM vectors")
@@ -592,16 +622,16 @@ impl Index {
                 .map_err(self.sql())?
                 .as_blob()
                 .map_err(|e| corrupt(e.to_string()))?;
-            let v = blob_to_f32(blob);
-            if v.len() != self.info.dim {
+            if blob.len() != dim * 4 {
                 return Err(corrupt(format!(
-                    "a stored vector has {} values, not {}",
-                    v.len(),
-                    self.info.dim
+                    "a stored vector has {} bytes, not {} ({dim} values)",
+                    blob.len(),
+                    dim * 4
                 )));
             }
             if let Ok(h) = Hash::try_from(hash) {
-                by_hash.insert(h, v);
+                row_of.insert(h, row_of.len());
+                extend_f32(&mut stored, blob);
             }
         }
         let mut stmt = self
@@ -609,19 +639,18 @@ impl Index {
             .prepare("SELECT path, hash FROM files WHERE error IS NULL ORDER BY path")
             .map_err(self.sql())?;
         let mut rows = stmt.query([]).map_err(self.sql())?;
-        let mut out = Vec::with_capacity(by_hash.len());
+        let mut paths = Vec::with_capacity(row_of.len());
+        let mut data = Vec::with_capacity(row_of.len() * dim);
         while let Some(r) = rows.next().map_err(self.sql())? {
             let path: String = r.get(0).map_err(self.sql())?;
             let hash: Option<Vec<u8>> = r.get(1).map_err(self.sql())?;
-            let vector = hash
-                .and_then(to_hash)
-                .and_then(|h| by_hash.get(&h).cloned());
-            match vector {
-                Some(v) => out.push((path, v)),
+            match hash.and_then(to_hash).and_then(|h| row_of.get(&h)) {
+                Some(&row) => data.extend_from_slice(&stored[row * dim..(row + 1) * dim]),
                 None => return Err(corrupt(format!("{path} has no stored vector"))),
             }
+            paths.push(path);
         }
-        Ok(out)
+        Ok((paths, data))
     }
 
     /// The embedding of one indexed file, if it has one.

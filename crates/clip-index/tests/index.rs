@@ -61,6 +61,23 @@ fn changes_are_stored_and_refused_for_another_model() {
             hash: content_hash(b"aaa"),
         }])
         .unwrap();
+    // Embedded files in path order, failures left out; vectors() normalizes them.
+    assert_eq!(
+        index.embeddings().unwrap(),
+        [
+            ("/p/a.jpg".to_string(), vec![1.0, 0.0]),
+            ("/p/b.jpg".to_string(), vec![0.0, 1.0]),
+            ("/p/copy.jpg".to_string(), vec![1.0, 0.0]),
+        ]
+    );
+    index
+        .apply(&[embedded("/a/long.jpg", b"long", vec![3.0, 4.0])])
+        .unwrap();
+    let v = index.vectors().unwrap();
+    assert_eq!(v.len(), 4);
+    assert_eq!((v.path(0), v.vector(0)), ("/a/long.jpg", &[0.6, 0.8][..]));
+    assert_eq!((v.path(3), v.vector(3)), ("/p/copy.jpg", &[1.0, 0.0][..]));
+    index.forget("/a").unwrap();
     let files = index.files().unwrap();
     assert_eq!(files.len(), 4);
     assert_eq!(files["/p/bad.jpg"].error.as_deref(), Some("not an image"));

@@ -36,12 +36,25 @@ fn read_dir_sorted(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(entries)
 }
 
-/// Lists a folder's entries, in name order, without hidden ones.
-type Lister = dyn Fn(&Path) -> std::io::Result<Vec<PathBuf>>;
+/// A folder's entries, in name order, without hidden ones, each with whether it is a folder
+/// (links followed), or why that could not be known.
+type Lister = dyn Fn(&Path) -> std::io::Result<Vec<(PathBuf, std::io::Result<bool>)>>;
+
+fn list_entries(dir: &Path) -> std::io::Result<Vec<(PathBuf, std::io::Result<bool>)>> {
+    Ok(read_dir_sorted(dir)?
+        .into_iter()
+        .map(|p| {
+            let is_dir = std::fs::metadata(&p).map(|m| m.is_dir());
+            (p, is_dir)
+        })
+        .collect())
+}
 
 /// Walks `dir` for image files, in name order, skipping hidden files and folders, following
-/// symbolic links to each folder once. A subfolder that cannot be listed goes to `unlisted`,
-/// which decides whether the walk goes on; `dir` itself must be listed.
+/// symbolic links to each folder once. A subfolder that cannot be listed, or an entry whose
+/// kind cannot be known (a folder without execute permission lists names it cannot `stat`),
+/// goes to `unlisted`, which decides whether the walk goes on; `dir` itself must be listed.
+/// Entries gone since they were listed, and links to nothing, are left out.
 fn walk_images(
     dir: &Path,
     list: &Lister,
@@ -68,11 +81,13 @@ fn walk_images(
                 })
             }
         };
-        for path in entries {
-            if path.is_dir() {
-                walk(&path, false, list, visited, out, unlisted)?;
-            } else if has_image_extension(&path) {
-                out.push(path);
+        for (path, is_dir) in entries {
+            match is_dir {
+                Ok(true) => walk(&path, false, list, visited, out, unlisted)?,
+                Ok(false) if has_image_extension(&path) => out.push(path),
+                Ok(false) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => unlisted(&path, error)?,
             }
         }
         Ok(())
@@ -93,7 +108,7 @@ fn walk_images(
 /// skipped. Symbolic links are followed, each folder once (a link loop ends there). A folder
 /// that cannot be listed is an error.
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
-    walk_images(dir, &read_dir_sorted, &mut |folder, error| {
+    walk_images(dir, &list_entries, &mut |folder, error| {
         Err(ClipError::Io {
             path: folder.display().to_string(),
             error,
@@ -106,16 +121,17 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
 pub struct Listing {
     /// The image files, in name order.
     pub files: Vec<PathBuf>,
-    /// Subfolders that could not be listed (permissions, I/O errors), with the reason; what
-    /// they hold is unknown.
+    /// Subfolders that could not be listed, and entries whose kind could not be known
+    /// (permissions, I/O errors), with the reason: what they hold is unknown.
     pub unlisted: Vec<(PathBuf, String)>,
 }
 
-/// Like [`image_files`], but a subfolder that cannot be listed is noted and the walk goes on
+/// Like [`image_files`], but a subfolder that cannot be listed (or an entry that cannot be
+/// examined) is noted and the walk goes on
 /// (the folder `dir` itself must be listed). For scans that must not fail, or conclude files
 /// are gone, because of one unreadable folder.
 pub fn image_files_listing(dir: &Path) -> Result<Listing, ClipError> {
-    listing_with(dir, &read_dir_sorted)
+    listing_with(dir, &list_entries)
 }
 
 fn listing_with(dir: &Path, list: &Lister) -> Result<Listing, ClipError> {
@@ -579,7 +595,7 @@ mod tests {
             if d == dir.join("b") {
                 Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
             } else {
-                read_dir_sorted(d)
+                list_entries(d)
             }
         };
         let listing = listing_with(&root, &deny).unwrap();
@@ -600,6 +616,33 @@ mod tests {
         let none = |_: &Path| Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
         assert!(listing_with(&root, &none).is_err());
         assert_eq!(image_files_listing(&root).unwrap().files.len(), 4);
+        // A folder listed but not searchable (no execute permission) gives names without
+        // kinds: noted, not taken as gone. An entry gone since it was listed is left out.
+        let top = root.clone();
+        let blind = move |d: &Path| {
+            let mut entries = list_entries(d)?;
+            if d == top.join("d") {
+                for e in &mut entries {
+                    e.1 = Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
+                }
+            }
+            if d == top {
+                let gone = Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+                entries.push((top.join("gone.jpg"), gone));
+            }
+            Ok(entries)
+        };
+        let listing = listing_with(&root, &blind).unwrap();
+        assert_eq!(
+            listing.files,
+            [
+                root.join("a/1.jpg"),
+                root.join("b/2.png"),
+                root.join("b/c/3.jpg")
+            ]
+        );
+        let unlisted: Vec<&PathBuf> = listing.unlisted.iter().map(|u| &u.0).collect();
+        assert_eq!(unlisted, [&root.join("d/4.jpg")]);
     }
 
     #[test]

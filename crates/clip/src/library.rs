@@ -8,12 +8,12 @@
 //! committed in one transaction, so an interrupted scan loses at most a batch. Files that
 //! cannot be decoded are recorded with the reason and retried only when they change (files
 //! that could not be read at all, every scan). Files gone from the roots are dropped after the complete scan, under the guard of
-//! [`clip_index::plan_removals`]; a subfolder that cannot be listed is reported, and what is
-//! indexed under it is kept.
+//! [`clip_index::plan_removals`]; a subfolder or file that cannot be looked at is reported,
+//! and what is indexed there is kept.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::time::UNIX_EPOCH;
 
 use clip_index::content_hash;
@@ -110,8 +110,8 @@ pub struct ScanReport {
     pub reused: usize,
     /// Failed in this scan (recorded in the index).
     pub failed: Vec<Failure>,
-    /// Not looked at: subfolders that could not be listed (the files indexed under them are
-    /// kept as they are) and paths that are not valid UTF-8.
+    /// Not looked at: subfolders and files that could not be listed or examined (what is
+    /// indexed there is kept as it is) and paths that are not valid UTF-8.
     pub skipped: Vec<Failure>,
     /// Known failures not retried because the files did not change.
     pub failed_before: usize,
@@ -166,21 +166,31 @@ struct Walked {
 }
 
 impl Walked {
+    /// Notes that `path` (a file or a folder) could not be looked at, and keeps the rows of
+    /// what is indexed there.
+    fn keep(&mut self, known: &HashMap<String, FileState>, path: &str, error: &str) {
+        let kept: Vec<&String> = known
+            .keys()
+            .filter(|k| k.as_str() == path || is_under(k, path))
+            .collect();
+        let kept_note = match kept.len() {
+            0 => String::new(),
+            1 => "; the 1 file indexed there is kept as it is".to_string(),
+            n => format!("; the {n} files indexed there are kept as they are"),
+        };
+        self.report.skipped.push(Failure {
+            path: path.to_string(),
+            error: format!("cannot read {path}: {error}{kept_note}"),
+        });
+        self.seen.extend(kept.into_iter().cloned());
+    }
+
     /// Compares one root's listing with the index's rows.
     fn add(&mut self, known: &HashMap<String, FileState>, listing: crate::dataset::Listing) {
-        for (folder, error) in listing.unlisted {
-            // What the folder holds is unknown: keep what is indexed there, as if seen.
-            let folder = folder.to_string_lossy().into_owned();
-            let kept: Vec<&String> = known.keys().filter(|k| is_under(k, &folder)).collect();
-            let kept_note = match kept.len() {
-                1 => "1 indexed file in it is kept as it is".to_string(),
-                n => format!("{n} indexed files in it are kept as they are"),
-            };
-            self.report.skipped.push(Failure {
-                error: format!("cannot list folder {folder}: {error}; {kept_note}"),
-                path: folder,
-            });
-            self.seen.extend(kept.into_iter().cloned());
+        for (path, error) in listing.unlisted {
+            // What is there is unknown: keep what is indexed there, as if seen.
+            let path = path.to_string_lossy().into_owned();
+            self.keep(known, &path, &error.to_string());
         }
         for path in listing.files {
             let Some(text) = path.to_str() else {
@@ -193,8 +203,13 @@ impl Walked {
                 });
                 continue;
             };
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue; // gone since the walk
+            let meta = match std::fs::metadata(&path) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // gone
+                Err(e) => {
+                    self.keep(known, text, &e.to_string());
+                    continue;
+                }
             };
             self.report.files += 1;
             let (size, mtime) = (meta.len(), mtime_ns(&meta));
@@ -259,7 +274,7 @@ impl Clip {
         roots.sort();
         roots.dedup();
         let all = roots.clone();
-        roots.retain(|r| !all.iter().any(|o| clip_index::is_under(r, o)));
+        roots.retain(|r| !all.iter().any(|o| o != r && clip_index::is_under(r, o)));
         let known = index.files()?;
         let mut walked = Walked::default();
         for root in &roots {
@@ -327,65 +342,78 @@ impl Clip {
         while it.peek().is_some() {
             batches.push(it.by_ref().take(batch).collect());
         }
-        let read = |p: Pending| -> Result<(Pending, Hash, Vec<u8>), Prepared> {
-            match std::fs::read(&p.path) {
-                Ok(bytes) => Ok((p, content_hash(&bytes), bytes)),
+        // Content first met in this scan: by which file, and the decoding error if it failed.
+        // An identical file (a copy) is not decoded or embedded again.
+        let first: Mutex<HashMap<Hash, (String, Option<String>)>> = Mutex::default();
+        let claims = || {
+            first
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        // Reads, hashes and decodes one file (its bytes freed once it is decoded), unless it
+        // is a copy of a file met earlier in the scan: that one's outcome is known once its
+        // batch is decoded.
+        let prepare = |p: Pending| -> Result<Prepared, (Pending, Hash)> {
+            let bytes = match std::fs::read(&p.path) {
+                Ok(bytes) => bytes,
                 Err(e) => {
                     let error = format!("cannot read {}: {e}", p.path);
-                    Err(Prepared::Fail(p, None, error))
+                    return Ok(Prepared::Fail(p, None, error));
                 }
+            };
+            let hash = content_hash(&bytes);
+            if vectors.contains(&hash) {
+                return Ok(Prepared::Reuse(p, hash));
             }
-        };
-        let decode = |(p, hash, bytes): (Pending, Hash, Vec<u8>)| -> Prepared {
+            {
+                let mut claims = claims();
+                if claims.contains_key(&hash) {
+                    return Err((p, hash));
+                }
+                claims.insert(hash, (p.path.clone(), None));
+            }
             match self.load_image_bytes(&bytes, &p.path) {
-                Ok(pixels) => Prepared::Embed(p, hash, pixels),
-                Err(e) => Prepared::Fail(p, Some(hash), e.to_string()),
+                Ok(pixels) => Ok(Prepared::Embed(p, hash, pixels)),
+                Err(e) => {
+                    let error = e.to_string();
+                    claims().insert(hash, (p.path.clone(), Some(error.clone())));
+                    Ok(Prepared::Fail(p, Some(hash), error))
+                }
             }
         };
         std::thread::scope(|scope| -> Result<(), ClipError> {
             // One prepared batch waits while the model runs on the previous one.
             let (tx, rx) = mpsc::sync_channel::<Vec<Prepared>>(1);
             let worker = scope.spawn(move || {
-                // Content first decoded in this scan: by which file, and the decoding error if
-                // it failed. An identical file (a copy) is not decoded or embedded again.
-                let mut first: HashMap<Hash, (String, Option<String>)> = HashMap::new();
                 for b in batches {
-                    let mut prepared = Vec::with_capacity(b.len());
-                    let mut to_decode = Vec::new();
+                    let done: Vec<_> = in_pool(pool, || b.into_par_iter().map(prepare).collect());
+                    let mut prepared = Vec::with_capacity(done.len());
                     let mut copies = Vec::new();
-                    let read_back: Vec<_> = in_pool(pool, || b.into_par_iter().map(read).collect());
-                    for r in read_back {
-                        match r {
-                            Err(failed) => prepared.push(failed),
-                            Ok((p, hash, _)) if vectors.contains(&hash) => {
-                                prepared.push(Prepared::Reuse(p, hash))
-                            }
-                            Ok((p, hash, _)) if first.contains_key(&hash) => copies.push((p, hash)),
-                            Ok(item) => {
-                                first.insert(item.1, (item.0.path.clone(), None));
-                                to_decode.push(item);
-                            }
+                    for item in done {
+                        match item {
+                            Ok(item) => prepared.push(item),
+                            Err(copy) => copies.push(copy),
                         }
                     }
-                    let decoded: Vec<_> =
-                        in_pool(pool, || to_decode.into_par_iter().map(decode).collect());
-                    for item in decoded {
-                        if let Prepared::Fail(p, Some(hash), error) = &item {
-                            first.insert(*hash, (p.path.clone(), Some(error.clone())));
-                        }
-                        prepared.push(item);
-                    }
-                    // The first copy is embedded in this batch or an earlier one.
+                    // The first of each copy was decoded in this batch or an earlier one.
+                    let claims = claims();
                     for (p, hash) in copies {
-                        prepared.push(match &first[&hash] {
-                            (_, None) => Prepared::Reuse(p, hash),
-                            (original, Some(error)) => {
+                        prepared.push(match claims.get(&hash) {
+                            Some((_, None)) => Prepared::Reuse(p, hash),
+                            Some((original, Some(error))) => {
                                 let error =
                                     format!("{}: same content as {original}; {error}", p.path);
                                 Prepared::Fail(p, Some(hash), error)
                             }
+                            // Cannot happen (a copy's original is claimed first); if it
+                            // did, the file is tried again by the next scan.
+                            None => {
+                                let error = format!("{}: not indexed, try again", p.path);
+                                Prepared::Fail(p, None, error)
+                            }
                         });
                     }
+                    drop(claims);
                     if tx.send(prepared).is_err() {
                         return; // the model side stopped on an error
                     }
@@ -525,7 +553,7 @@ fn stored_embedding(index: &Index, path: &Path) -> Result<Option<Vec<f32>>, Clip
 
 /// Loads every vector of an index for searching.
 pub fn load_vectors(index: &Index) -> Result<Vectors, ClipError> {
-    Ok(Vectors::new(index.embeddings()?, index.info().dim))
+    Ok(index.vectors()?)
 }
 
 #[cfg(test)]
@@ -566,8 +594,8 @@ mod tests {
             [Failure {
                 path: format!("{r}/a"),
                 error: format!(
-                    "cannot list folder {r}/a: Permission denied (os error 13); \
-                     2 indexed files in it are kept as they are"
+                    "cannot read {r}/a: Permission denied (os error 13); \
+                     the 2 files indexed there are kept as they are"
                 ),
             }]
         );

@@ -104,7 +104,7 @@ pub fn index(args: &IndexArgs, model_given: bool) -> anyhow::Result<ExitCode> {
                 String::new()
             } else {
                 format!(
-                    "; {} skipped (folders that cannot be listed, paths not in UTF-8)",
+                    "; {} skipped (unreadable folders or files, paths not in UTF-8)",
                     report.skipped.len()
                 )
             }
