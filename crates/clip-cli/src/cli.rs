@@ -92,7 +92,8 @@ pub enum Command {
     /// gone from the folders are dropped after a complete scan, unless that looks like a
     /// missing disk (more than half of them, a root missing or empty, a link to a missing
     /// folder, ten or more from a folder now empty): then the scan stops and
-    /// --allow-mass-delete is needed. Each batch is committed as it is done, so an
+    /// --allow-mass-delete is needed. A folder or file that cannot be read is reported, and
+    /// what is indexed there is kept. Each batch is committed as it is done, so an
     /// interrupted run loses at most one batch and the next run goes on from there.
     #[command(after_help = "Examples:
   clip index ~/Pictures              # first run embeds everything, later runs what changed
