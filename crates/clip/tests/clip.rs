@@ -829,19 +829,23 @@ fn library_scans_and_searches() {
     assert_eq!(own_pool.embeddings().unwrap(), index.embeddings().unwrap());
     let horse = lib.join("horse.png").canonicalize().unwrap();
     let row = vectors.find(horse.to_str().unwrap()).unwrap();
-    let direct = clip
-        .encode_image(&[clip.load_image(&horse).unwrap()])
-        .unwrap()
-        .remove(0);
-    assert!(max_abs(vectors.vector(row), &clip::normalized(&direct)) < 1e-6);
-    // An image query finds itself first, with similarity 1.
-    let q = clip
-        .query_vector(
-            &[(QueryTerm::Image(horse.clone()), 1.0)],
-            Some(&index),
+    let embed_file = |p: &Path| {
+        clip.encode_image(&[clip.load_image(p).unwrap()])
+            .unwrap()
+            .remove(0)
+    };
+    let image_query = |p: &Path, index: &Index| {
+        clip.query_vector(
+            &[(QueryTerm::Image(p.to_path_buf()), 1.0)],
+            Some(index),
             false,
         )
-        .unwrap();
+        .unwrap()
+    };
+    let direct = embed_file(&horse);
+    assert!(max_abs(vectors.vector(row), &clip::normalized(&direct)) < 1e-6);
+    // An image query finds itself first, with similarity 1.
+    let q = image_query(&horse, &index);
     let hits = vectors.top_k(&q, 3);
     assert_eq!(hits[0].index, row);
     assert!((hits[0].score - 1.0).abs() < 1e-5);
@@ -866,15 +870,17 @@ fn library_scans_and_searches() {
         .map(|(t, i)| t - 0.5 * i)
         .collect();
     assert!(max_abs(&q, &clip::normalized(&manual)) < 1e-5);
-    // A rerun reads nothing.
-    let again = clip
-        .update_index(
-            &mut index,
+    let rescan = |index: &mut Index| {
+        clip.update_index(
+            index,
             std::slice::from_ref(&lib),
             &ScanOptions::default(),
             &mut |_| {},
         )
-        .unwrap();
+        .unwrap()
+    };
+    // A rerun reads nothing.
+    let again = rescan(&mut index);
     assert_eq!((again.unchanged, again.embedded), (3, 0));
     // A file that could not be read last time is read again although it did not change (a
     // permission fixed); one that could not be decoded waits for a change.
@@ -897,14 +903,7 @@ fn library_scans_and_searches() {
             failed("rocket.jpg", Some([7; 32])),
         ])
         .unwrap();
-    let third = clip
-        .update_index(
-            &mut index,
-            std::slice::from_ref(&lib),
-            &ScanOptions::default(),
-            &mut |_| {},
-        )
-        .unwrap();
+    let third = rescan(&mut index);
     assert_eq!(
         (third.unchanged, third.reused, third.failed_before),
         (1, 1, 1),
@@ -920,14 +919,7 @@ fn library_scans_and_searches() {
     }
     std::fs::write(lib.join("bad-a.jpg"), "<html>").unwrap();
     std::fs::write(lib.join("bad-b.jpg"), "<html>").unwrap();
-    let fourth = clip
-        .update_index(
-            &mut index,
-            std::slice::from_ref(&lib),
-            &ScanOptions::default(),
-            &mut |_| {},
-        )
-        .unwrap();
+    let fourth = rescan(&mut index);
     assert_eq!((fourth.embedded, fourth.reused), (1, 2), "{fourth:?}");
     let mut failed: Vec<&str> = fourth.failed.iter().map(|f| f.path.as_str()).collect();
     failed.sort();
@@ -951,16 +943,6 @@ fn library_scans_and_searches() {
     // from the index.
     let horse = lib.join("horse.png");
     std::fs::copy(fixtures().join("photos/rocket.jpg"), &horse).unwrap();
-    let q = clip
-        .query_vector(
-            &[(QueryTerm::Image(horse.clone()), 1.0)],
-            Some(&index),
-            false,
-        )
-        .unwrap();
-    let fresh = clip
-        .encode_image(&[clip.load_image(&horse).unwrap()])
-        .unwrap()
-        .remove(0);
-    assert!(max_abs(&q, &clip::normalized(&fresh)) < 1e-6);
+    let fresh = clip::normalized(&embed_file(&horse));
+    assert!(max_abs(&image_query(&horse, &index), &fresh) < 1e-6);
 }
