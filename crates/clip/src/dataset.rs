@@ -106,7 +106,7 @@ fn walk_images(
 
 /// The image files under `dir`, recursively, in name order; hidden files and folders are
 /// skipped. Symbolic links are followed, each folder once (a link loop ends there). A folder
-/// that cannot be listed is an error.
+/// that cannot be listed, or an entry that cannot be examined, is an error.
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
     walk_images(dir, &list_entries, &mut |folder, error| {
         Err(ClipError::Io {

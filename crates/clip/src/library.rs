@@ -7,9 +7,9 @@
 //! decoded on worker threads while the model embeds the previous batch, and each batch is
 //! committed in one transaction, so an interrupted scan loses at most a batch. Files that
 //! cannot be decoded are recorded with the reason and retried only when they change (files
-//! that could not be read at all, every scan). Files gone from the roots are dropped after the complete scan, under the guard of
-//! [`clip_index::plan_removals`]; a subfolder or file that cannot be looked at is reported,
-//! and what is indexed there is kept.
+//! that could not be read at all, every scan). Files gone from the roots are dropped after
+//! the complete scan, under the guard of [`clip_index::plan_removals`]; a subfolder or file
+//! that cannot be looked at is reported, and what is indexed there is kept.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -158,8 +158,8 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
 #[derive(Default)]
 struct Walked {
     report: ScanReport,
-    /// Indexed paths to keep: the files found, and those under folders that could not be
-    /// listed.
+    /// Indexed paths to keep: the files found, and those where the walk could not look
+    /// (folders that could not be listed, entries that could not be examined).
     seen: HashSet<String>,
     /// New and changed files.
     pending: Vec<Pending>,
