@@ -1378,6 +1378,14 @@ fn a_killed_indexer_loses_nothing_committed_and_resumes() {
                 .unwrap_or_else(|_| serde_json::json!({"integrity": "ok", "indexed": 0}));
         assert_eq!(status["integrity"], "ok", "trial {trial}");
         eprintln!("trial {trial}: {} indexed when killed", status["indexed"]);
+        // Files indexed means the folder is recorded: a plain `clip index` resumes.
+        if status["indexed"].as_u64() > Some(0) {
+            let canonical = lib.canonicalize().unwrap();
+            assert_eq!(
+                status["roots"],
+                serde_json::json!([canonical.to_str().unwrap()])
+            );
+        }
     }
     let s = scan_json(&killed, &["index", libs]);
     assert_eq!(s["failed"], serde_json::json!([]));

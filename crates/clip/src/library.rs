@@ -298,6 +298,8 @@ impl Clip {
             files: report.files,
             to_read: pending.len(),
         });
+        // Before anything is embedded: a run stopped halfway is resumed by `clip index`.
+        index.add_roots(&roots)?;
         let vectors = index.vector_hashes()?;
         let pool = match options.decode_threads {
             Some(n) => Some(
