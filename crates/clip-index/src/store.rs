@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use crate::IndexError;
 
@@ -148,6 +148,40 @@ fn now_secs() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+fn no_index(path: &Path) -> IndexError {
+    IndexError::Io {
+        path: path.display().to_string(),
+        error: std::io::Error::new(std::io::ErrorKind::NotFound, "no index file"),
+    }
+}
+
+/// An SQLite error, told apart when it means the file is not a database at all.
+fn not_a_database(path: &Path, e: rusqlite::Error) -> IndexError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::NotADatabase => {
+            IndexError::Corrupt {
+                path: path.display().to_string(),
+                detail: "not an SQLite database (is this the right file?)".into(),
+            }
+        }
+        other => sqlite_error(path)(other),
+    }
+}
+
+/// `path` for an SQLite `file:` URI: bytes other than unreserved characters and `/`
+/// percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for &b in path.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Adds the folders not yet recorded, `added` now.
 fn insert_roots(tx: &rusqlite::Transaction, roots: &[String], now: i64) -> rusqlite::Result<()> {
     let mut root =
@@ -200,17 +234,7 @@ impl Index {
         // WAL: readers never block the writer, and a killed writer loses only its open
         // transaction. NORMAL sync is durable at checkpoints and safe against corruption.
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::NotADatabase =>
-                {
-                    IndexError::Corrupt {
-                        path: path.display().to_string(),
-                        detail: "not an SQLite database (is this the right file?)".into(),
-                    }
-                }
-                other => sql(other),
-            })?;
+            .map_err(|e| not_a_database(path, e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(sql)?;
         Ok(conn)
@@ -277,15 +301,52 @@ impl Index {
         Ok(index)
     }
 
-    /// Opens an existing index whatever its model (for status and search setup).
+    /// Opens an existing index whatever its model, to change it.
     pub fn open_existing(path: &Path) -> Result<Index, IndexError> {
         if !path.is_file() {
-            return Err(IndexError::Io {
-                path: path.display().to_string(),
-                error: std::io::Error::new(std::io::ErrorKind::NotFound, "no index file"),
-            });
+            return Err(no_index(path));
         }
-        let conn = Self::connect(path)?;
+        Self::existing(path, Self::connect(path)?)
+    }
+
+    /// Opens an existing index whatever its model, to read it (status, search): works where
+    /// the index cannot be written, such as a read-only folder or someone else's file.
+    pub fn open_read_only(path: &Path) -> Result<Index, IndexError> {
+        if !path.is_file() {
+            return Err(no_index(path));
+        }
+        let sql = sqlite_error(path);
+        let open = |name: &str| -> rusqlite::Result<Connection> {
+            let conn = Connection::open_with_flags(
+                name,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))?;
+            // A WAL database is read through its -shm file, which must exist or be creatable.
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+            Ok(conn)
+        };
+        let uri = |query: &str| format!("file:{}?{query}", uri_path(path));
+        let conn = match open(&uri("mode=ro")) {
+            Ok(conn) => conn,
+            // In a folder we cannot write to, with no writer's -shm file beside it: read the
+            // file as it is on disk (no writer can be running there but its owner).
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(
+                    f.code,
+                    rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen
+                ) =>
+            {
+                open(&uri("mode=ro&immutable=1")).map_err(sql)?
+            }
+            Err(e) => return Err(not_a_database(path, e)),
+        };
+        Self::existing(path, conn)
+    }
+
+    fn existing(path: &Path, conn: Connection) -> Result<Index, IndexError> {
         let info = Self::read_info(&conn, path)?.ok_or_else(|| IndexError::Corrupt {
             path: path.display().to_string(),
             detail: "not a clip index (no meta table)".into(),

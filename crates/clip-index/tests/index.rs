@@ -321,3 +321,30 @@ fn files_behind_a_missing_link_or_in_an_emptied_folder_are_not_deleted() {
     let removed = vec![format!("{root_s}/old/r.jpg")];
     assert_eq!(plan(&removed, false).unwrap(), removed);
 }
+
+#[test]
+fn read_only_opening_reads_and_never_writes() {
+    let dir = tmp("read-only");
+    // Characters that mean something in an SQLite URI.
+    let path = dir.join("my index %20?#.sqlite");
+    let mut index = Index::open(&path, &info("A", 2)).unwrap();
+    index
+        .apply(&[embedded("/p/a.jpg", b"aaa", vec![1.0, 0.0])])
+        .unwrap();
+    drop(index);
+    let mut reader = Index::open_read_only(&path).unwrap();
+    assert_eq!(reader.info().model, "A");
+    assert_eq!(reader.embeddings().unwrap().len(), 1);
+    assert_eq!(reader.integrity_check().unwrap(), "ok");
+    assert!(reader
+        .apply(&[embedded("/p/b.jpg", b"bbb", vec![0.0, 1.0])])
+        .is_err());
+    // Nothing is created for a missing index, and a file that is no database is named so.
+    let missing = dir.join("missing.sqlite");
+    assert!(Index::open_read_only(&missing).is_err());
+    assert!(!missing.exists());
+    let text = dir.join("notes.sqlite");
+    std::fs::write(&text, "not a database at all, just some text to read").unwrap();
+    let e = Index::open_read_only(&text).unwrap_err().to_string();
+    assert!(e.contains("not an SQLite database"), "{e}");
+}

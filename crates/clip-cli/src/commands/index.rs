@@ -23,15 +23,20 @@ fn index_path(arg: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// Opens an index that must exist.
-fn open_existing(path: &Path) -> anyhow::Result<Index> {
+/// Opens an index that must exist, to change it (`writable`) or to read it.
+fn open_existing(path: &Path, writable: bool) -> anyhow::Result<Index> {
     if !path.is_file() {
         bail!(
             "no index at {}: build one with `clip index FOLDER` (or pass --index)",
             path.display()
         );
     }
-    Ok(Index::open_existing(path).map_err(clip::ClipError::from)?)
+    let index = if writable {
+        Index::open_existing(path)
+    } else {
+        Index::open_read_only(path)
+    };
+    Ok(index.map_err(clip::ClipError::from)?)
 }
 
 /// The model to use with an existing index: the one it was built with, unless `--model` was
@@ -248,7 +253,7 @@ pub fn duplicates(args: &DuplicatesArgs, model_given: bool) -> anyhow::Result<Ex
 }
 
 fn forget(path: &Path, folder: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
-    let mut index = open_existing(path)?;
+    let mut index = open_existing(path, true)?;
     let _lock = WriteLock::acquire(path).map_err(clip::ClipError::from)?;
     // As recorded: absolute, and canonical when it still exists.
     let folder = folder
@@ -282,7 +287,7 @@ fn forget(path: &Path, folder: &Path, as_json: bool) -> anyhow::Result<ExitCode>
 }
 
 fn status(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
-    let index = open_existing(path)?;
+    let index = open_existing(path, false)?;
     let s = index.status().map_err(clip::ClipError::from)?;
     let integrity = index.integrity_check().map_err(clip::ClipError::from)?;
     let mut out = output::stdout();
@@ -344,7 +349,7 @@ fn split_negatives(text: &str) -> (String, Vec<String>) {
 
 pub fn search(args: &SearchArgs, model_given: bool) -> anyhow::Result<ExitCode> {
     let path = index_path(&args.index)?;
-    let index = open_existing(&path)?;
+    let index = open_existing(&path, false)?;
     if let Some(w) = args.weights.iter().find(|w| !w.is_finite()) {
         bail!("--weights: {w} is not a number");
     }
