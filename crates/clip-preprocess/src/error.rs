@@ -12,6 +12,18 @@ pub enum ImageError {
         /// The operating system's error.
         error: std::io::Error,
     },
+    /// The file is bigger than any image the decode limits allow; it was not read.
+    #[error(
+        "{source_name}: file of {bytes} bytes is over the decode limit ({limit} bytes); not reading it"
+    )]
+    FileTooLarge {
+        /// Path of the input.
+        source_name: String,
+        /// The file's size.
+        bytes: u64,
+        /// The largest file read.
+        limit: u64,
+    },
     /// The input has no bytes at all.
     #[error("{source_name}: empty file (0 bytes), not an image")]
     Empty {

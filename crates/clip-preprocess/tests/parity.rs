@@ -551,3 +551,42 @@ fn huge_and_odd_texts_never_panic() {
         tok.tokenize(text, 77, false).unwrap();
     }
 }
+
+#[test]
+fn only_regular_files_are_opened_and_big_ones_are_not_read() {
+    let dir = tempdir("open-kinds");
+    let limits = DecodeLimits::default();
+    // A folder, and a FIFO (opening one for reading would block until a writer came).
+    let err = image::open(&dir, &limits).unwrap_err().to_string();
+    assert!(err.contains("a folder, not an image file"), "{err}");
+    #[cfg(unix)]
+    {
+        let fifo = dir.join("pipe.jpg");
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = image::open(&fifo, &limits).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+    // Over the allocation limit: refused by its size, unread.
+    let big = dir.join("big.png");
+    std::fs::write(&big, flat_png(8)).unwrap();
+    let small = DecodeLimits {
+        max_alloc_bytes: 10,
+        ..limits
+    };
+    let err = image::open(&big, &small).unwrap_err();
+    assert!(
+        matches!(err, ImageError::FileTooLarge { limit: 10, .. }),
+        "{err:?}"
+    );
+    assert!(image::open(&big, &limits).is_ok());
+    // A large file that is no image is refused by its first bytes.
+    let text = dir.join("notes.jpg");
+    std::fs::write(&text, "<html>".repeat(100_000)).unwrap();
+    let err = image::open(&text, &limits).unwrap_err().to_string();
+    assert!(err.contains("HTML") && err.contains("notes.jpg"), "{err}");
+}

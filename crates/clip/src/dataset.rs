@@ -36,24 +36,42 @@ fn read_dir_sorted(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(entries)
 }
 
-/// A folder's entries, in name order, without hidden ones, each with whether it is a folder
-/// (links followed), or why that could not be known.
-type Lister = dyn Fn(&Path) -> std::io::Result<Vec<(PathBuf, std::io::Result<bool>)>>;
+/// What a folder entry is, links followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Folder,
+    File,
+    /// A FIFO, socket or device: reading one could block or never end.
+    Special,
+}
 
-fn list_entries(dir: &Path) -> std::io::Result<Vec<(PathBuf, std::io::Result<bool>)>> {
+/// A folder's entries, in name order, without hidden ones, each with its kind, or why that
+/// could not be known.
+type Lister = dyn Fn(&Path) -> std::io::Result<Vec<(PathBuf, std::io::Result<Kind>)>>;
+
+fn list_entries(dir: &Path) -> std::io::Result<Vec<(PathBuf, std::io::Result<Kind>)>> {
     Ok(read_dir_sorted(dir)?
         .into_iter()
         .map(|p| {
-            let is_dir = std::fs::metadata(&p).map(|m| m.is_dir());
-            (p, is_dir)
+            let kind = std::fs::metadata(&p).map(|m| {
+                if m.is_dir() {
+                    Kind::Folder
+                } else if m.is_file() {
+                    Kind::File
+                } else {
+                    Kind::Special
+                }
+            });
+            (p, kind)
         })
         .collect())
 }
 
 /// Walks `dir` for image files, in name order, skipping hidden files and folders, following
-/// symbolic links to each folder once. A subfolder that cannot be listed, or an entry whose
+/// symbolic links to each folder once. A subfolder that cannot be listed, an entry whose
 /// kind cannot be known (a folder without execute permission lists names it cannot `stat`),
-/// goes to `unlisted`, which decides whether the walk goes on; `dir` itself must be listed.
+/// or one named like an image that is no regular file (a FIFO, a device) goes to `unlisted`,
+/// which decides whether the walk goes on; `dir` itself must be listed.
 /// Entries gone since they were listed, and links to nothing, are left out.
 fn walk_images(
     dir: &Path,
@@ -81,11 +99,18 @@ fn walk_images(
                 })
             }
         };
-        for (path, is_dir) in entries {
-            match is_dir {
-                Ok(true) => walk(&path, false, list, visited, out, unlisted)?,
-                Ok(false) if has_image_extension(&path) => out.push(path),
-                Ok(false) => {}
+        for (path, kind) in entries {
+            match kind {
+                Ok(Kind::Folder) => walk(&path, false, list, visited, out, unlisted)?,
+                Ok(_) if !has_image_extension(&path) => {}
+                Ok(Kind::File) => out.push(path),
+                Ok(Kind::Special) => unlisted(
+                    &path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "not a regular file (a FIFO, socket or device)",
+                    ),
+                )?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(error) => unlisted(&path, error)?,
             }
@@ -643,6 +668,22 @@ mod tests {
         );
         let unlisted: Vec<&PathBuf> = listing.unlisted.iter().map(|u| &u.0).collect();
         assert_eq!(unlisted, [&root.join("d/4.jpg")]);
+        // A FIFO named like an image is noted, never opened; one named otherwise is ignored.
+        #[cfg(unix)]
+        {
+            for name in ["pipe.jpg", "pipe.txt"] {
+                let made = std::process::Command::new("mkfifo")
+                    .arg(root.join(name))
+                    .status()
+                    .unwrap();
+                assert!(made.success());
+            }
+            let listing = image_files_listing(&root).unwrap();
+            assert_eq!(listing.files.len(), 4);
+            assert_eq!(listing.unlisted.len(), 1);
+            assert_eq!(listing.unlisted[0].0, root.join("pipe.jpg"));
+            assert!(listing.unlisted[0].1.contains("not a regular file"));
+        }
     }
 
     #[test]

@@ -356,6 +356,13 @@ impl Clip {
         // is a copy of a file met earlier in the scan: that one's outcome is known once its
         // batch is decoded.
         let prepare = |p: Pending| -> Result<Prepared, (Pending, Hash)> {
+            // Not even read (a video named .jpg could be gigabytes); tried again each scan.
+            let size =
+                clip_preprocess::image::decode::check_file_size(p.size, &p.path, &self.limits);
+            if let Err(e) = size {
+                let error = e.to_string();
+                return Ok(Prepared::Fail(p, None, error));
+            }
             let bytes = match std::fs::read(&p.path) {
                 Ok(bytes) => bytes,
                 Err(e) => {

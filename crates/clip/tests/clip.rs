@@ -946,3 +946,34 @@ fn library_scans_and_searches() {
     let fresh = clip::normalized(&embed_file(&horse));
     assert!(max_abs(&image_query(&horse, &index), &fresh) < 1e-6);
 }
+
+#[test]
+fn a_scan_does_not_read_files_too_big_to_be_images() {
+    use clip::library::{Index, ScanOptions};
+    let dir = tmp("library-big");
+    let lib = dir.join("photos");
+    std::fs::create_dir_all(&lib).unwrap();
+    std::fs::copy(fixtures().join("photos/horse.png"), lib.join("horse.png")).unwrap();
+    std::fs::copy(fixtures().join("photos/rocket.jpg"), lib.join("rocket.jpg")).unwrap();
+    let small = std::fs::metadata(lib.join("horse.png")).unwrap().len();
+    let clip = Clip::from_dir(&fixtures().join("models/tiny-openai"), Device::Cpu)
+        .unwrap()
+        .with_decode_limits(clip::DecodeLimits {
+            max_alloc_bytes: small,
+            ..Default::default()
+        });
+    let mut index = Index::open(&dir.join("index.sqlite"), &clip.index_info()).unwrap();
+    let report = clip
+        .update_index(&mut index, &[lib], &ScanOptions::default(), &mut |_| {})
+        .unwrap();
+    // The small file is read (its pixels are over the limit too, so it fails decoding); the
+    // big one is refused by its size.
+    let rocket = report
+        .failed
+        .iter()
+        .find(|f| f.path.ends_with("rocket.jpg"));
+    let error = &rocket.unwrap().error;
+    assert!(error.contains("bytes is over the decode limit"), "{error}");
+    let horse = report.failed.iter().find(|f| f.path.ends_with("horse.png"));
+    assert!(!horse.unwrap().error.contains("bytes is over"), "{horse:?}");
+}

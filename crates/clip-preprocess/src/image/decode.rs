@@ -14,7 +14,7 @@
 //! - CMYK JPEGs are converted to RGB by the JPEG decoder before the resize (Pillow converts
 //!   after it), which moves a few pixels by one level.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
@@ -120,14 +120,59 @@ fn format_name(format: ImageFormat) -> Option<&'static str> {
     })
 }
 
-/// Reads and decodes the image file at `path`.
+/// Reads and decodes the image file at `path`. Only a regular file is opened (a FIFO or a
+/// device would block or never end), one over `limits.max_alloc_bytes` is refused unread, and
+/// one whose first bytes are not a supported image is refused after reading just those.
 pub fn open(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, ImageError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|error| ImageError::Io {
+    let io = |error| ImageError::Io {
         source_name: name.clone(),
         error,
-    })?;
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() {
+            "a folder, not an image file"
+        } else {
+            "not a regular file (a FIFO, socket or device)"
+        };
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            what,
+        )));
+    }
+    check_file_size(meta.len(), &name, limits)?;
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    (&mut file).take(64).read_to_end(&mut bytes).map_err(io)?;
+    if sniff(&bytes).is_none() {
+        return decode(&bytes, &name, limits); // the error for what the head shows
+    }
+    file.read_to_end(&mut bytes).map_err(io)?;
     decode(&bytes, &name, limits)
+}
+
+/// Refuses a file bigger than any image `limits` allow, before it is read.
+pub fn check_file_size(
+    bytes: u64,
+    source_name: &str,
+    limits: &DecodeLimits,
+) -> Result<(), ImageError> {
+    if bytes > limits.max_alloc_bytes {
+        return Err(ImageError::FileTooLarge {
+            source_name: source_name.to_string(),
+            bytes,
+            limit: limits.max_alloc_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// The supported format the first bytes announce.
+fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
+    image::guess_format(bytes)
+        .ok()
+        .filter(|f| format_name(*f).is_some())
 }
 
 /// Decodes an in-memory image file. `source_name` (a path or a label such as `upload`) is
@@ -142,13 +187,10 @@ pub fn decode(
             source_name: source_name.to_string(),
         });
     }
-    let format = image::guess_format(bytes)
-        .ok()
-        .filter(|f| format_name(*f).is_some())
-        .ok_or_else(|| ImageError::UnsupportedFormat {
-            source_name: source_name.to_string(),
-            detected: describe_content(bytes),
-        })?;
+    let format = sniff(bytes).ok_or_else(|| ImageError::UnsupportedFormat {
+        source_name: source_name.to_string(),
+        detected: describe_content(bytes),
+    })?;
     let fname = format_name(format).unwrap_or("image");
     guarded(source_name, fname, || {
         decode_format(bytes, format, fname, source_name, limits)
