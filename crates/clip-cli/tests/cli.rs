@@ -1588,4 +1588,10 @@ fn search_paths_with_a_newline_stay_whole_with_null() {
     let o = run(&mut clip_index(&index, &["search", "a horse", "--null"]));
     assert_eq!(stdout(&o), format!("{}\0", whole.display()));
     assert_eq!(stderr(&o), "");
+    // The model was named by a path relative to the test's folder: the index records it
+    // absolute, so a search from anywhere finds it.
+    let status: serde_json::Value =
+        serde_json::from_str(index_ok(&index, &["index", "--status", "--json"]).trim()).unwrap();
+    let model = fixtures().join(OPENAI).canonicalize().unwrap();
+    assert_eq!(status["model"], model.to_str().unwrap());
 }

@@ -65,10 +65,24 @@ impl Clip {
             FNV_OFFSET,
         );
         IndexInfo {
-            model: self.name.clone(),
+            model: self.index_model_name(),
             fingerprint: format!("{h:016x}"),
             preprocess: format!("{pre:016x}"),
             dim: self.embedding_dim(),
+        }
+    }
+}
+
+impl Clip {
+    /// The model's name as an index records it, for reloading it later from anywhere: a
+    /// checkpoint folder given by a relative path (`-m ./model`) becomes absolute.
+    fn index_model_name(&self) -> String {
+        let given = Path::new(&self.name);
+        match (given.canonicalize(), self.dir.canonicalize()) {
+            (Ok(named), Ok(dir)) if named == dir => named
+                .to_str()
+                .map_or_else(|| self.name.clone(), String::from),
+            _ => self.name.clone(),
         }
     }
 }
