@@ -774,7 +774,21 @@ impl WriteLock {
     /// Takes the lock of the index at `index_path`, or fails at once with
     /// [`IndexError::Busy`] when another process holds it.
     pub fn acquire(index_path: &Path) -> Result<WriteLock, IndexError> {
-        let mut name = index_path.as_os_str().to_owned();
+        // One lock per index file, however it is reached (a link, `..`, a relative path).
+        let resolved = index_path.canonicalize().ok().or_else(|| {
+            let parent = index_path.parent()?;
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            Some(parent.canonicalize().ok()?.join(index_path.file_name()?))
+        });
+        let mut name = resolved
+            .as_deref()
+            .unwrap_or(index_path)
+            .as_os_str()
+            .to_owned();
         name.push(".lock");
         let lock = PathBuf::from(name);
         if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -205,6 +205,18 @@ fn one_writer_at_a_time() {
     let e = WriteLock::acquire(&path).unwrap_err();
     assert!(matches!(e, IndexError::Busy { .. }), "{e}");
     assert!(e.to_string().contains("another process"), "{e}");
+    // The same index through a link, or a path with `..`, is the same lock.
+    #[cfg(unix)]
+    {
+        std::fs::write(&path, b"").unwrap();
+        let link = dir.join("link.sqlite");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let e = WriteLock::acquire(&link).unwrap_err();
+        assert!(matches!(e, IndexError::Busy { .. }), "{e}");
+    }
+    let roundabout = dir.join("sub/../i.sqlite");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    assert!(WriteLock::acquire(&roundabout).is_err());
     drop(first);
     WriteLock::acquire(&path).unwrap();
 }
