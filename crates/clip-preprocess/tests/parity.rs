@@ -320,7 +320,20 @@ fn truncated_files_fail_cleanly_and_deterministically() {
             if let Err(e) = &first {
                 assert!(e.contains("test-input.jpg"), "{file} at {percent}%: {e}");
             }
+            // A truncated JPEG is refused, as Pillow does, not filled in.
+            if file.ends_with(".jpg") {
+                let e = first.expect_err(&format!("{file} cut at {percent}% decoded"));
+                assert!(
+                    percent == 1 || e.contains("truncated"),
+                    "{file} at {percent}%: {e}"
+                );
+            }
         }
+        // Bytes after the end (a phone's appended video or metadata) do not matter, even
+        // ones that look like markers.
+        let mut trailed = bytes.clone();
+        trailed.extend_from_slice(b"\xff\xda\x00\x08 trailer \xff\xd8");
+        assert!(decode_bytes(&trailed).is_ok(), "{file} with a trailer");
     }
 }
 

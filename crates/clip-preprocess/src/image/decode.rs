@@ -219,6 +219,15 @@ fn decode_format(
     source_name: &str,
     limits: &DecodeLimits,
 ) -> Result<DecodedImage, ImageError> {
+    // Our JPEG decoder fills in what a truncated file lacks; Pillow refuses it ("image file is
+    // truncated"), and a half-copied photo should fail, not be indexed grey.
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(ImageError::Malformed {
+            source_name: source_name.to_string(),
+            format: fname.to_string(),
+            detail: "truncated: the file ends before the image's end marker".into(),
+        });
+    }
     let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
         .into_decoder()
         .map_err(|e| map_image_error(e, source_name, fname, (0, 0)))?;
@@ -266,6 +275,58 @@ struct PillowHints {
 
 /// Reads from the header what the decoders do not report (they expand palettes, bit depths
 /// and transparent colours).
+/// Whether a JPEG's bytes hold its end-of-image marker: the segments are followed from the
+/// start, through each scan's entropy-coded data, as a decoder reads them, so bytes appended
+/// after the image (phone cameras append videos and metadata) and embedded thumbnails do not
+/// count. Garbage between segments is skipped as libjpeg does.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    // The usual case, checked first: the file ends with the marker.
+    if bytes.ends_with(&[0xFF, 0xD9]) {
+        return true;
+    }
+    let mut i = 2; // after SOI
+    loop {
+        // The next marker: 0xFF (fill bytes allowed), then its code.
+        let Some(at) = memchr::memchr(0xFF, bytes.get(i..).unwrap_or(&[])) else {
+            return false;
+        };
+        i += at;
+        while bytes.get(i) == Some(&0xFF) {
+            i += 1;
+        }
+        let Some(&code) = bytes.get(i) else {
+            return false;
+        };
+        i += 1;
+        match code {
+            0xD9 => return true,
+            // Markers without a length.
+            0x00 | 0x01 | 0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        let Some(len) = bytes.get(i..i + 2) else {
+            return false;
+        };
+        i += usize::from(u16::from_be_bytes([len[0], len[1]]));
+        if code == 0xDA {
+            // Entropy-coded data up to the next marker that is neither a stuffed 0xFF00 nor
+            // a restart marker.
+            loop {
+                let Some(at) = memchr::memchr(0xFF, bytes.get(i..).unwrap_or(&[])) else {
+                    return false;
+                };
+                i += at;
+                match bytes.get(i + 1) {
+                    None => return false,
+                    Some(0x00 | 0xD0..=0xD7) => i += 2,
+                    Some(0xFF) => i += 1,
+                    Some(_) => break,
+                }
+            }
+        }
+    }
+}
+
 fn pillow_hints(bytes: &[u8], format: ImageFormat, original: ExtendedColorType) -> PillowHints {
     match format {
         ImageFormat::Png => {
