@@ -1551,6 +1551,15 @@ fn eval_and_index_inputs_that_are_wrong_say_so_early() {
     // A folder gone for good is dropped with --forget; NaN weights are refused.
     let lib = dir.join("lib");
     std::fs::create_dir_all(&lib).unwrap();
+    // Before any index exists: the folder is named missing, with no hint about an index.
+    let o = run(&mut clip_index(
+        &dir.join("none.sqlite"),
+        &["index", dir.join("nope").to_str().unwrap(), "-m", OPENAI],
+    ));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no such folder"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("--forget"), "{}", stderr(&o));
+    assert!(!dir.join("none.sqlite").exists());
     std::fs::copy(fixtures().join("photos/horse.png"), lib.join("h.png")).unwrap();
     let index = dir.join("index.sqlite");
     scan_json(&index, &["index", lib.to_str().unwrap(), "-m", OPENAI]);
@@ -1559,7 +1568,7 @@ fn eval_and_index_inputs_that_are_wrong_say_so_early() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("clip index --forget"), "{}", stderr(&o));
     let forgot = index_ok(&index, &["index", "--forget", lib.to_str().unwrap()]);
-    assert!(forgot.contains("and its 1 files"), "{forgot}");
+    assert!(forgot.contains(": 1 indexed file"), "{forgot}");
     let status = index_ok(&index, &["index", "--status", "--json"]);
     assert!(
         status.contains("\"indexed\":0") && status.contains("\"roots\":[]"),

@@ -589,13 +589,13 @@ impl Index {
     }
 
     /// Drops a folder from the index: its root entry (if it is one), every file under it, and
-    /// the vectors nothing else uses. Returns how many files were dropped.
+    /// the vectors nothing else uses; or drops one file. Returns how many files were dropped.
     pub fn forget(&mut self, folder: &str) -> Result<usize, IndexError> {
         let sql = sqlite_error(&self.path);
         let files: Vec<String> = self
             .files()?
             .into_keys()
-            .filter(|p| crate::is_under(p, folder))
+            .filter(|p| p == folder || crate::is_under(p, folder))
             .collect();
         let tx = self.conn.transaction().map_err(sql)?;
         remove_files(&tx, &files).map_err(sql)?;

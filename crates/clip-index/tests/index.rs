@@ -78,6 +78,11 @@ fn changes_are_stored_and_refused_for_another_model() {
     assert_eq!((v.path(0), v.vector(0)), ("/a/long.jpg", &[0.6, 0.8][..]));
     assert_eq!((v.path(3), v.vector(3)), ("/p/copy.jpg", &[1.0, 0.0][..]));
     index.forget("/a").unwrap();
+    // One file can be forgotten too.
+    index
+        .apply(&[embedded("/q/one.jpg", b"one", vec![0.6, 0.8])])
+        .unwrap();
+    assert_eq!(index.forget("/q/one.jpg").unwrap(), 1);
     let files = index.files().unwrap();
     assert_eq!(files.len(), 4);
     assert_eq!(files["/p/bad.jpg"].error.as_deref(), Some("not an image"));

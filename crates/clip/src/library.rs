@@ -260,8 +260,12 @@ pub fn canonical_roots(roots: &[PathBuf]) -> Result<Vec<String>, ClipError> {
                 .filter(|c| c.is_dir())
                 .ok_or_else(|| ClipError::Dataset {
                     path: r.display().to_string(),
-                    detail: "library root is unavailable (not a folder); nothing was changed"
-                        .into(),
+                    detail: if r.exists() {
+                        "not a folder (clip index takes folders of photos); nothing was changed"
+                    } else {
+                        "library root is unavailable (no such folder); nothing was changed"
+                    }
+                    .into(),
                 })?;
             c.to_str()
                 .map(String::from)

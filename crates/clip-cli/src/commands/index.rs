@@ -152,6 +152,9 @@ fn scan(
     // Before the index file is created: a wrong folder leaves nothing behind.
     if let Err(e) = clip::library::canonical_roots(&folders) {
         let missing = folders.iter().find(|f| !f.is_dir()).unwrap_or(&folders[0]);
+        if existing.is_none() {
+            bail!("{e}");
+        }
         bail!(
             "{e}\nhint: if it is gone for good, `clip index --forget {}` drops it from the index",
             missing.display()
@@ -278,8 +281,9 @@ fn forget(path: &Path, folder: &Path, as_json: bool) -> anyhow::Result<ExitCode>
     } else {
         writeln!(
             out,
-            "dropped {text} and its {dropped} files from {}",
-            path.display()
+            "dropped {text} from {}: {dropped} indexed file{}",
+            path.display(),
+            if dropped == 1 { "" } else { "s" }
         )?;
     }
     out.flush()?;
