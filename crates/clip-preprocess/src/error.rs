@@ -62,12 +62,13 @@ pub enum ImageError {
     },
     /// The header announces more pixels than the decode limits allow; nothing was allocated.
     #[error(
-        "{source_name}: image of {width}x{height} pixels is over the decode limit ({limit}); refusing to decode it"
+        "{source_name}: {what} is over the decode limit ({limit}); refusing to decode it",
+        what = image_size(*.width, *.height)
     )]
     TooLarge {
         /// Path or label of the input.
         source_name: String,
-        /// Width from the header.
+        /// Width from the header (0 when the decoder refused the header before giving it).
         width: u32,
         /// Height from the header.
         height: u32,
@@ -84,6 +85,15 @@ pub enum ImageError {
         /// Container format.
         format: String,
     },
+}
+
+/// "image of WxH pixels", or "the image's header" when the size was not read.
+fn image_size(width: u32, height: u32) -> String {
+    if width == 0 || height == 0 {
+        "the image's header".to_string()
+    } else {
+        format!("image of {width}x{height} pixels")
+    }
 }
 
 /// Text could not be tokenized.

@@ -412,6 +412,10 @@ fn dimension_bombs_are_refused_before_allocating() {
     let flat = flat_png(14_000);
     let bombs: Vec<(&str, Vec<u8>)> = vec![
         ("PNG IHDR 65535x65535", png(65_535, 65_535, 2, b"")),
+        (
+            "PNG IHDR 2^31-1 square",
+            png(0x7fff_ffff, 0x7fff_ffff, 2, b""),
+        ),
         ("flat 14000x14000 PNG", flat),
         (
             "GIF logical screen 65535x65535",
@@ -428,6 +432,7 @@ fn dimension_bombs_are_refused_before_allocating() {
             matches!(err, ImageError::TooLarge { .. }),
             "{what}: expected TooLarge, got {err}"
         );
+        assert!(!err.to_string().contains("0x0"), "{what}: {err}");
         assert!(peak < 64 << 20, "{what}: allocated {} MiB", peak >> 20);
         assert!(elapsed < Duration::from_secs(1), "{what}: took {elapsed:?}");
     }
