@@ -1604,3 +1604,30 @@ fn search_paths_with_a_newline_stay_whole_with_null() {
     let model = fixtures().join(OPENAI).canonicalize().unwrap();
     assert_eq!(status["model"], model.to_str().unwrap());
 }
+
+#[test]
+fn a_blank_index_file_left_by_a_killed_first_run_is_built_afresh() {
+    let dir = tmp("index-blank");
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    distinct_png(&lib.join("a.png"), "blank");
+    let index = dir.join("index.sqlite");
+    std::fs::write(&index, b"").unwrap();
+    // Searching it says what happened and what to do.
+    let o = run(&mut clip_index(&index, &["search", "a horse"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("empty: a first `clip index` stopped"),
+        "{}",
+        stderr(&o)
+    );
+    // Indexing makes it an index.
+    let s = scan_json(&index, &["index", lib.to_str().unwrap(), "-m", OPENAI]);
+    assert_eq!(s["embedded"], 1);
+    assert_eq!(
+        index_ok(&index, &["search", "a horse", "--paths"])
+            .lines()
+            .count(),
+        1
+    );
+}

@@ -148,6 +148,10 @@ fn now_secs() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+fn table_count(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+}
+
 fn no_index(path: &Path) -> IndexError {
     IndexError::Io {
         path: path.display().to_string(),
@@ -301,6 +305,15 @@ impl Index {
         Ok(index)
     }
 
+    /// Whether `path` is an SQLite file with no tables at all (or a 0-byte file): what a first
+    /// scan killed before it created anything leaves. [`Index::open`] makes an index of it.
+    pub fn is_blank(path: &Path) -> bool {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        path.is_file()
+            && Connection::open_with_flags(path, flags)
+                .is_ok_and(|conn| table_count(&conn) == Ok(0))
+    }
+
     /// Opens an existing index whatever its model, to change it.
     pub fn open_existing(path: &Path) -> Result<Index, IndexError> {
         if !path.is_file() {
@@ -349,7 +362,13 @@ impl Index {
     fn existing(path: &Path, conn: Connection) -> Result<Index, IndexError> {
         let info = Self::read_info(&conn, path)?.ok_or_else(|| IndexError::Corrupt {
             path: path.display().to_string(),
-            detail: "not a clip index (no meta table)".into(),
+            detail: if table_count(&conn) == Ok(0) {
+                "empty: a first `clip index` stopped before it made anything; run it again with \
+                 the folder, it starts afresh"
+            } else {
+                "not a clip index (no meta table)"
+            }
+            .into(),
         })?;
         let index = Index {
             conn,

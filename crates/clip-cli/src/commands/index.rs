@@ -129,7 +129,8 @@ fn scan(
     model_given: bool,
     options: ScanOptions,
 ) -> anyhow::Result<(clip::Clip, Index, clip::library::ScanReport)> {
-    let existing = if path.is_file() {
+    // A blank file (a first run killed before it made anything) is made into an index.
+    let existing = if path.is_file() && !Index::is_blank(path) {
         Some(Index::open_existing(path).map_err(clip::ClipError::from)?)
     } else {
         None
