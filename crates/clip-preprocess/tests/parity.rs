@@ -331,6 +331,13 @@ fn truncated_files_fail_cleanly_and_deterministically() {
         }
         // Bytes after the end (a phone's appended video or metadata) do not matter, even
         // ones that look like markers.
+        // A cut JPEG with a whole one appended is still cut, as Pillow says.
+        if file.ends_with(".jpg") {
+            let mut spliced = bytes[..bytes.len() / 2].to_vec();
+            spliced.extend_from_slice(&bytes);
+            let e = decode_bytes(&spliced).unwrap_err().to_string();
+            assert!(e.contains("truncated"), "{file} spliced: {e}");
+        }
         let mut trailed = bytes.clone();
         trailed.extend_from_slice(b"\xff\xda\x00\x08 trailer \xff\xd8");
         assert!(decode_bytes(&trailed).is_ok(), "{file} with a trailer");
@@ -571,10 +578,10 @@ fn huge_and_odd_texts_never_panic() {
 }
 
 #[test]
-fn only_regular_files_are_opened_and_big_ones_are_not_read() {
+fn folders_are_refused_pipes_read_and_big_files_not_read() {
     let dir = tempdir("open-kinds");
     let limits = DecodeLimits::default();
-    // A folder, and a FIFO (opening one for reading would block until a writer came).
+    // A folder, and a FIFO named on purpose.
     let err = image::open(&dir, &limits).unwrap_err().to_string();
     assert!(err.contains("a folder, not an image file"), "{err}");
     #[cfg(unix)]
@@ -586,8 +593,27 @@ fn only_regular_files_are_opened_and_big_ones_are_not_read() {
             .status()
             .unwrap();
         assert!(made.success());
-        let err = image::open(&fifo, &limits).unwrap_err().to_string();
-        assert!(err.contains("not a regular file"), "{err}");
+        // Named on purpose, a pipe is read (here from a writer thread), up to the limit.
+        let png = flat_png(8);
+        let writer = {
+            let (fifo, png) = (fifo.clone(), png.clone());
+            std::thread::spawn(move || std::fs::write(fifo, png).unwrap())
+        };
+        assert_eq!(image::open(&fifo, &limits).unwrap().width, 8);
+        writer.join().unwrap();
+        let small = DecodeLimits {
+            max_alloc_bytes: 70,
+            ..limits
+        };
+        let writer = std::thread::spawn({
+            let fifo = fifo.clone();
+            move || {
+                let _ = std::fs::write(fifo, png);
+            }
+        });
+        let err = image::open(&fifo, &small).unwrap_err();
+        assert!(matches!(err, ImageError::FileTooLarge { .. }), "{err:?}");
+        writer.join().unwrap();
     }
     // Over the allocation limit: refused by its size, unread.
     let big = dir.join("big.png");

@@ -36,6 +36,9 @@ fn read_dir_sorted(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(entries)
 }
 
+/// The error kind the walk gives an entry named like an image that is no regular file.
+const SPECIAL_FILE: std::io::ErrorKind = std::io::ErrorKind::InvalidInput;
+
 /// What a folder entry is, links followed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -107,7 +110,7 @@ fn walk_images(
                 Ok(Kind::Special) => unlisted(
                     &path,
                     std::io::Error::new(
-                        std::io::ErrorKind::InvalidInput,
+                        SPECIAL_FILE,
                         "not a regular file (a FIFO, socket or device)",
                     ),
                 )?,
@@ -130,10 +133,15 @@ fn walk_images(
 }
 
 /// The image files under `dir`, recursively, in name order; hidden files and folders are
-/// skipped. Symbolic links are followed, each folder once (a link loop ends there). A folder
-/// that cannot be listed, or an entry that cannot be examined, is an error.
+/// skipped, and so are FIFOs and devices. Symbolic links are followed, each folder once (a
+/// link loop ends there). A folder that cannot be listed, or an entry that cannot be
+/// examined, is an error.
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
     walk_images(dir, &list_entries, &mut |folder, error| {
+        // A FIFO or device named like an image is not one: left out like other non-images.
+        if error.kind() == SPECIAL_FILE {
+            return Ok(());
+        }
         Err(ClipError::Io {
             path: folder.display().to_string(),
             error,
@@ -679,6 +687,7 @@ mod tests {
                 assert!(made.success());
             }
             let listing = image_files_listing(&root).unwrap();
+            assert_eq!(image_files(&root).unwrap(), listing.files);
             assert_eq!(listing.files.len(), 4);
             assert_eq!(listing.unlisted.len(), 1);
             assert_eq!(listing.unlisted[0].0, root.join("pipe.jpg"));

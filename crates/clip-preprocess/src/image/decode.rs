@@ -120,9 +120,10 @@ fn format_name(format: ImageFormat) -> Option<&'static str> {
     })
 }
 
-/// Reads and decodes the image file at `path`. Only a regular file is opened (a FIFO or a
-/// device would block or never end), one over `limits.max_alloc_bytes` is refused unread, and
-/// one whose first bytes are not a supported image is refused after reading just those.
+/// Reads and decodes the image file at `path`. A file over `limits.max_alloc_bytes` is refused
+/// unread (a pipe once it passes that), and one whose first bytes are not a supported image
+/// after reading just those. Folders that walk for images leave FIFOs and devices out; this
+/// reads one named on purpose, such as `/dev/stdin`.
 pub fn open(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, ImageError> {
     let name = path.display().to_string();
     let io = |error| ImageError::Io {
@@ -130,25 +131,26 @@ pub fn open(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, ImageErr
         error,
     };
     let meta = std::fs::metadata(path).map_err(io)?;
-    if !meta.is_file() {
-        let what = if meta.is_dir() {
-            "a folder, not an image file"
-        } else {
-            "not a regular file (a FIFO, socket or device)"
-        };
+    if meta.is_dir() {
         return Err(io(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            what,
+            "a folder, not an image file",
         )));
     }
-    check_file_size(meta.len(), &name, limits)?;
+    // A pipe named on purpose (`/dev/stdin`, `<(…)`) is read too, up to the limit.
+    if meta.is_file() {
+        check_file_size(meta.len(), &name, limits)?;
+    }
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut bytes = Vec::new();
     (&mut file).take(64).read_to_end(&mut bytes).map_err(io)?;
     if sniff(&bytes).is_none() {
         return decode(&bytes, &name, limits); // the error for what the head shows
     }
-    file.read_to_end(&mut bytes).map_err(io)?;
+    file.take(limits.max_alloc_bytes.saturating_sub(63))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    check_file_size(bytes.len() as u64, &name, limits)?;
     decode(&bytes, &name, limits)
 }
 
@@ -280,10 +282,7 @@ struct PillowHints {
 /// after the image (phone cameras append videos and metadata) and embedded thumbnails do not
 /// count. Garbage between segments is skipped as libjpeg does.
 fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    // The usual case, checked first: the file ends with the marker.
-    if bytes.ends_with(&[0xFF, 0xD9]) {
-        return true;
-    }
+    // Not shortcut by the last two bytes: a cut image with a whole one appended ends well.
     let mut i = 2; // after SOI
     loop {
         // The next marker: 0xFF (fill bytes allowed), then its code.
@@ -300,6 +299,8 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
         i += 1;
         match code {
             0xD9 => return true,
+            // A new start before the end: another image appended to a cut one.
+            0xD8 => return false,
             // Markers without a length.
             0x00 | 0x01 | 0xD0..=0xD7 => continue,
             _ => {}
