@@ -12,7 +12,9 @@ pub mod store;
 
 pub use error::IndexError;
 pub use search::{Hit, Vectors};
-pub use store::{content_hash, Change, FileState, Hash, Index, IndexInfo, Status, WriteLock};
+pub use store::{
+    content_hash, content_hash_stream, Change, FileState, Hash, Index, IndexInfo, Status, WriteLock,
+};
 
 /// By default a scan may delete at most this share of the files it had under its roots.
 pub const DEFAULT_MAX_DELETE_SHARE: f64 = 0.5;

@@ -27,6 +27,15 @@ pub fn content_hash(bytes: &[u8]) -> Hash {
     *blake3::hash(bytes).as_bytes()
 }
 
+/// [`content_hash`] of `head` followed by the rest of `reader`, read in pieces (for files too
+/// big to hold, or not worth holding).
+pub fn content_hash_stream(head: &[u8], reader: &mut impl std::io::Read) -> std::io::Result<Hash> {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(head);
+    std::io::copy(reader, &mut hasher)?;
+    Ok(*hasher.finalize().as_bytes())
+}
+
 const SCHEMA: &str = "1";
 
 /// What the vectors of an index are: which model made them, fingerprints of its weights and

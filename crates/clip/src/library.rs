@@ -381,14 +381,22 @@ impl Clip {
                 let error = e.to_string();
                 return Ok(Prepared::Fail(p, None, error));
             }
-            let bytes = match std::fs::read(&p.path) {
-                Ok(bytes) => bytes,
+            let (bytes, hash) = match read_image_file(&p.path) {
+                Ok(FileRead::Image(bytes, hash)) => (bytes, hash),
+                // Not an image by its first bytes: it waits for a change, like other files
+                // that cannot be decoded.
+                Ok(FileRead::NotImage(head, hash)) => {
+                    let error = self
+                        .load_image_bytes(&head, &p.path)
+                        .err()
+                        .map_or_else(|| format!("{}: not an image", p.path), |e| e.to_string());
+                    return Ok(Prepared::Fail(p, Some(hash), error));
+                }
                 Err(e) => {
                     let error = format!("cannot read {}: {e}", p.path);
                     return Ok(Prepared::Fail(p, None, error));
                 }
             };
-            let hash = content_hash(&bytes);
             if vectors.contains(&hash) {
                 return Ok(Prepared::Reuse(p, hash));
             }
@@ -497,6 +505,29 @@ impl Clip {
             Ok(())
         })
     }
+}
+
+/// A file read for a scan.
+enum FileRead {
+    /// The whole file, which starts like a supported image, and its [`content_hash`].
+    Image(Vec<u8>, Hash),
+    /// The first bytes of a file that does not, and the hash of the whole file, read in
+    /// pieces rather than held (it may be a video of gigabytes).
+    NotImage(Vec<u8>, Hash),
+}
+
+fn read_image_file(path: &str) -> std::io::Result<FileRead> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    (&mut file).take(64).read_to_end(&mut bytes)?;
+    if clip_preprocess::image::decode::sniff(&bytes).is_none() {
+        let hash = clip_index::content_hash_stream(&bytes, &mut file)?;
+        return Ok(FileRead::NotImage(bytes, hash));
+    }
+    file.read_to_end(&mut bytes)?;
+    let hash = content_hash(&bytes);
+    Ok(FileRead::Image(bytes, hash))
 }
 
 /// Runs `work` in `pool`, or where it is called from.

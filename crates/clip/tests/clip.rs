@@ -917,8 +917,10 @@ fn library_scans_and_searches() {
     for name in ["a-twin.png", "b-twin.png", "z-twin.png"] {
         std::fs::write(lib.join(name), &twin).unwrap();
     }
-    std::fs::write(lib.join("bad-a.jpg"), "<html>").unwrap();
-    std::fs::write(lib.join("bad-b.jpg"), "<html>").unwrap();
+    // A JPEG by its first bytes that cannot be decoded.
+    let broken = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00 and then nothing of use";
+    std::fs::write(lib.join("bad-a.jpg"), broken).unwrap();
+    std::fs::write(lib.join("bad-b.jpg"), broken).unwrap();
     let fourth = rescan(&mut index);
     assert_eq!((fourth.embedded, fourth.reused), (1, 2), "{fourth:?}");
     let mut failed: Vec<&str> = fourth.failed.iter().map(|f| f.path.as_str()).collect();

@@ -170,8 +170,8 @@ pub fn check_file_size(
     Ok(())
 }
 
-/// The supported format the first bytes announce.
-fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
+/// The supported format the first bytes (64 are plenty) announce, if any.
+pub fn sniff(bytes: &[u8]) -> Option<ImageFormat> {
     image::guess_format(bytes)
         .ok()
         .filter(|f| format_name(*f).is_some())
