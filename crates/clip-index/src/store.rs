@@ -149,6 +149,8 @@ pub struct Index {
     conn: Connection,
     path: PathBuf,
     info: IndexInfo,
+    /// Something the reader should know about what it reads (see [`Index::warning`]).
+    warning: Option<String>,
 }
 
 fn now_secs() -> i64 {
@@ -300,6 +302,7 @@ impl Index {
             conn,
             path: path.to_path_buf(),
             info: info.clone(),
+            warning: None,
         };
         match Self::read_info(&index.conn, path)? {
             Some(existing) => {
@@ -351,6 +354,7 @@ impl Index {
             Ok(conn)
         };
         let uri = |query: &str| format!("file:{}?{query}", uri_path(path));
+        let mut warning = None;
         let conn = match open(&uri("mode=ro")) {
             Ok(conn) => conn,
             // In a folder we cannot write to, with no writer's -shm file beside it: read the
@@ -361,11 +365,42 @@ impl Index {
                     rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen
                 ) =>
             {
-                open(&uri("mode=ro&immutable=1")).map_err(sql)?
+                let conn = open(&uri("mode=ro&immutable=1")).map_err(sql)?;
+                let mut wal = path.as_os_str().to_owned();
+                wal.push("-wal");
+                let wal = PathBuf::from(wal);
+                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                    warning = Some(format!(
+                        "{} holds changes not yet written into {}, which cannot be read \
+                         without write access to the folder: what the last indexing runs \
+                         added or changed may be missing (running `clip index` once with \
+                         write access merges them)",
+                        wal.display(),
+                        path.display()
+                    ));
+                }
+                conn
             }
             Err(e) => return Err(not_a_database(path, e)),
         };
-        Self::existing(path, conn)
+        match (Self::existing(path, conn), warning) {
+            (Ok(mut index), warning) => {
+                index.warning = warning;
+                Ok(index)
+            }
+            // What is in the file alone is no index: the -wal file holds it all.
+            (Err(_), Some(warning)) => Err(IndexError::Corrupt {
+                path: path.display().to_string(),
+                detail: warning,
+            }),
+            (Err(e), None) => Err(e),
+        }
+    }
+
+    /// Something to tell whoever reads this index: set when an index opened read-only leaves
+    /// out changes it cannot read.
+    pub fn warning(&self) -> Option<&str> {
+        self.warning.as_deref()
     }
 
     fn existing(path: &Path, conn: Connection) -> Result<Index, IndexError> {
@@ -383,6 +418,7 @@ impl Index {
             conn,
             path: path.to_path_buf(),
             info,
+            warning: None,
         };
         index.check()?;
         Ok(index)

@@ -35,8 +35,12 @@ fn open_existing(path: &Path, writable: bool) -> anyhow::Result<Index> {
         Index::open_existing(path)
     } else {
         Index::open_read_only(path)
-    };
-    Ok(index.map_err(clip::ClipError::from)?)
+    }
+    .map_err(clip::ClipError::from)?;
+    if let Some(w) = index.warning() {
+        eprintln!("warning: {w}");
+    }
+    Ok(index)
 }
 
 /// The model to use with an existing index: the one it was built with, unless `--model` was
