@@ -1563,6 +1563,13 @@ fn eval_and_index_inputs_that_are_wrong_say_so_early() {
     std::fs::copy(fixtures().join("photos/horse.png"), lib.join("h.png")).unwrap();
     let index = dir.join("index.sqlite");
     scan_json(&index, &["index", lib.to_str().unwrap(), "-m", OPENAI]);
+    // A folder added by mistake that never existed: no --forget hint.
+    let o = run(&mut clip_index(
+        &index,
+        &["index", dir.join("never").to_str().unwrap(), "-q"],
+    ));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!stderr(&o).contains("--forget"), "{}", stderr(&o));
     std::fs::remove_dir_all(&lib).unwrap();
     let o = run(&mut clip_index(&index, &["index", "-q"]));
     assert_eq!(o.status.code(), Some(1));

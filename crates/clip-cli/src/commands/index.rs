@@ -157,7 +157,18 @@ fn scan(
     // Before the index file is created: a wrong folder leaves nothing behind.
     if let Err(e) = clip::library::canonical_roots(&folders) {
         let missing = folders.iter().find(|f| !f.is_dir()).unwrap_or(&folders[0]);
-        if existing.is_none() {
+        // The --forget hint only for a folder the index has.
+        let absolute = std::path::absolute(missing).unwrap_or_else(|_| missing.clone());
+        let indexed = match &existing {
+            Some(index) => index
+                .status()
+                .map_err(clip::ClipError::from)?
+                .roots
+                .iter()
+                .any(|r| Path::new(r) == absolute),
+            None => false,
+        };
+        if !indexed {
             bail!("{e}");
         }
         bail!(
