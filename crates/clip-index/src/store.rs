@@ -159,6 +159,29 @@ fn now_secs() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// `path` with every link and `..` resolved, also when the file does not exist yet (a link
+/// to an index about to be made resolves to that index).
+fn resolve(path: &Path) -> PathBuf {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        if let Ok(c) = p.canonicalize() {
+            return c;
+        }
+        match std::fs::read_link(&p) {
+            Ok(target) => p = p.parent().unwrap_or(Path::new("")).join(target),
+            Err(_) => break,
+        }
+    }
+    let parent = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match (parent.canonicalize(), p.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => p,
+    }
+}
+
 fn table_count(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
 }
@@ -839,20 +862,7 @@ impl WriteLock {
     /// [`IndexError::Busy`] when another process holds it.
     pub fn acquire(index_path: &Path) -> Result<WriteLock, IndexError> {
         // One lock per index file, however it is reached (a link, `..`, a relative path).
-        let resolved = index_path.canonicalize().ok().or_else(|| {
-            let parent = index_path.parent()?;
-            let parent = if parent.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                parent
-            };
-            Some(parent.canonicalize().ok()?.join(index_path.file_name()?))
-        });
-        let mut name = resolved
-            .as_deref()
-            .unwrap_or(index_path)
-            .as_os_str()
-            .to_owned();
+        let mut name = resolve(index_path).into_os_string();
         name.push(".lock");
         let lock = PathBuf::from(name);
         if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty()) {

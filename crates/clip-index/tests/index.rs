@@ -219,6 +219,15 @@ fn one_writer_at_a_time() {
         let e = WriteLock::acquire(&link).unwrap_err();
         assert!(matches!(e, IndexError::Busy { .. }), "{e}");
     }
+    // A link to an index that does not exist yet is that index's lock.
+    #[cfg(unix)]
+    {
+        let ahead = dir.join("ahead.sqlite");
+        std::os::unix::fs::symlink(dir.join("new.sqlite"), &ahead).unwrap();
+        let held = WriteLock::acquire(&ahead).unwrap();
+        assert!(WriteLock::acquire(&dir.join("new.sqlite")).is_err());
+        drop(held);
+    }
     let roundabout = dir.join("sub/../i.sqlite");
     std::fs::create_dir_all(dir.join("sub")).unwrap();
     assert!(WriteLock::acquire(&roundabout).is_err());
