@@ -392,7 +392,8 @@ impl Index {
                 let mut wal = path.as_os_str().to_owned();
                 wal.push("-wal");
                 let wal = PathBuf::from(wal);
-                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                // More than the 32-byte header: frames not yet in the file.
+                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 32) {
                     warning = Some(format!(
                         "{} holds changes not yet written into {}, which cannot be read \
                          without write access to the folder: what the last indexing runs \

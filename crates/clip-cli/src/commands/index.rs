@@ -133,9 +133,14 @@ fn scan(
     model_given: bool,
     options: ScanOptions,
 ) -> anyhow::Result<(clip::Clip, Index, clip::library::ScanReport)> {
-    // A blank file (a first run killed before it made anything) is made into an index.
-    let existing = if path.is_file() && !Index::is_blank(path) {
-        Some(Index::open_existing(path).map_err(clip::ClipError::from)?)
+    // A blank file (a first run killed before it made anything) is made into an index. It is
+    // seen as blank once a writer has opened it (which rolls back what the kill left).
+    let existing = if path.is_file() {
+        match Index::open_existing(path) {
+            Ok(index) => Some(index),
+            Err(_) if Index::is_blank(path) => None,
+            Err(e) => return Err(clip::ClipError::from(e).into()),
+        }
     } else {
         None
     };
@@ -172,8 +177,8 @@ fn scan(
             bail!("{e}");
         }
         bail!(
-            "{e}\nhint: if it is gone for good, `clip index --forget {}` drops it from the index",
-            missing.display()
+            "{e}\nhint: if it is gone for good, `clip index --forget {:?}` drops it from the index",
+            missing.display().to_string()
         );
     }
     let _lock = WriteLock::acquire(path).map_err(clip::ClipError::from)?;
@@ -351,6 +356,14 @@ fn status(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
         writeln!(out, "integrity {integrity}")?;
     }
     out.flush()?;
+    if integrity != "ok" {
+        eprintln!(
+            "error: the index {} is damaged (integrity check: {integrity})\nhint: delete it and run \
+             `clip index` with its folders again; the photos are untouched",
+            path.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
