@@ -373,7 +373,7 @@ impl Index {
             )?;
             conn.busy_timeout(std::time::Duration::from_secs(10))?;
             // A WAL database is read through its -shm file, which must exist or be creatable.
-            conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+            table_count(&conn)?;
             Ok(conn)
         };
         let uri = |query: &str| format!("file:{}?{query}", uri_path(path));
