@@ -275,8 +275,6 @@ struct PillowHints {
     drop_alpha: bool,
 }
 
-/// Reads from the header what the decoders do not report (they expand palettes, bit depths
-/// and transparent colours).
 /// Whether a JPEG's bytes hold its end-of-image marker: the segments are followed from the
 /// start, through each scan's entropy-coded data, as a decoder reads them, so bytes appended
 /// after the image (phone cameras append videos and metadata) and embedded thumbnails do not
@@ -328,6 +326,8 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
     }
 }
 
+/// Reads from the header what the decoders do not report (they expand palettes, bit depths
+/// and transparent colours).
 fn pillow_hints(bytes: &[u8], format: ImageFormat, original: ExtendedColorType) -> PillowHints {
     match format {
         ImageFormat::Png => {
