@@ -149,6 +149,18 @@ pub struct IndexArgs {
     /// of folders rescanned), e.g. one deleted or moved for good. Needs no model.
     #[arg(long, value_name = "FOLDER", conflicts_with_all = ["folders", "status"])]
     pub forget: Option<PathBuf>,
+    #[command(flatten)]
+    pub scan: ScanArgs,
+    /// Print a JSON summary.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// How `clip index` and `clip duplicates` scan.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
     /// Let a scan drop however many files are gone.
     #[arg(long)]
     pub allow_mass_delete: bool,
@@ -157,11 +169,6 @@ pub struct IndexArgs {
     /// when --threads leaves cores free (e.g. --threads 6 --decode-threads 2 on 8 cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub decode_threads: Option<u32>,
-    /// Print a JSON summary.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub model: ModelArgs,
 }
 
 #[derive(Debug, Args)]
@@ -178,14 +185,8 @@ pub struct DuplicatesArgs {
     /// The index file.
     #[arg(long, value_name = "FILE", env = "CLIP_INDEX")]
     pub index: Option<PathBuf>,
-    /// Let the scan drop however many files are gone.
-    #[arg(long)]
-    pub allow_mass_delete: bool,
-    /// Threads that read and decode photos, in a pool of their own. Default: they share the
-    /// compute threads with the model, which suits a model using every core; give a number
-    /// when --threads leaves cores free (e.g. --threads 6 --decode-threads 2 on 8 cores).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub decode_threads: Option<u32>,
+    #[command(flatten)]
+    pub scan: ScanArgs,
     #[command(flatten)]
     pub model: ModelArgs,
 }

@@ -11,7 +11,7 @@ use clip::library::{
 };
 use serde_json::json;
 
-use crate::cli::{DuplicatesArgs, IndexArgs, ModelArgs, SearchArgs};
+use crate::cli::{DuplicatesArgs, IndexArgs, ModelArgs, ScanArgs, SearchArgs};
 use crate::output;
 
 /// The index path: `--index`/`CLIP_INDEX`, else the default.
@@ -81,11 +81,7 @@ pub fn index(args: &IndexArgs, model_given: bool) -> anyhow::Result<ExitCode> {
         &args.folders,
         &args.model,
         model_given,
-        ScanOptions {
-            allow_mass_delete: args.allow_mass_delete,
-            decode_threads: args.decode_threads.map(|n| n as usize),
-            ..Default::default()
-        },
+        scan_options(&args.scan),
     )?;
     let mut out = output::stdout();
     if args.json {
@@ -121,6 +117,15 @@ pub fn index(args: &IndexArgs, model_given: bool) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the scan flags ask for.
+fn scan_options(args: &ScanArgs) -> ScanOptions {
+    ScanOptions {
+        allow_mass_delete: args.allow_mass_delete,
+        decode_threads: args.decode_threads.map(|n| n as usize),
+        ..Default::default()
+    }
 }
 
 /// Brings the index at `path` up to date with `folders` (default: the folders indexed
@@ -228,11 +233,7 @@ pub fn duplicates(args: &DuplicatesArgs, model_given: bool) -> anyhow::Result<Ex
         &args.folders,
         &args.model,
         model_given,
-        ScanOptions {
-            allow_mass_delete: args.allow_mass_delete,
-            decode_threads: args.decode_threads.map(|n| n as usize),
-            ..Default::default()
-        },
+        scan_options(&args.scan),
     )?;
     let vectors = load_vectors(&index)?;
     let roots: Vec<String> = args
