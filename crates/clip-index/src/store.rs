@@ -220,16 +220,6 @@ fn uri_path(path: &Path) -> String {
     out
 }
 
-/// Adds the folders not yet recorded, `added` now.
-fn insert_roots(tx: &rusqlite::Transaction, roots: &[String], now: i64) -> rusqlite::Result<()> {
-    let mut root =
-        tx.prepare_cached("INSERT OR IGNORE INTO roots (path, added) VALUES (?1, ?2)")?;
-    for r in roots {
-        root.execute(params![r, now])?;
-    }
-    Ok(())
-}
-
 fn blob_to_f32(bytes: &[u8]) -> Vec<f32> {
     let mut out = Vec::with_capacity(bytes.len() / 4);
     extend_f32(&mut out, bytes);
@@ -650,14 +640,13 @@ impl Index {
         tx.commit().map_err(sql)
     }
 
-    /// Removes file rows, then the vectors no file refers to any more, and records `roots` as
-    /// scanned completely now. One transaction.
-    pub fn finish_scan(&mut self, removed: &[String], roots: &[String]) -> Result<(), IndexError> {
+    /// Removes file rows, then the vectors no file refers to any more, and records the scan
+    /// of the folders (see [`Index::add_roots`]) as complete now. One transaction.
+    pub fn finish_scan(&mut self, removed: &[String]) -> Result<(), IndexError> {
         let sql = sqlite_error(&self.path);
         let now = now_secs();
         let tx = self.conn.transaction().map_err(sql)?;
         remove_files(&tx, removed).map_err(sql)?;
-        insert_roots(&tx, roots, now).map_err(sql)?;
         tx.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_scan', ?1)",
             [now.to_string()],
@@ -666,13 +655,21 @@ impl Index {
         tx.commit().map_err(sql)
     }
 
-    /// Records `roots` as folders of the index (those already there stay as they are), so
-    /// that a scan stopped before its end is resumed by a plain rescan.
+    /// Records `roots` as folders of the index (those already there stay as they are). A scan
+    /// does this before it embeds anything, so that one stopped before its end is resumed by
+    /// a plain rescan.
     pub fn add_roots(&mut self, roots: &[String]) -> Result<(), IndexError> {
         let sql = sqlite_error(&self.path);
         let now = now_secs();
         let tx = self.conn.transaction().map_err(sql)?;
-        insert_roots(&tx, roots, now).map_err(sql)?;
+        {
+            let mut root = tx
+                .prepare_cached("INSERT OR IGNORE INTO roots (path, added) VALUES (?1, ?2)")
+                .map_err(sql)?;
+            for r in roots {
+                root.execute(params![r, now]).map_err(sql)?;
+            }
+        }
         tx.commit().map_err(sql)
     }
 

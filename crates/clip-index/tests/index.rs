@@ -146,9 +146,8 @@ fn a_finished_scan_drops_missing_files_and_unused_vectors() {
             embedded("/p/b.jpg", b"bbb", vec![0.0, 1.0]),
         ])
         .unwrap();
-    index
-        .finish_scan(&["/p/b.jpg".into()], &["/p".into()])
-        .unwrap();
+    index.add_roots(&["/p".into()]).unwrap();
+    index.finish_scan(&["/p/b.jpg".into()]).unwrap();
     let status = index.status().unwrap();
     assert_eq!((status.indexed, status.vectors), (1, 1));
     assert_eq!(status.roots, ["/p"]);

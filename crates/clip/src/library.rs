@@ -341,7 +341,7 @@ impl Clip {
             progress,
         )?;
         report.removed = removals.len();
-        index.finish_scan(&removals, &roots)?;
+        index.finish_scan(&removals)?;
         Ok(report)
     }
 
