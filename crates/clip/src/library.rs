@@ -168,6 +168,9 @@ fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
+/// The index's file rows, by path, in path order.
+type Known = std::collections::BTreeMap<String, FileState>;
+
 /// What the walk of the roots found, before anything is read.
 #[derive(Default)]
 struct Walked {
@@ -182,9 +185,13 @@ struct Walked {
 impl Walked {
     /// Notes that `path` (a file or a folder) could not be looked at, and keeps the rows of
     /// what is indexed there.
-    fn keep(&mut self, known: &HashMap<String, FileState>, path: &str, error: &str) {
+    fn keep(&mut self, known: &Known, path: &str, error: &str) {
+        // The rows at or under `path` sort together, from `path` on: a range, not a pass
+        // over the index per entry (a folder without execute permission gives one per file).
         let kept: Vec<&String> = known
-            .keys()
+            .range::<str, _>((std::ops::Bound::Included(path), std::ops::Bound::Unbounded))
+            .map(|(k, _)| k)
+            .take_while(|k| k.starts_with(path))
             .filter(|k| k.as_str() == path || is_under(k, path))
             .collect();
         let kept_note = match kept.len() {
@@ -200,7 +207,7 @@ impl Walked {
     }
 
     /// Compares one root's listing with the index's rows.
-    fn add(&mut self, known: &HashMap<String, FileState>, listing: crate::dataset::Listing) {
+    fn add(&mut self, known: &Known, listing: crate::dataset::Listing) {
         for (path, error) in listing.unlisted {
             // What is there is unknown: keep what is indexed there, as if seen.
             let path = path.to_string_lossy().into_owned();
@@ -293,7 +300,7 @@ impl Clip {
         roots.dedup();
         let all = roots.clone();
         roots.retain(|r| !all.iter().any(|o| o != r && clip_index::is_under(r, o)));
-        let known = index.files()?;
+        let known: Known = index.files()?.into_iter().collect();
         let mut walked = Walked::default();
         for root in &roots {
             let listing = crate::dataset::image_files_listing(Path::new(root))?;
@@ -632,7 +639,7 @@ mod tests {
         let root = std::env::temp_dir().join(format!("clip-walked-{}", std::process::id()));
         std::fs::create_dir_all(&root).unwrap();
         let r = root.to_str().unwrap().to_string();
-        let known: HashMap<String, FileState> = ["a/x.jpg", "a/deep/y.jpg", "ab/z.jpg"]
+        let known: Known = ["a/x.jpg", "a/deep/y.jpg", "ab/z.jpg"]
             .into_iter()
             .map(|p| (format!("{r}/{p}"), row()))
             .collect();
@@ -678,7 +685,7 @@ mod tests {
         let path = PathBuf::from(std::ffi::OsStr::from_bytes(b"/r/caf\xe9.jpg"));
         let mut walked = Walked::default();
         walked.add(
-            &HashMap::new(),
+            &Known::new(),
             crate::dataset::Listing {
                 files: vec![path],
                 unlisted: Vec::new(),
