@@ -2,6 +2,7 @@
 //! one folder per class), folder-to-label mapping files, and caption files for retrieval.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 
 use crate::ClipError;
@@ -39,33 +40,16 @@ fn read_dir_sorted(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// The error kind the walk gives an entry named like an image that is no regular file.
 const SPECIAL_FILE: std::io::ErrorKind = std::io::ErrorKind::InvalidInput;
 
-/// What a folder entry is, links followed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Folder,
-    File,
-    /// A FIFO, socket or device: reading one could block or never end.
-    Special,
-}
+/// A folder's entries, in name order, without hidden ones, each with its metadata (links
+/// followed), or why that could not be read.
+type Lister = dyn Fn(&Path) -> std::io::Result<Vec<(PathBuf, std::io::Result<Metadata>)>>;
 
-/// A folder's entries, in name order, without hidden ones, each with its kind, or why that
-/// could not be known.
-type Lister = dyn Fn(&Path) -> std::io::Result<Vec<(PathBuf, std::io::Result<Kind>)>>;
-
-fn list_entries(dir: &Path) -> std::io::Result<Vec<(PathBuf, std::io::Result<Kind>)>> {
+fn list_entries(dir: &Path) -> std::io::Result<Vec<(PathBuf, std::io::Result<Metadata>)>> {
     Ok(read_dir_sorted(dir)?
         .into_iter()
         .map(|p| {
-            let kind = std::fs::metadata(&p).map(|m| {
-                if m.is_dir() {
-                    Kind::Folder
-                } else if m.is_file() {
-                    Kind::File
-                } else {
-                    Kind::Special
-                }
-            });
-            (p, kind)
+            let meta = std::fs::metadata(&p);
+            (p, meta)
         })
         .collect())
 }
@@ -75,18 +59,19 @@ fn list_entries(dir: &Path) -> std::io::Result<Vec<(PathBuf, std::io::Result<Kin
 /// kind cannot be known (a folder without execute permission lists names it cannot `stat`),
 /// or one named like an image that is no regular file (a FIFO, a device) goes to `unlisted`,
 /// which decides whether the walk goes on; `dir` itself must be listed.
-/// Entries gone since they were listed, and links to nothing, are left out.
+/// Entries gone since they were listed, and links to nothing, are left out. Each file comes
+/// with the metadata the walk read.
 fn walk_images(
     dir: &Path,
     list: &Lister,
     unlisted: &mut dyn FnMut(&Path, std::io::Error) -> Result<(), ClipError>,
-) -> Result<Vec<PathBuf>, ClipError> {
+) -> Result<Vec<(PathBuf, Metadata)>, ClipError> {
     fn walk(
         dir: &Path,
         is_root: bool,
         list: &Lister,
         visited: &mut std::collections::HashSet<PathBuf>,
-        out: &mut Vec<PathBuf>,
+        out: &mut Vec<(PathBuf, Metadata)>,
         unlisted: &mut dyn FnMut(&Path, std::io::Error) -> Result<(), ClipError>,
     ) -> Result<(), ClipError> {
         if !visited.insert(dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())) {
@@ -102,12 +87,13 @@ fn walk_images(
                 })
             }
         };
-        for (path, kind) in entries {
-            match kind {
-                Ok(Kind::Folder) => walk(&path, false, list, visited, out, unlisted)?,
+        for (path, meta) in entries {
+            match meta {
+                Ok(m) if m.is_dir() => walk(&path, false, list, visited, out, unlisted)?,
                 Ok(_) if !has_image_extension(&path) => {}
-                Ok(Kind::File) => out.push(path),
-                Ok(Kind::Special) => unlisted(
+                Ok(m) if m.is_file() => out.push((path, m)),
+                // A FIFO, socket or device: reading one could block or never end.
+                Ok(_) => unlisted(
                     &path,
                     std::io::Error::new(
                         SPECIAL_FILE,
@@ -137,7 +123,7 @@ fn walk_images(
 /// link loop ends there). A folder that cannot be listed, or an entry that cannot be
 /// examined, is an error.
 pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
-    walk_images(dir, &list_entries, &mut |folder, error| {
+    let files = walk_images(dir, &list_entries, &mut |folder, error| {
         // A FIFO or device named like an image is not one: left out like other non-images.
         if error.kind() == SPECIAL_FILE {
             return Ok(());
@@ -146,14 +132,15 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
             path: folder.display().to_string(),
             error,
         })
-    })
+    })?;
+    Ok(files.into_iter().map(|(p, _)| p).collect())
 }
 
 /// What [`image_files_listing`] found.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Listing {
-    /// The image files, in name order.
-    pub files: Vec<PathBuf>,
+    /// The image files, in name order, with their metadata as the walk read it.
+    pub files: Vec<(PathBuf, Metadata)>,
     /// Subfolders that could not be listed, and entries whose kind could not be known
     /// (permissions, I/O errors), with the reason: what they hold is unknown.
     pub unlisted: Vec<(PathBuf, String)>,
@@ -631,8 +618,12 @@ mod tests {
                 list_entries(d)
             }
         };
+        let paths = |l: &Listing| -> Vec<PathBuf> { l.files.iter().map(|f| f.0.clone()).collect() };
         let listing = listing_with(&root, &deny).unwrap();
-        assert_eq!(listing.files, [root.join("a/1.jpg"), root.join("d/4.jpg")]);
+        assert_eq!(
+            paths(&listing),
+            [root.join("a/1.jpg"), root.join("d/4.jpg")]
+        );
         assert_eq!(listing.unlisted.len(), 1);
         assert_eq!(listing.unlisted[0].0, b);
         assert!(listing.unlisted[0].1.contains("ermission denied"));
@@ -667,7 +658,7 @@ mod tests {
         };
         let listing = listing_with(&root, &blind).unwrap();
         assert_eq!(
-            listing.files,
+            paths(&listing),
             [
                 root.join("a/1.jpg"),
                 root.join("b/2.png"),
@@ -687,7 +678,7 @@ mod tests {
                 assert!(made.success());
             }
             let listing = image_files_listing(&root).unwrap();
-            assert_eq!(image_files(&root).unwrap(), listing.files);
+            assert_eq!(image_files(&root).unwrap(), paths(&listing));
             assert_eq!(listing.files.len(), 4);
             assert_eq!(listing.unlisted.len(), 1);
             assert_eq!(listing.unlisted[0].0, root.join("pipe.jpg"));

@@ -213,7 +213,7 @@ impl Walked {
             let path = path.to_string_lossy().into_owned();
             self.keep(known, &path, &error.to_string());
         }
-        for path in listing.files {
+        for (path, meta) in listing.files {
             let Some(text) = path.to_str() else {
                 self.report.skipped.push(Failure {
                     path: path.to_string_lossy().into_owned(),
@@ -223,14 +223,6 @@ impl Walked {
                     ),
                 });
                 continue;
-            };
-            let meta = match std::fs::metadata(&path) {
-                Ok(meta) => meta,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // gone
-                Err(e) => {
-                    self.keep(known, text, &e.to_string());
-                    continue;
-                }
             };
             self.report.files += 1;
             let (size, mtime) = (meta.len(), mtime_ns(&meta));
@@ -687,7 +679,8 @@ mod tests {
         walked.add(
             &Known::new(),
             crate::dataset::Listing {
-                files: vec![path],
+                // Any metadata: the path is refused before it is looked at.
+                files: vec![(path, std::fs::metadata(std::env::temp_dir()).unwrap())],
                 unlisted: Vec::new(),
             },
         );
