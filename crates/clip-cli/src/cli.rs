@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Zero-shot image classification and image/text embeddings with CLIP.
+/// CLIP in one program: zero-shot classification, image and text embeddings, a photo index
+/// searched by text or example image, near-duplicates, evaluation and benchmarks.
 ///
 /// Models are named as in OpenAI's `clip.load` (ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336px),
 /// as Hugging Face repo ids (openai/clip-vit-base-patch32, org/name@revision), or as a local
@@ -13,20 +14,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// offline, and are downloaded into it when missing.
 #[derive(Debug, Parser)]
 #[command(name = "clip", version, propagate_version = true)]
-#[command(after_help = "Environment:
-  CLIP_MODEL       default for --model
-  CLIP_DEVICE      default for --device
-  CLIP_PRECISION   default for --precision (f32 or bf16)
-  CLIP_THREADS     default for --threads
-  CLIP_CACHE_DIR   where label embeddings are cached (default ~/.cache/clip)
-  CLIP_INDEX       the index file of index and search (default ~/.local/share/clip/index.sqlite)
-  CLIP_LOG         log filter for stderr, e.g. debug (default: warn)
-  HF_HOME          Hugging Face home; the cache is $HF_HOME/hub (default ~/.cache/huggingface)
-  HF_HUB_CACHE     the cache folder itself, overriding HF_HOME
-  HF_ENDPOINT      hub address (default https://huggingface.co)
-  HF_HUB_OFFLINE   set to 1 to never download
-  HF_TOKEN         access token for gated or private models (else $HF_HOME/token)
-  NO_COLOR         disable colours")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -140,7 +127,7 @@ pub struct IndexArgs {
     #[arg(value_name = "FOLDER")]
     pub folders: Vec<PathBuf>,
     /// The index file.
-    #[arg(long, value_name = "FILE", env = "CLIP_INDEX")]
+    #[arg(long, value_name = "FILE", env = clip::env::CLIP_INDEX)]
     pub index: Option<PathBuf>,
     /// Print what the index holds instead of scanning.
     #[arg(long, conflicts_with = "folders")]
@@ -183,7 +170,7 @@ pub struct DuplicatesArgs {
     #[arg(long)]
     pub json: bool,
     /// The index file.
-    #[arg(long, value_name = "FILE", env = "CLIP_INDEX")]
+    #[arg(long, value_name = "FILE", env = clip::env::CLIP_INDEX)]
     pub index: Option<PathBuf>,
     #[command(flatten)]
     pub scan: ScanArgs,
@@ -226,7 +213,7 @@ pub struct SearchArgs {
     #[arg(long)]
     pub json: bool,
     /// The index file.
-    #[arg(long, value_name = "FILE", env = "CLIP_INDEX")]
+    #[arg(long, value_name = "FILE", env = clip::env::CLIP_INDEX)]
     pub index: Option<PathBuf>,
     /// Cut texts longer than the model's context instead of failing.
     #[arg(long)]
@@ -382,15 +369,16 @@ pub struct PromptArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// Model: ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336px, a Hugging Face repo id
-    /// (org/name[@revision]) or a checkpoint directory.
-    #[arg(long, short, env = "CLIP_MODEL", default_value = "ViT-B/32")]
-    pub model: String,
+    /// (org/name[@revision]) or a checkpoint directory. Default: ViT-B/32; for index, search
+    /// and duplicates, the model the index was built with.
+    #[arg(long, short, env = clip::env::CLIP_MODEL)]
+    pub model: Option<String>,
     /// Where to run the model: cpu, cuda[:N] or metal[:N] (GPUs need a build with the
     /// `cuda` or `metal` feature).
-    #[arg(long, env = "CLIP_DEVICE", default_value = "cpu")]
-    pub device: String,
+    #[arg(long, env = clip::env::CLIP_DEVICE, default_value = "cpu", value_parser = parse_device)]
+    pub device: clip::Device,
     /// Images or texts per model call.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(long, default_value_t = clip::DEFAULT_BATCH_SIZE as u32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub batch_size: u32,
     #[command(flatten)]
     pub engine: EngineArgs,
@@ -409,10 +397,10 @@ pub struct EngineArgs {
     /// Number format of the matrix products on the CPU: f32 (the reference's numbers) or bf16
     /// (about 1.8x as fast on CPUs with AVX512-BF16, half the memory; embeddings at cosine
     /// 0.9999 to f32 on our test checkpoints, see docs/speed.md).
-    #[arg(long, env = "CLIP_PRECISION", default_value = "f32", value_parser = parse_precision)]
+    #[arg(long, env = clip::env::CLIP_PRECISION, default_value = "f32", value_parser = parse_precision)]
     pub precision: clip::Precision,
     /// Compute threads (default: all cores; RAYON_NUM_THREADS is honoured too).
-    #[arg(long, env = "CLIP_THREADS", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, env = clip::env::CLIP_THREADS, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
     /// Run the plain candle port instead of the CPU fast path (slower; for comparisons).
     #[arg(long)]
@@ -442,10 +430,15 @@ fn parse_precision(s: &str) -> Result<clip::Precision, String> {
     s.parse()
 }
 
+fn parse_device(s: &str) -> Result<clip::Device, String> {
+    s.parse()
+        .map_err(|e: clip::error::ModelError| e.to_string())
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Architecture to build with random weights: ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336px.
-    #[arg(long, default_value = "ViT-B/32", conflicts_with = "model")]
+    #[arg(long, default_value = clip::DEFAULT_MODEL, conflicts_with = "model")]
     pub arch: String,
     /// Benchmark a real checkpoint instead (a directory, repo id or known name; see classify).
     #[arg(long, short)]
@@ -482,8 +475,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "PATH")]
     pub photo: Option<PathBuf>,
     /// Where to run the model: cpu, cuda[:N] or metal[:N].
-    #[arg(long, env = "CLIP_DEVICE", default_value = "cpu")]
-    pub device: String,
+    #[arg(long, env = clip::env::CLIP_DEVICE, default_value = "cpu", value_parser = parse_device)]
+    pub device: clip::Device,
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Print one JSON object instead of a table.
@@ -577,7 +570,7 @@ pub struct TokenizeArgs {
     #[arg(required = true, value_name = "TEXT")]
     pub texts: Vec<String>,
     /// Context length in tokens, start and end markers included.
-    #[arg(long, default_value_t = 77, value_parser = clap::value_parser!(u32).range(2..=65536))]
+    #[arg(long, default_value_t = clip::DEFAULT_CONTEXT_LENGTH as u32, value_parser = clap::value_parser!(u32).range(2..=65536))]
     pub context_length: u32,
     /// Cut texts that do not fit (the last token becomes <end_of_text>) instead of failing.
     #[arg(long)]

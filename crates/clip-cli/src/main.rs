@@ -1,5 +1,6 @@
 //! The `clip` command. `run` does the work and returns errors; `main` owns exit codes:
-//! 0 success (a closed stdout pipe counts as success), 1 failure, 2 bad usage.
+//! 0 success (a closed stdout pipe counts as success), 1 a search or duplicates run that found
+//! nothing, 2 any error, bad usage included.
 
 mod cli;
 mod commands;
@@ -13,7 +14,9 @@ use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     init_logging();
-    let matches = Cli::command().get_matches();
+    let matches = Cli::command()
+        .after_help(clip::env::help_section())
+        .get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -28,10 +31,14 @@ fn main() -> ExitCode {
             if let Some(hint) = hint(&err) {
                 eprintln!("hint: {hint}");
             }
-            ExitCode::FAILURE
+            ExitCode::from(ERROR)
         }
     }
 }
+
+/// The exit code of every failure, as for a usage error (clap's): 0 means results, 1 a
+/// search that found nothing ([`output::NO_RESULTS`]), 2 that something went wrong.
+const ERROR: u8 = 2;
 
 fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -46,55 +53,66 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Models(args) => commands::models::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
         Command::Eval(command) => commands::eval::run(&command),
-        Command::Lists(args) => commands::lists::lists(&args),
-        Command::Index(args) => commands::index::index(&args, model_given(matches, "index")),
-        Command::Search(args) => commands::index::search(&args, model_given(matches, "search")),
-        Command::Duplicates(args) => {
-            commands::index::duplicates(&args, model_given(matches, "duplicates"))
-        }
-        Command::Cache(args) => commands::lists::cache(&args),
+        Command::Lists(args) => commands::lists::run(&args),
+        Command::Index(args) => commands::index::run(&args),
+        Command::Search(args) => commands::search::run(&args),
+        Command::Duplicates(args) => commands::duplicates::run(&args),
+        Command::Cache(args) => commands::cache::run(&args),
     }
-}
-
-/// Whether `--model` (or `CLIP_MODEL`) was given to the subcommand, rather than defaulted.
-fn model_given(matches: &clap::ArgMatches, sub: &str) -> bool {
-    matches
-        .subcommand_matches(sub)
-        .and_then(|m| m.value_source("model"))
-        .is_some_and(|s| s != clap::parser::ValueSource::DefaultValue)
 }
 
 /// Logs go to stderr, filtered by `CLIP_LOG` (default: warnings and errors).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CLIP_LOG")
+    let filter = tracing_subscriber::EnvFilter::try_from_env(clip::env::CLIP_LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(
-            std::env::var_os("NO_COLOR").is_none()
+            std::env::var_os(clip::env::NO_COLOR).is_none()
                 && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         )
         .without_time()
         .try_init();
 }
 
-/// A next step for errors whose fix is not obvious from the message.
-fn hint(err: &anyhow::Error) -> Option<&'static str> {
+/// A next step for errors whose fix is not obvious from the message: the one place hints are
+/// made, from the library's typed errors (the messages stay free of CLI advice).
+fn hint(err: &anyhow::Error) -> Option<String> {
     use clip::error::{ClipError, ModelError, TokenizeError};
+    use clip::photos::IndexError;
     if let Some(TokenizeError::TooLong { .. }) = err.downcast_ref::<TokenizeError>() {
-        return Some("pass --truncate to cut long texts to the context");
+        return Some("pass --truncate to cut long texts to the context".into());
     }
-    match err.downcast_ref::<ClipError>()? {
+    Some(match err.downcast_ref::<ClipError>()? {
         ClipError::ModelNotFound { .. } => {
-            Some("`clip models` lists the known names and the models already in the cache")
+            "`clip models` lists the known names and the models already in the cache".into()
         }
         ClipError::Model(ModelError::Device { .. }) => {
-            Some("use --device cpu, or build with `--features cuda` / `--features metal`")
+            "use --device cpu, or build with `--features cuda` / `--features metal`".into()
         }
-        ClipError::Tokenize(_) => Some("pass --truncate to cut long texts to the context"),
-        _ => None,
-    }
+        ClipError::Tokenize(_) => "pass --truncate to cut long texts to the context".into(),
+        ClipError::NoIndex { .. } => "build one with `clip index FOLDER` (or pass --index)".into(),
+        ClipError::NoFolders => "name one, e.g. `clip index ~/Pictures`".into(),
+        ClipError::RootUnavailable { path, .. } => {
+            format!(
+                "if it is gone for good, `clip index --forget {path:?}` drops it from the index"
+            )
+        }
+        ClipError::Index(e) => match e.as_ref() {
+            IndexError::ModelMismatch {
+                path, index_model, ..
+            } => format!(
+                "search it with --model {index_model:?}, or rebuild it for this model: \
+                 delete {path} and run clip index again (or use another --index)"
+            ),
+            IndexError::Corrupt { .. } => "delete it and run `clip index` with its folders \
+                 again; the photos are untouched"
+                .into(),
+            _ => return None,
+        },
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

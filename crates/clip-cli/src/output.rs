@@ -1,6 +1,7 @@
 //! Output helpers: stdout for data, stderr for progress; loading a model with a download bar.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -87,8 +88,17 @@ impl clip::DownloadProgress for DownloadBar {
     }
 }
 
-/// Loads the model the arguments name, downloading it with a progress bar when needed.
-pub fn load_model(args: &ModelArgs) -> anyhow::Result<clip::Clip> {
+/// The exit code of a search that ran and found nothing (errors exit with 2, see `main`).
+pub const NO_RESULTS: ExitCode = ExitCode::FAILURE;
+
+/// Loads the model the arguments name (`--model`, else [`clip::DEFAULT_MODEL`]).
+pub fn load_model(args: &ModelArgs) -> Result<clip::Clip, clip::ClipError> {
+    load_named(args, args.model.as_deref().unwrap_or(clip::DEFAULT_MODEL))
+}
+
+/// Loads the model `name` with the arguments' device and engine options, downloading it with
+/// a progress bar when needed.
+pub fn load_named(args: &ModelArgs, name: &str) -> Result<clip::Clip, clip::ClipError> {
     let device = engine_options(&args.device, &args.engine)?;
     let mut progress = DownloadBar {
         quiet: args.quiet,
@@ -96,18 +106,21 @@ pub fn load_model(args: &ModelArgs) -> anyhow::Result<clip::Clip> {
     };
     let mut options = clip::ResolveOptions::from_env();
     options.offline |= args.offline;
-    let model = clip::Clip::load_with(&args.model, device, &options, &mut progress)?;
+    let model = clip::Clip::load_with(name, device, &options, &mut progress)?;
     tracing::info!("loaded {} from {}", model.name(), model.dir().display());
     Ok(model.with_batch_size(args.batch_size as usize))
 }
 
 /// Engine options from the command line; sets the thread count first.
-pub fn engine_options(device: &str, args: &EngineArgs) -> anyhow::Result<clip::EngineOptions> {
+pub fn engine_options(
+    device: &clip::Device,
+    args: &EngineArgs,
+) -> Result<clip::EngineOptions, clip::ClipError> {
     if let Some(n) = args.threads {
         clip::set_threads(n as usize)?;
     }
     Ok(clip::EngineOptions {
-        device: device.parse()?,
+        device: *device,
         precision: args.precision,
         reference: args.reference,
     })

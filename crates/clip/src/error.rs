@@ -36,6 +36,22 @@ pub enum ClipError {
     /// A text could not be tokenized.
     #[error(transparent)]
     Tokenize(#[from] TokenizeError),
+    /// Labels are unusable.
+    #[error("{detail}")]
+    Labels {
+        /// What is wrong, quoting the spec.
+        detail: String,
+    },
+    /// A template set name is neither a file nor a built-in set.
+    #[error(
+        "unknown template set {name:?}: not a file, and the built-in sets are {builtin} (or none)"
+    )]
+    UnknownTemplates {
+        /// The name given.
+        name: String,
+        /// The built-in sets, comma-separated.
+        builtin: String,
+    },
     /// Prompt templates are unusable.
     #[error("invalid templates in {source_name}: {detail}")]
     Templates {
@@ -56,6 +72,23 @@ pub enum ClipError {
     #[error("invalid query: {detail}")]
     Query {
         /// What is wrong.
+        detail: String,
+    },
+    /// There is no index file where one was expected.
+    #[error("no index at {path}")]
+    NoIndex {
+        /// Where it was looked for.
+        path: String,
+    },
+    /// A scan was asked to rescan the index's folders, and the index has none.
+    #[error("no folders to index")]
+    NoFolders,
+    /// A folder the index holds photos of is not there (a missing disk, or gone for good).
+    #[error("{detail}")]
+    RootUnavailable {
+        /// The folder as given.
+        path: String,
+        /// Why it cannot be scanned.
         detail: String,
     },
     /// The photo index failed or refused (boxed: its errors are large).
@@ -90,5 +123,127 @@ pub enum ClipError {
 impl From<clip_index::IndexError> for ClipError {
     fn from(e: clip_index::IndexError) -> Self {
         ClipError::Index(Box::new(e))
+    }
+}
+
+/// Whose fault a failure is: what a server answers (4xx, 5xx), what a program's exit code and
+/// log level say. (meilisearch's `FaultSource`, reduced to what callers act on.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The input is wrong: a model name, a file, a text, a query, an option. Fix the input.
+    User,
+    /// The system failed: a disk, a lock held by another process, a device, a damaged file
+    /// written earlier. Retrying or fixing the machine may help.
+    Runtime,
+    /// A broken contract inside the program: a caller passed what the API rules out.
+    Bug,
+}
+
+impl ClipError {
+    /// Whose fault this is. Exhaustive over every variant of every error it wraps, so a new
+    /// variant cannot be forgotten.
+    pub fn fault(&self) -> Fault {
+        use clip_index::IndexError as I;
+        match self {
+            ClipError::ModelNotFound { .. }
+            | ClipError::PreprocessConfig(_)
+            | ClipError::PreprocessMismatch { .. }
+            | ClipError::Tokenize(_)
+            | ClipError::Labels { .. }
+            | ClipError::UnknownTemplates { .. }
+            | ClipError::Templates { .. }
+            | ClipError::Dataset { .. }
+            | ClipError::Query { .. }
+            | ClipError::NoIndex { .. }
+            | ClipError::NoFolders
+            | ClipError::RootUnavailable { .. } => Fault::User,
+            ClipError::Model(e) => match e {
+                ModelError::Config { .. }
+                | ModelError::MissingFile { .. }
+                | ModelError::Weights { .. }
+                | ModelError::Device { .. } => Fault::User,
+                ModelError::Input(_) => Fault::Bug,
+                ModelError::Compute(_) => Fault::Runtime,
+            },
+            ClipError::Image(e) => match e {
+                ImageError::Io { .. } => Fault::Runtime,
+                ImageError::FileTooLarge { .. }
+                | ImageError::Empty { .. }
+                | ImageError::UnsupportedFormat { .. }
+                | ImageError::UnsupportedColor { .. }
+                | ImageError::Malformed { .. }
+                | ImageError::TooLarge { .. }
+                | ImageError::DecoderPanicked { .. } => Fault::User,
+            },
+            ClipError::Index(e) => match e.as_ref() {
+                I::ModelMismatch { .. } | I::Refused { .. } => Fault::User,
+                I::Sqlite { .. } | I::Io { .. } | I::Busy { .. } | I::Corrupt { .. } => {
+                    Fault::Runtime
+                }
+                I::Dimension { .. } => Fault::Bug,
+            },
+            ClipError::Write { .. } | ClipError::DecodeThreads { .. } | ClipError::Io { .. } => {
+                Fault::Runtime
+            }
+        }
+    }
+
+    /// A stable, machine-readable name of the failure (`snake_case`), for JSON error bodies
+    /// and scripts: unlike the message, it does not change with the wording.
+    pub fn code(&self) -> &'static str {
+        use clip_index::IndexError as I;
+        match self {
+            ClipError::ModelNotFound { .. } => "model_not_found",
+            ClipError::Model(ModelError::Device { .. }) => "device_unavailable",
+            ClipError::Model(ModelError::Input(_)) => "invalid_model_input",
+            ClipError::Model(ModelError::Compute(_)) => "compute_failed",
+            ClipError::Model(_) => "invalid_checkpoint",
+            ClipError::PreprocessConfig(_) | ClipError::PreprocessMismatch { .. } => {
+                "invalid_preprocess_config"
+            }
+            ClipError::Image(ImageError::Io { .. }) => "image_unreadable",
+            ClipError::Image(ImageError::FileTooLarge { .. } | ImageError::TooLarge { .. }) => {
+                "image_too_large"
+            }
+            ClipError::Image(_) => "invalid_image",
+            ClipError::Tokenize(TokenizeError::TooLong { .. }) => "text_too_long",
+            ClipError::Tokenize(_) => "invalid_text",
+            ClipError::Labels { .. } => "invalid_labels",
+            ClipError::Templates { .. } | ClipError::UnknownTemplates { .. } => "invalid_templates",
+            ClipError::Dataset { .. } => "invalid_dataset",
+            ClipError::Query { .. } => "invalid_query",
+            ClipError::NoIndex { .. } => "no_index",
+            ClipError::NoFolders => "no_folders",
+            ClipError::RootUnavailable { .. } => "folder_unavailable",
+            ClipError::Index(e) => match e.as_ref() {
+                I::ModelMismatch { .. } => "index_model_mismatch",
+                I::Refused { .. } => "scan_refused",
+                I::Busy { .. } => "index_busy",
+                I::Corrupt { .. } => "index_corrupt",
+                I::Sqlite { .. } | I::Io { .. } => "index_failed",
+                I::Dimension { .. } => "index_dimension",
+            },
+            ClipError::Write { .. } => "write_failed",
+            ClipError::DecodeThreads { .. } => "threads_unavailable",
+            ClipError::Io { .. } => "read_failed",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_and_codes() {
+        let e = ClipError::Query { detail: "x".into() };
+        assert_eq!((e.fault(), e.code()), (Fault::User, "invalid_query"));
+        let e = ClipError::from(clip_index::IndexError::Busy {
+            path: "i".into(),
+            lock: "l".into(),
+        });
+        assert_eq!((e.fault(), e.code()), (Fault::Runtime, "index_busy"));
+        let e = ClipError::Model(ModelError::Input("3 values for 2".into()));
+        assert_eq!(e.fault(), Fault::Bug);
     }
 }

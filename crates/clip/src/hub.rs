@@ -16,6 +16,7 @@ use hf_hub::{Cache, Repo, RepoType};
 
 use clip_model::{shard_names, WEIGHTS_FILE_NAMES};
 
+use crate::env;
 use crate::error::ClipError;
 
 /// OpenAI's model names as `clip.load` accepts them, with their Hugging Face repos.
@@ -106,24 +107,13 @@ fn known_names() -> String {
         .join(", ")
 }
 
-fn env_path(key: &str) -> Option<PathBuf> {
-    let value = std::env::var_os(key).filter(|v| !v.is_empty())?;
-    // Python's huggingface_hub applies `os.path.expanduser` to these variables.
-    let text = value.to_string_lossy();
-    match (text.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => Some(PathBuf::from(home).join(rest)),
-        _ if text == "~" => std::env::var_os("HOME").map(PathBuf::from),
-        _ => Some(PathBuf::from(value)),
-    }
-}
-
 /// The Hugging Face home: `$HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else
 /// `~/.cache/huggingface`.
 pub fn hf_home() -> PathBuf {
-    env_path("HF_HOME").unwrap_or_else(|| {
-        env_path("XDG_CACHE_HOME")
+    env::path(env::HF_HOME).unwrap_or_else(|| {
+        env::path(env::XDG_CACHE_HOME)
             .unwrap_or_else(|| {
-                env_path("HOME")
+                env::path(env::HOME)
                     .unwrap_or_else(|| PathBuf::from("."))
                     .join(".cache")
             })
@@ -134,22 +124,18 @@ pub fn hf_home() -> PathBuf {
 /// Where the hub cache lives, as `huggingface_hub` reads it: `$HF_HUB_CACHE` (or the older
 /// `$HUGGINGFACE_HUB_CACHE`), else `<hf_home>/hub`.
 pub fn cache_dir() -> PathBuf {
-    env_path("HF_HUB_CACHE")
-        .or_else(|| env_path("HUGGINGFACE_HUB_CACHE"))
+    env::path(env::HF_HUB_CACHE)
+        .or_else(|| env::path(env::HUGGINGFACE_HUB_CACHE))
         .unwrap_or_else(|| hf_home().join("hub"))
 }
 
 /// The access token: `$HF_TOKEN` (or the older `$HUGGING_FACE_HUB_TOKEN`), else the file
 /// `$HF_TOKEN_PATH`, else `<hf_home>/token` (what `huggingface-cli login` writes).
 pub fn token() -> Option<String> {
-    for key in ["HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"] {
-        if let Ok(t) = std::env::var(key) {
-            if !t.trim().is_empty() {
-                return Some(t.trim().to_string());
-            }
-        }
+    if let Some(t) = env::text(env::HF_TOKEN).or_else(|| env::text(env::HUGGING_FACE_HUB_TOKEN)) {
+        return Some(t);
     }
-    let path = env_path("HF_TOKEN_PATH").unwrap_or_else(|| hf_home().join("token"));
+    let path = env::path(env::HF_TOKEN_PATH).unwrap_or_else(|| hf_home().join("token"));
     std::fs::read_to_string(path)
         .ok()
         .map(|t| t.trim().to_string())
@@ -158,18 +144,14 @@ pub fn token() -> Option<String> {
 
 /// The hub's address (`$HF_ENDPOINT`, default `https://huggingface.co`).
 pub fn endpoint() -> String {
-    std::env::var("HF_ENDPOINT")
-        .ok()
-        .filter(|v| !v.is_empty())
+    env::text(env::HF_ENDPOINT)
         .map(|v| v.trim_end_matches('/').to_string())
         .unwrap_or_else(|| "https://huggingface.co".into())
 }
 
 /// Whether `HF_HUB_OFFLINE` forbids downloads.
 pub fn offline_from_env() -> bool {
-    std::env::var("HF_HUB_OFFLINE")
-        .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
-        .unwrap_or(false)
+    env::flag(env::HF_HUB_OFFLINE)
 }
 
 /// The folder of `repo` inside the cache.

@@ -27,10 +27,11 @@
 //! the towers match within float rounding (see the README for the figures).
 
 pub mod dataset;
+pub mod env;
 pub mod error;
 pub mod eval;
 pub mod hub;
-pub mod library;
+pub mod photos;
 pub mod zeroshot;
 
 use std::path::{Path, PathBuf};
@@ -40,8 +41,8 @@ pub use clip_model::{
     set_threads, threads, ClipConfig, DeviceKind as Device, Engine, EngineOptions, Precision,
 };
 pub use clip_preprocess::image::{DecodeLimits, DecodedImage, Pixels, PreprocessConfig};
-pub use clip_preprocess::text::{Tokenizer, Tokens};
-pub use error::ClipError;
+pub use clip_preprocess::text::{Tokenizer, Tokens, DEFAULT_CONTEXT_LENGTH};
+pub use error::{ClipError, Fault};
 pub use hub::{DownloadProgress, NoProgress, ResolveOptions, DEFAULT_MODEL, KNOWN_MODELS};
 pub use zeroshot::Templates;
 

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{fnv1a, normalized, Clip, ClipError, FNV_OFFSET};
+use crate::{env, fnv1a, normalized, Clip, ClipError, FNV_OFFSET};
 
 /// The built-in lists: for each name, its classes and its templates.
 macro_rules! builtin_lists {
@@ -121,6 +121,110 @@ impl Templates {
     }
 }
 
+/// Labels as a user gives them, parsed: what [`Labels::parse`] made of the spec, and what
+/// looked wrong but is not an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels {
+    /// The labels, in the order given.
+    pub labels: Vec<String>,
+    /// Things worth a warning: a label given twice, a single label.
+    pub warnings: Vec<String>,
+}
+
+impl Labels {
+    /// Reads labels from a spec: a file with one label per line (`#` starts a comment), a
+    /// built-in class list (`imagenet`, `cifar10`, …), or a comma-separated list. A name that
+    /// looks like a file (a label-file extension, or a path into an existing folder) but is
+    /// not one is refused rather than read as one label; "AC/DC" is a label.
+    pub fn parse(spec: &str) -> Result<Labels, ClipError> {
+        let invalid = |detail: String| ClipError::Labels { detail };
+        let path = Path::new(spec);
+        if path.is_dir() {
+            return Err(invalid(format!("label file {spec} is a directory")));
+        }
+        let labels: Vec<String> = if path.is_file() {
+            let text = std::fs::read_to_string(path).map_err(|error| ClipError::Io {
+                path: spec.to_string(),
+                error,
+            })?;
+            parse_list(&text)
+        } else if let Some(classes) = builtin_classes(spec) {
+            classes
+        } else {
+            let has_extension = [".txt", ".csv", ".lst", ".labels"]
+                .iter()
+                .any(|ext| spec.to_ascii_lowercase().ends_with(ext));
+            let in_existing_dir = spec.contains(std::path::MAIN_SEPARATOR)
+                && path
+                    .parent()
+                    .is_some_and(|p| !p.as_os_str().is_empty() && p.is_dir());
+            if !spec.contains(',') && (has_extension || in_existing_dir) {
+                return Err(invalid(format!(
+                    "label file {spec} does not exist (pass a comma-separated list like \"cat,dog\" or an existing file)"
+                )));
+            }
+            spec.split(',')
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        };
+        if labels.is_empty() {
+            return Err(invalid(format!("no labels in {spec:?}")));
+        }
+        let mut warnings = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = labels.iter().find(|l| !seen.insert(l.as_str())) {
+            warnings.push(format!(
+                "label {dup:?} is given more than once: its copies share its probability, and ties go to the first"
+            ));
+        }
+        if labels.len() == 1 {
+            warnings.push(format!(
+                "only one label ({:?}): its probability is always 1",
+                labels[0]
+            ));
+        }
+        Ok(Labels { labels, warnings })
+    }
+}
+
+impl Templates {
+    /// The templates a user asks for: `single` (one template), else `spec` (a file with one
+    /// per line, a built-in set's name, or `none`), else the built-in set of `labels_spec`
+    /// when that names a built-in class list (the paper's method), else none.
+    pub fn parse(
+        single: Option<&str>,
+        spec: Option<&str>,
+        labels_spec: Option<&str>,
+    ) -> Result<Templates, ClipError> {
+        if let Some(t) = single {
+            return Templates::new(vec![t.to_string()], "--template");
+        }
+        let Some(spec) = spec else {
+            let builtin = labels_spec
+                .filter(|l| !Path::new(l).exists())
+                .and_then(Templates::builtin);
+            return Ok(builtin.unwrap_or_else(Templates::none));
+        };
+        let path = Path::new(spec);
+        if path.is_file() {
+            let text = std::fs::read_to_string(path).map_err(|error| ClipError::Io {
+                path: spec.to_string(),
+                error,
+            })?;
+            return Templates::new(parse_list(&text), spec);
+        }
+        if spec.eq_ignore_ascii_case("none") {
+            return Ok(Templates::none());
+        }
+        Templates::builtin(spec).ok_or_else(|| ClipError::UnknownTemplates {
+            name: spec.to_string(),
+            builtin: BUILTIN.join(", "),
+        })
+    }
+}
+
 impl Clip {
     /// The zero-shot classifier of `classes` with `templates`: one unit-length embedding per
     /// class, the renormalized mean of its prompts' normalized text embeddings. Pass the result
@@ -176,11 +280,10 @@ impl Clip {
 /// `$CLIP_CACHE_DIR`, else `$XDG_CACHE_HOME/clip`, else `~/.cache/clip`; then `classifiers`.
 pub fn default_cache_dir() -> Option<PathBuf> {
     // An empty variable counts as unset (as XDG says), never as the current folder.
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    let base = var("CLIP_CACHE_DIR")
+    let base = env::get(env::CLIP_CACHE_DIR)
         .map(PathBuf::from)
-        .or_else(|| var("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("clip")))
-        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache/clip")))?;
+        .or_else(|| env::get(env::XDG_CACHE_HOME).map(|d| PathBuf::from(d).join("clip")))
+        .or_else(|| env::get(env::HOME).map(|h| PathBuf::from(h).join(".cache/clip")))?;
     Some(base.join("classifiers"))
 }
 
@@ -444,5 +547,61 @@ mod tests {
         assert!(Templates::new(vec![], "t.txt").is_err());
         assert_eq!(Templates::none().prompts("dog"), ["dog"]);
         assert_eq!(parse_list("# c\n a \n\nb\n"), ["a", "b"]);
+    }
+}
+
+#[cfg(test)]
+mod spec_tests {
+    use super::*;
+
+    #[test]
+    fn labels_from_list_and_file() {
+        assert_eq!(
+            Labels::parse("cat, dog ,,car").unwrap().labels,
+            ["cat", "dog", "car"]
+        );
+        let dir = tempfile_dir("labels");
+        let f = dir.join("labels.txt");
+        std::fs::write(&f, "# animals\ncat\n\n a dog \n").unwrap();
+        assert_eq!(
+            Labels::parse(f.to_str().unwrap()).unwrap().labels,
+            ["cat", "a dog"]
+        );
+        let e = Labels::parse("missing.txt").unwrap_err().to_string();
+        assert!(
+            e.contains("missing.txt") && e.contains("does not exist"),
+            "{e}"
+        );
+        assert!(Labels::parse(" , ").is_err());
+        assert_eq!(Labels::parse("a,a").unwrap().warnings.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn templates_default_to_a_builtin_lists_set() {
+        assert_eq!(
+            Templates::parse(None, None, Some("cifar10")).unwrap(),
+            Templates::builtin("cifar10").unwrap()
+        );
+        assert_eq!(
+            Templates::parse(None, None, Some("cat,dog")).unwrap(),
+            Templates::none()
+        );
+        assert_eq!(
+            Templates::parse(Some("a {}."), Some("imagenet"), None)
+                .unwrap()
+                .as_slice(),
+            ["a {}."]
+        );
+        let e = Templates::parse(None, Some("nope"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope") && e.contains("imagenet"), "{e}");
+    }
+
+    fn tempfile_dir(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("clip-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 }

@@ -356,11 +356,8 @@ const SEARCH_DIM: usize = 512;
 /// Latency of exact top-10 search over `n` random vectors, one random query per repeat.
 fn search_row(n: usize, repeats: u32, rng: &mut Rng) -> Row {
     let data: Vec<f32> = (0..n * SEARCH_DIM).map(|_| rng.unit() - 0.5).collect();
-    let vectors = clip::library::Vectors::from_flat(
-        (0..n).map(|i| i.to_string()).collect(),
-        SEARCH_DIM,
-        data,
-    );
+    let vectors =
+        clip::photos::Vectors::from_flat((0..n).map(|i| i.to_string()).collect(), SEARCH_DIM, data);
     let mut query = || -> Vec<f32> { (0..SEARCH_DIM).map(|_| rng.unit() - 0.5).collect() };
     let q = query();
     vectors.top_k(&q, 10); // warm-up
@@ -416,11 +413,11 @@ fn index_rows(model: &clip::Clip, args: &BenchArgs) -> anyhow::Result<Vec<Row>> 
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", index_path.display()));
             }
-            let mut index = clip::library::Index::open(&index_path, &info)?;
+            let mut index = clip::photos::Index::open(&index_path, &info)?;
             let report = model.update_index(
                 &mut index,
                 std::slice::from_ref(&folder),
-                &clip::library::ScanOptions {
+                &clip::photos::ScanOptions {
                     decode_threads: args.decode_threads.map(|n| n as usize),
                     ..Default::default()
                 },

@@ -1,107 +1,42 @@
 //! `clip classify`: zero-shot classification of image files among plain-language labels.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde_json::json;
 
 use crate::cli::{ClassifyArgs, PromptArgs};
 use crate::output;
 
-/// Reads labels from a file (one per line), a built-in class list, or a comma-separated list.
+/// The labels of a spec (see [`clip::zeroshot::Labels::parse`]), with its warnings logged.
 pub fn parse_labels(spec: &str) -> anyhow::Result<Vec<String>> {
-    let path = Path::new(spec);
-    if path.is_dir() {
-        bail!("label file {spec} is a directory");
+    let parsed = clip::zeroshot::Labels::parse(spec)?;
+    for w in &parsed.warnings {
+        tracing::warn!("{w}");
     }
-    let labels: Vec<String> = if path.is_file() {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read label file {}", path.display()))?;
-        clip::zeroshot::parse_list(&text)
-    } else if let Some(classes) = clip::zeroshot::builtin_classes(spec) {
-        classes
-    } else {
-        // A name with a label-file extension, or a path into an existing folder, was meant
-        // as a file; "AC/DC" is a label.
-        let has_extension = [".txt", ".csv", ".lst", ".labels"]
-            .iter()
-            .any(|ext| spec.to_ascii_lowercase().ends_with(ext));
-        let in_existing_dir = spec.contains(std::path::MAIN_SEPARATOR)
-            && path
-                .parent()
-                .is_some_and(|p| !p.as_os_str().is_empty() && p.is_dir());
-        if !spec.contains(',') && (has_extension || in_existing_dir) {
-            bail!(
-                "label file {spec} does not exist (pass a comma-separated list like \"cat,dog\" or an existing file)"
-            );
-        }
-        spec.split(',')
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect()
-    };
-    if labels.is_empty() {
-        bail!("no labels in {spec:?}");
-    }
-    let mut seen = std::collections::HashSet::new();
-    if let Some(dup) = labels.iter().find(|l| !seen.insert(l.as_str())) {
-        tracing::warn!(
-            "label {dup:?} is given more than once: its copies share its probability, and ties go to the first"
-        );
-    }
-    if labels.len() == 1 {
-        tracing::warn!(
-            "only one label ({:?}): its probability is always 1",
-            labels[0]
-        );
-    }
-    Ok(labels)
+    Ok(parsed.labels)
 }
 
-/// The templates the arguments ask for: `--template`, `--templates NAME|FILE|none`, or by
-/// default the built-in set of a built-in label list (the paper's method), else none.
+/// The templates the arguments ask for (see [`clip::Templates::parse`]).
 pub fn parse_templates(
     args: &PromptArgs,
     labels_spec: Option<&str>,
 ) -> anyhow::Result<clip::Templates> {
-    if let Some(t) = &args.template {
-        return Ok(clip::Templates::new(vec![t.clone()], "--template")?);
+    let t = clip::Templates::parse(
+        args.template.as_deref(),
+        args.templates.as_deref(),
+        labels_spec,
+    )?;
+    if args.template.is_none() && args.templates.is_none() && t != clip::Templates::none() {
+        tracing::info!(
+            "using the {} built-in templates of {:?} (--templates none for the labels as written)",
+            t.as_slice().len(),
+            labels_spec.unwrap_or_default()
+        );
     }
-    let Some(spec) = &args.templates else {
-        let builtin = labels_spec
-            .filter(|l| !Path::new(l).exists())
-            .and_then(clip::Templates::builtin);
-        if let Some(t) = &builtin {
-            tracing::info!(
-                "using the {} built-in templates of {:?} (--templates none for the labels as written)",
-                t.as_slice().len(),
-                labels_spec.unwrap_or_default()
-            );
-        }
-        return Ok(builtin.unwrap_or_else(clip::Templates::none));
-    };
-    let path = Path::new(spec);
-    if path.is_file() {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read template file {}", path.display()))?;
-        return Ok(clip::Templates::new(
-            clip::zeroshot::parse_list(&text),
-            spec,
-        )?);
-    }
-    if spec.eq_ignore_ascii_case("none") {
-        return Ok(clip::Templates::none());
-    }
-    if let Some(t) = clip::Templates::builtin(spec) {
-        return Ok(t);
-    }
-    bail!(
-        "unknown template set {spec:?}: not a file, and the built-in sets are {} (or none)",
-        clip::zeroshot::BUILTIN.join(", ")
-    )
+    Ok(t)
 }
 
 /// The label embeddings (the zero-shot classifier), from the cache unless `--no-cache`, with
@@ -230,29 +165,4 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_from_list_and_file() {
-        assert_eq!(
-            parse_labels("cat, dog ,,car").unwrap(),
-            ["cat", "dog", "car"]
-        );
-        let dir = std::env::temp_dir().join(format!("clip-labels-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("labels.txt");
-        std::fs::write(&f, "# animals\ncat\n\n a dog \n").unwrap();
-        assert_eq!(parse_labels(f.to_str().unwrap()).unwrap(), ["cat", "a dog"]);
-        let e = parse_labels("missing.txt").unwrap_err().to_string();
-        assert!(
-            e.contains("missing.txt") && e.contains("does not exist"),
-            "{e}"
-        );
-        assert!(parse_labels(" , ").is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }

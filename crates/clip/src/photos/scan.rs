@@ -1,91 +1,16 @@
-//! A photo library indexed for search: scans folders into a [`clip_index::Index`], embedding
-//! only new and changed files, and searches it by text, image or both.
-//!
-//! A scan walks the roots, compares each image file's size and modification time with the
-//! index, and reads only the files that differ. A file whose content (blake3) is already
-//! indexed, or met earlier in the scan (a rename, a copy), reuses its vector; the others are
-//! decoded on worker threads while the model embeds the previous batch, and each batch is
-//! committed in one transaction, so an interrupted scan loses at most a batch. Files that
-//! cannot be decoded are recorded with the reason and retried only when they change (files
-//! that could not be read at all, every scan). Files gone from the roots are dropped after
-//! the complete scan, under the guard of [`clip_index::plan_removals`]; a subfolder or file
-//! that cannot be looked at is reported, and what is indexed there is kept.
+//! Scans: the folders' image files compared with the index, new and changed files read,
+//! decoded and embedded, gone files removed under the guard.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
-use std::time::UNIX_EPOCH;
 
 use clip_index::content_hash;
 use rayon::prelude::*;
 
+use super::{is_under, mtime_ns, Change, FileState, Hash, Index, DEFAULT_MAX_DELETE_SHARE};
 use crate::eval::Failure;
-use crate::{fnv1a, normalized, Clip, ClipError, Pixels, FNV_OFFSET};
-
-pub use clip_index::search::dot;
-pub use clip_index::{
-    is_under, Change, FileState, Hash, Hit, Index, IndexError, IndexInfo, Status, Vectors,
-    WriteLock, DEFAULT_MAX_DELETE_SHARE,
-};
-
-/// Where the index lives by default: `$CLIP_INDEX`, else `$XDG_DATA_HOME/clip/index.sqlite`,
-/// else `~/.local/share/clip/index.sqlite`.
-pub fn default_index_path() -> Option<PathBuf> {
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(p) = var("CLIP_INDEX") {
-        return Some(PathBuf::from(p));
-    }
-    let data = var("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
-    Some(data.join("clip").join("index.sqlite"))
-}
-
-impl Clip {
-    /// What identifies this model's image vectors in an index: its name, a fingerprint of its
-    /// configuration and weights (the files' sizes; not where they lie), and one of its
-    /// preprocessing.
-    pub fn index_info(&self) -> IndexInfo {
-        let mut h = fnv1a(self.embedding_dim().to_string().as_bytes(), FNV_OFFSET);
-        if self.dir.as_os_str().is_empty() {
-            h = fnv1a(format!("random {}", self.name).as_bytes(), h);
-        } else {
-            if let Ok(config) = std::fs::read(self.dir.join("config.json")) {
-                h = fnv1a(&config, h);
-            }
-            if let Ok(weights) = clip_model::find_weights(&self.dir) {
-                for p in weights.paths() {
-                    let size = std::fs::metadata(p).map_or(0, |m| m.len());
-                    h = fnv1a(&size.to_le_bytes(), h);
-                }
-            }
-        }
-        let pre = fnv1a(
-            format!("{:?}", self.preprocess_config()).as_bytes(),
-            FNV_OFFSET,
-        );
-        IndexInfo {
-            model: self.index_model_name(),
-            fingerprint: format!("{h:016x}"),
-            preprocess: format!("{pre:016x}"),
-            dim: self.embedding_dim(),
-        }
-    }
-}
-
-impl Clip {
-    /// The model's name as an index records it, for reloading it later from anywhere: a
-    /// checkpoint folder given by a relative path (`-m ./model`) becomes absolute.
-    fn index_model_name(&self) -> String {
-        let given = Path::new(&self.name);
-        match (given.canonicalize(), self.dir.canonicalize()) {
-            (Ok(named), Ok(dir)) if named == dir => named
-                .to_str()
-                .map_or_else(|| self.name.clone(), String::from),
-            _ => self.name.clone(),
-        }
-    }
-}
+use crate::{normalized, Clip, ClipError, Pixels};
 
 /// How a scan may change the index.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -159,13 +84,6 @@ enum Prepared {
     Embed(Pending, Hash, Pixels),
     Reuse(Pending, Hash),
     Fail(Pending, Option<Hash>, String),
-}
-
-fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i64)
 }
 
 /// The index's file rows, by path, in path order.
@@ -535,82 +453,6 @@ fn in_pool<R: Send>(pool: Option<&rayon::ThreadPool>, work: impl FnOnce() -> R +
         Some(pool) => pool.install(work),
         None => work(),
     }
-}
-
-/// One part of a search query.
-#[derive(Debug, Clone, PartialEq)]
-pub enum QueryTerm {
-    /// A text, embedded by the text tower.
-    Text(String),
-    /// An image file, embedded by the vision tower (or taken from the index when it is there).
-    Image(PathBuf),
-}
-
-impl Clip {
-    /// The query vector of weighted terms: the sum of each term's unit embedding times its
-    /// weight (negative weights push results away from a term), normalized. An image already
-    /// in `index`, unchanged since it was embedded, is not embedded again.
-    pub fn query_vector(
-        &self,
-        terms: &[(QueryTerm, f32)],
-        index: Option<&Index>,
-        truncate: bool,
-    ) -> Result<Vec<f32>, ClipError> {
-        let mut q = vec![0f32; self.embedding_dim()];
-        for (term, weight) in terms {
-            let e = match term {
-                QueryTerm::Text(t) => {
-                    let tokens = self.tokenize(t, truncate)?;
-                    self.encode_text(&[tokens])?.remove(0)
-                }
-                QueryTerm::Image(path) => {
-                    let stored = match index {
-                        Some(index) => stored_embedding(index, path)?,
-                        None => None,
-                    };
-                    match stored {
-                        Some(v) => v,
-                        None => self.encode_image(&[self.load_image(path)?])?.remove(0),
-                    }
-                }
-            };
-            for (a, b) in q.iter_mut().zip(normalized(&e)) {
-                *a += weight * b;
-            }
-        }
-        let norm = q.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if norm < 1e-4 {
-            return Err(ClipError::Query {
-                detail: "the terms cancel out (e.g. \"cat -cat\"), leaving nothing to look for"
-                    .into(),
-            });
-        }
-        Ok(normalized(&q))
-    }
-}
-
-/// The stored embedding of the image file at `path`, if it is indexed and its size and
-/// modification time are those it was embedded with.
-fn stored_embedding(index: &Index, path: &Path) -> Result<Option<Vec<f32>>, ClipError> {
-    let Some(canonical) = path.canonicalize().ok() else {
-        return Ok(None);
-    };
-    let (Some(text), Ok(meta)) = (canonical.to_str(), std::fs::metadata(&canonical)) else {
-        return Ok(None);
-    };
-    match index.file(text)? {
-        Some(row)
-            if row.error.is_none() && row.size == meta.len() && row.mtime_ns == mtime_ns(&meta) =>
-        {
-            Ok(index.embedding_of(text)?)
-        }
-        _ => Ok(None),
-    }
-}
-
-/// Loads every vector of an index for searching.
-pub fn load_vectors(index: &Index) -> Result<Vectors, ClipError> {
-    Ok(index.vectors()?)
 }
 
 #[cfg(test)]
