@@ -106,6 +106,9 @@ fn hint(err: &anyhow::Error) -> Option<String> {
                 "search it with --model {index_model:?}, or rebuild it for this model: \
                  delete {path} and run clip index again (or use another --index)"
             ),
+            IndexError::Refused { reason } if reason.can_override() => {
+                "if they are really gone, run again with --allow-mass-delete".into()
+            }
             IndexError::Corrupt { .. } => "delete it and run `clip index` with its folders \
                  again; the photos are untouched"
                 .into(),

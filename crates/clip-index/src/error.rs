@@ -51,11 +51,11 @@ pub enum IndexError {
         /// What is wrong.
         detail: String,
     },
-    /// A scan would delete too much, or its root is gone.
-    #[error("{detail}")]
+    /// A scan would delete too much, or its root is gone; nothing was deleted.
+    #[error("{reason}; nothing was deleted")]
     Refused {
         /// What was refused and why.
-        detail: String,
+        reason: Refusal,
     },
     /// A vector of the wrong size was given.
     #[error("index {path}: a vector of {got} values for an index of dimension {dim}")]
@@ -67,6 +67,69 @@ pub enum IndexError {
         /// The index's dimension.
         dim: usize,
     },
+}
+
+/// Why a scan's removals were refused ([`crate::plan_removals`]): each looks like a missing
+/// disk rather than photos deleted on purpose. Callers word the way out (the CLI's
+/// `--allow-mass-delete`); [`Refusal::can_override`] says whether there is one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A root is not a folder any more (unmounted, renamed).
+    #[error("library root {root} is unavailable (not a folder)")]
+    RootUnavailable {
+        /// The root.
+        root: String,
+    },
+    /// A root with indexed files shows no image now.
+    #[error(
+        "library root {root} has no images now but {indexed} are indexed under it (unmounted?)"
+    )]
+    RootEmpty {
+        /// The root.
+        root: String,
+        /// Files indexed under it.
+        indexed: usize,
+    },
+    /// Files would go from behind a link to a missing target.
+    #[error("{file} and others are gone, but {link} is a link to a missing folder")]
+    DanglingLink {
+        /// One of the files.
+        file: String,
+        /// The link.
+        link: String,
+    },
+    /// Ten or more files would go from a folder that is now empty.
+    #[error(
+        "{files} indexed files are gone from {folder}, which is now empty (an unmounted drive?)"
+    )]
+    FolderEmptied {
+        /// The folder.
+        folder: String,
+        /// How many files would go.
+        files: usize,
+    },
+    /// More than the allowed share of the files under the roots would go.
+    #[error(
+        "this scan would remove {gone} of the {total} indexed files under {roots} ({percent:.0} %)"
+    )]
+    TooMany {
+        /// Files that would go.
+        gone: usize,
+        /// Files indexed under the roots.
+        total: usize,
+        /// The roots, comma-separated.
+        roots: String,
+        /// `gone` as a percentage of `total`.
+        percent: f64,
+    },
+}
+
+impl Refusal {
+    /// Whether the caller may go ahead anyway, saying the files are really gone (all but a
+    /// root that is not a folder, which no scan can read).
+    pub fn can_override(&self) -> bool {
+        !matches!(self, Refusal::RootUnavailable { .. })
+    }
 }
 
 impl IndexError {

@@ -10,7 +10,7 @@ pub mod error;
 pub mod search;
 pub mod store;
 
-pub use error::IndexError;
+pub use error::{IndexError, Refusal};
 pub use search::{Hit, Vectors};
 pub use store::{
     content_hash, content_hash_stream, Change, FileState, Hash, Index, IndexInfo, Status, WriteLock,
@@ -72,9 +72,7 @@ pub fn plan_removals<'a>(
     for root in roots {
         if !std::path::Path::new(root).is_dir() {
             return Err(IndexError::Refused {
-                detail: format!(
-                    "library root {root} is unavailable (not a folder); nothing was deleted"
-                ),
+                reason: Refusal::RootUnavailable { root: root.clone() },
             });
         }
     }
@@ -98,13 +96,12 @@ pub fn plan_removals<'a>(
     if allow_mass_delete {
         return Ok(gone);
     }
-    let again = "nothing was deleted. If they are really gone, run again with --allow-mass-delete";
     if let Some(r) = (0..roots.len()).find(|&r| per_root[r].0 > 0 && per_root[r].1 == 0) {
         return Err(IndexError::Refused {
-            detail: format!(
-                "library root {} has no images now but {} are indexed under it (unmounted?); {again}",
-                roots[r], per_root[r].0
-            ),
+            reason: Refusal::RootEmpty {
+                root: roots[r].clone(),
+                indexed: per_root[r].0,
+            },
         });
     }
     // Files behind a dangling link are never dropped silently; files of a folder now empty
@@ -125,10 +122,10 @@ pub fn plan_removals<'a>(
         match why {
             Some(Unreachable::DanglingLink(link)) => {
                 return Err(IndexError::Refused {
-                    detail: format!(
-                        "{p} and others are gone, but {} is a link to a missing folder; {again}",
-                        link.display()
-                    ),
+                    reason: Refusal::DanglingLink {
+                        file: p.to_string(),
+                        link: link.display().to_string(),
+                    },
                 })
             }
             Some(Unreachable::EmptyFolder(dir)) => *from_empty.entry(dir).or_default() += 1,
@@ -137,20 +134,20 @@ pub fn plan_removals<'a>(
     }
     if let Some((dir, n)) = from_empty.iter().filter(|(_, &n)| n >= 10).min() {
         return Err(IndexError::Refused {
-            detail: format!(
-                "{n} indexed files are gone from {}, which is now empty (an unmounted drive?); {again}",
-                dir.display()
-            ),
+            reason: Refusal::FolderEmptied {
+                folder: dir.display().to_string(),
+                files: *n,
+            },
         });
     }
     if gone.len() >= 10 && gone.len() as f64 > max_share * total as f64 {
         return Err(IndexError::Refused {
-            detail: format!(
-                "this scan would remove {} of the {total} indexed files under {} ({:.0} %); {again}",
-                gone.len(),
-                roots.join(", "),
-                100.0 * gone.len() as f64 / total as f64
-            ),
+            reason: Refusal::TooMany {
+                gone: gone.len(),
+                total,
+                roots: roots.join(", "),
+                percent: 100.0 * gone.len() as f64 / total as f64,
+            },
         });
     }
     Ok(gone)
