@@ -72,7 +72,7 @@ pub enum IndexError {
 /// Why a scan's removals were refused ([`crate::plan_removals`]): each looks like a missing
 /// disk rather than photos deleted on purpose. Callers word the way out (the CLI's
 /// `--allow-mass-delete`); [`Refusal::can_override`] says whether there is one.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
     /// A root is not a folder any more (unmounted, renamed).
     #[error("library root {root} is unavailable (not a folder)")]
