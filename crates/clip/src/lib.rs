@@ -26,12 +26,14 @@
 //! reproduces Pillow's resampling bit for bit, the tokenizer reproduces open_clip's ids, and
 //! the towers match within float rounding (see the README for the figures).
 
+pub mod batch;
 pub mod dataset;
 pub mod env;
 pub mod error;
 pub mod eval;
 pub mod hub;
 pub mod photos;
+pub mod walk;
 pub mod zeroshot;
 
 use std::path::{Path, PathBuf};

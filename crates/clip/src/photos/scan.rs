@@ -9,7 +9,7 @@ use clip_index::content_hash;
 use rayon::prelude::*;
 
 use super::{is_under, mtime_ns, Change, FileState, Hash, Index, DEFAULT_MAX_DELETE_SHARE};
-use crate::eval::Failure;
+use crate::batch::Failure;
 use crate::{normalized, Clip, ClipError, Pixels};
 
 /// How a scan may change the index.
