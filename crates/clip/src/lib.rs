@@ -32,6 +32,7 @@ pub mod env;
 pub mod error;
 pub mod eval;
 pub mod hub;
+pub mod identity;
 pub mod photos;
 pub mod walk;
 pub mod zeroshot;
@@ -46,7 +47,8 @@ pub use clip_preprocess::image::{DecodeLimits, DecodedImage, Pixels, PreprocessC
 pub use clip_preprocess::text::{Tokenizer, Tokens, DEFAULT_CONTEXT_LENGTH};
 pub use error::{ClipError, Fault};
 pub use hub::{DownloadProgress, NoProgress, ResolveOptions, DEFAULT_MODEL, KNOWN_MODELS};
-pub use zeroshot::Templates;
+pub use identity::ModelId;
+pub use zeroshot::{ClassifierOptions, Templates};
 
 /// How many items go through the model at once by default.
 pub const DEFAULT_BATCH_SIZE: usize = 32;

@@ -121,6 +121,15 @@ impl Templates {
     }
 }
 
+/// How [`Clip::zero_shot_classifier_with`] works.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClassifierOptions {
+    /// Cut prompts longer than the context instead of failing.
+    pub truncate: bool,
+    /// Where to keep classifiers between runs ([`default_cache_dir`]); `None`: no cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
 /// Labels as a user gives them, parsed: what [`Labels::parse`] made of the spec, and what
 /// looked wrong but is not an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,12 +244,10 @@ impl Clip {
         templates: &Templates,
         truncate: bool,
     ) -> Result<Vec<Vec<f32>>, ClipError> {
-        self.zero_shot_classifier_progress(classes, templates, truncate, &mut |_| {})
+        self.compute_classifier(classes, templates, truncate, &mut |_| {})
     }
 
-    /// [`Clip::zero_shot_classifier`], calling `progress` with the number of classes done
-    /// after each model call (the 1000 ImageNet classes with 80 templates are 80,000 prompts).
-    pub fn zero_shot_classifier_progress<S: AsRef<str>>(
+    fn compute_classifier<S: AsRef<str>>(
         &self,
         classes: &[S],
         templates: &Templates,
@@ -276,7 +283,7 @@ impl Clip {
     }
 }
 
-/// Where [`Clip::zero_shot_classifier_cached`] keeps class embeddings by default:
+/// Where [`Clip::zero_shot_classifier_with`] keeps class embeddings by default:
 /// `$CLIP_CACHE_DIR`, else `$XDG_CACHE_HOME/clip`, else `~/.cache/clip`; then `classifiers`.
 pub fn default_cache_dir() -> Option<PathBuf> {
     // An empty variable counts as unset (as XDG says), never as the current folder.
@@ -342,8 +349,9 @@ fn write_cached(path: &Path, key: &str, rows: &[Vec<f32>]) -> std::io::Result<()
 }
 
 impl Clip {
-    /// What identifies a classifier: the checkpoint (folder, weights files' sizes and
-    /// modification times), how the engine computes, and the classes and templates.
+    /// What identifies a classifier: the model's [`identity`](Clip::identity), the files it
+    /// was loaded from (folder, sizes and modification times, so a checkpoint rewritten in
+    /// place is noticed), how the engine computes, and the classes and templates.
     fn classifier_key<S: AsRef<str>>(
         &self,
         classes: &[S],
@@ -369,8 +377,9 @@ impl Clip {
         let o = self.engine.options();
         let sep = KEY_SEP.to_string();
         Some(format!(
-            "model={}|files={files}|precision={}|reference={}|truncate={truncate}|context={}|classes={}|templates={}",
+            "model={}|id={}|files={files}|precision={}|reference={}|truncate={truncate}|context={}|classes={}|templates={}",
             dir.display(),
+            self.identity().fingerprint,
             o.precision,
             o.reference,
             self.context_length(),
@@ -379,36 +388,25 @@ impl Clip {
         ))
     }
 
-    /// [`Clip::zero_shot_classifier`], kept in `cache_dir` between runs (see
-    /// [`default_cache_dir`]): a second call with the same checkpoint, engine options, classes
-    /// and templates reads the file instead of running the text tower. Returns whether it was
-    /// read from the cache. An unreadable, stale or corrupt entry is recomputed and rewritten;
-    /// a failure to write is only logged.
-    pub fn zero_shot_classifier_cached<S: AsRef<str>>(
-        &self,
-        classes: &[S],
-        templates: &Templates,
-        truncate: bool,
-        cache_dir: &Path,
-    ) -> Result<(Vec<Vec<f32>>, bool), ClipError> {
-        self.zero_shot_classifier_with(classes, templates, truncate, Some(cache_dir), &mut |_| {})
-    }
-
-    /// The classifier through the cache in `cache_dir` when given
-    /// ([`Clip::zero_shot_classifier_cached`]), else computed; `progress` is called with the
-    /// number of classes computed. Returns whether it was read from the cache.
+    /// [`Clip::zero_shot_classifier`] with options: kept in `options.cache_dir` between runs
+    /// when given (see [`default_cache_dir`]): a second call with the same checkpoint, engine
+    /// options, classes and templates reads the file instead of running the text tower. An
+    /// unreadable, stale or corrupt entry is recomputed and rewritten; a failure to write is
+    /// only logged. `progress` is called with the number of classes computed after each model
+    /// call (the 1000 ImageNet classes with 80 templates are 80,000 prompts). Returns the
+    /// classifier and whether it was read from the cache.
     pub fn zero_shot_classifier_with<S: AsRef<str>>(
         &self,
         classes: &[S],
         templates: &Templates,
-        truncate: bool,
-        cache_dir: Option<&Path>,
+        options: &ClassifierOptions,
         progress: &mut dyn FnMut(usize),
     ) -> Result<(Vec<Vec<f32>>, bool), ClipError> {
+        let truncate = options.truncate;
         let compute = |progress: &mut dyn FnMut(usize)| {
-            self.zero_shot_classifier_progress(classes, templates, truncate, progress)
+            self.compute_classifier(classes, templates, truncate, progress)
         };
-        let Some(cache_dir) = cache_dir else {
+        let Some(cache_dir) = options.cache_dir.as_deref() else {
             return Ok((compute(progress)?, false));
         };
         let Some(key) = self.classifier_key(classes, templates, truncate) else {

@@ -49,20 +49,18 @@ pub fn build_classifier(
     truncate: bool,
     quiet: bool,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
-    let cache = (!args.no_cache)
-        .then(clip::zeroshot::default_cache_dir)
-        .flatten();
-    let bar = output::bar(labels.len() as u64, quiet, "embedding labels");
-    let (features, hit) = model.zero_shot_classifier_with(
-        labels,
-        templates,
+    let options = clip::ClassifierOptions {
         truncate,
-        cache.as_deref(),
-        &mut |n| bar.inc(n as u64),
-    )?;
+        cache_dir: (!args.no_cache)
+            .then(clip::zeroshot::default_cache_dir)
+            .flatten(),
+    };
+    let bar = output::bar(labels.len() as u64, quiet, "embedding labels");
+    let (features, hit) =
+        model.zero_shot_classifier_with(labels, templates, &options, &mut |n| bar.inc(n as u64))?;
     bar.finish_and_clear();
     if hit {
-        if let Some(dir) = &cache {
+        if let Some(dir) = &options.cache_dir {
             tracing::info!("label embeddings read from the cache in {}", dir.display());
         }
     }

@@ -21,7 +21,7 @@ mod scan;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use crate::{env, fnv1a, Clip, ClipError, FNV_OFFSET};
+use crate::{env, Clip, ClipError};
 
 pub use clip_index::search::dot;
 pub use clip_index::{
@@ -44,47 +44,14 @@ pub fn default_index_path() -> Option<PathBuf> {
 }
 
 impl Clip {
-    /// What identifies this model's image vectors in an index: its name, a fingerprint of its
-    /// configuration and weights (the files' sizes; not where they lie), and one of its
-    /// preprocessing.
+    /// What identifies this model's image vectors in an index: its [`identity`](Clip::identity).
     pub fn index_info(&self) -> IndexInfo {
-        let mut h = fnv1a(self.embedding_dim().to_string().as_bytes(), FNV_OFFSET);
-        if self.dir.as_os_str().is_empty() {
-            h = fnv1a(format!("random {}", self.name).as_bytes(), h);
-        } else {
-            if let Ok(config) = std::fs::read(self.dir.join("config.json")) {
-                h = fnv1a(&config, h);
-            }
-            if let Ok(weights) = clip_model::find_weights(&self.dir) {
-                for p in weights.paths() {
-                    let size = std::fs::metadata(p).map_or(0, |m| m.len());
-                    h = fnv1a(&size.to_le_bytes(), h);
-                }
-            }
-        }
-        let pre = fnv1a(
-            format!("{:?}", self.preprocess_config()).as_bytes(),
-            FNV_OFFSET,
-        );
+        let id = self.identity();
         IndexInfo {
-            model: self.index_model_name(),
-            fingerprint: format!("{h:016x}"),
-            preprocess: format!("{pre:016x}"),
-            dim: self.embedding_dim(),
-        }
-    }
-}
-
-impl Clip {
-    /// The model's name as an index records it, for reloading it later from anywhere: a
-    /// checkpoint folder given by a relative path (`-m ./model`) becomes absolute.
-    fn index_model_name(&self) -> String {
-        let given = Path::new(&self.name);
-        match (given.canonicalize(), self.dir.canonicalize()) {
-            (Ok(named), Ok(dir)) if named == dir => named
-                .to_str()
-                .map_or_else(|| self.name.clone(), String::from),
-            _ => self.name.clone(),
+            model: id.name,
+            fingerprint: id.fingerprint,
+            preprocess: id.preprocess,
+            dim: id.dim,
         }
     }
 }
