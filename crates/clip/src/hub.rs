@@ -14,21 +14,27 @@ use std::path::{Path, PathBuf};
 use hf_hub::api::sync::{ApiBuilder, ApiError};
 use hf_hub::{Cache, Repo, RepoType};
 
+use clip_model::arch::ARCHITECTURES;
 use clip_model::{shard_names, WEIGHTS_FILE_NAMES};
 
 use crate::env;
 use crate::error::ClipError;
 
-/// OpenAI's model names as `clip.load` accepts them, with their Hugging Face repos.
-pub const KNOWN_MODELS: &[(&str, &str)] = &[
-    ("ViT-B/32", "openai/clip-vit-base-patch32"),
-    ("ViT-B/16", "openai/clip-vit-base-patch16"),
-    ("ViT-L/14", "openai/clip-vit-large-patch14"),
-    ("ViT-L/14@336px", "openai/clip-vit-large-patch14-336"),
+/// OpenAI's model names as `clip.load` accepts them, with their Hugging Face repos. The names
+/// are those of [`clip_model::arch::ARCHITECTURES`], in its order, so a name that can be
+/// downloaded can also be built with random weights (`clip bench`).
+pub const KNOWN_MODELS: &[(&str, &str); 4] = &[
+    (ARCHITECTURES[0], "openai/clip-vit-base-patch32"),
+    (ARCHITECTURES[1], "openai/clip-vit-base-patch16"),
+    (ARCHITECTURES[2], "openai/clip-vit-large-patch14"),
+    (ARCHITECTURES[3], "openai/clip-vit-large-patch14-336"),
 ];
 
+// Every architecture has its repo.
+const _: () = assert!(KNOWN_MODELS.len() == ARCHITECTURES.len());
+
 /// The model used when none is named.
-pub const DEFAULT_MODEL: &str = "ViT-B/32";
+pub const DEFAULT_MODEL: &str = KNOWN_MODELS[0].0;
 
 /// Files every checkpoint needs, besides its weights.
 const CONFIG_FILES: &[&str] = &["config.json", "preprocessor_config.json"];
