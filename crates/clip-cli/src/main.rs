@@ -124,4 +124,22 @@ mod tests {
     fn cli_definition_is_valid() {
         <super::Cli as clap::CommandFactory>::command().debug_assert();
     }
+
+    /// The README's environment table lists the variables of `clip::env::VARS`, in order.
+    #[test]
+    fn readme_lists_every_environment_variable() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("\n## Environment\n")
+            .nth(1)
+            .expect("README has an Environment section");
+        let section = section.split("\n## ").next().unwrap_or(section);
+        let documented: Vec<&str> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
+        let names: Vec<&str> = clip::env::VARS.iter().map(|v| v.name).collect();
+        assert_eq!(documented, names, "update README.md's Environment table");
+    }
 }
