@@ -12,6 +12,7 @@
 
 use rayon::prelude::*;
 
+use super::dispatch::{Isa, SendPtr};
 use super::ops::Act;
 
 /// Columns per packed panel: two 16-lane vectors.
@@ -129,12 +130,6 @@ thread_local! {
     static A_BF16: std::cell::Cell<Vec<u32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// A raw pointer that may cross into the rayon pool; every task writes disjoint columns.
-#[derive(Clone, Copy)]
-struct SendPtr<T>(*mut T);
-unsafe impl<T> Send for SendPtr<T> {}
-unsafe impl<T> Sync for SendPtr<T> {}
-
 /// `c[m, n] = / += a[m, k] · wᵀ + bias`, then `act` on the result (`Out::Set` only).
 pub fn matmul(a: &[f32], m: usize, w: &Packed, c: &mut [f32], out: Out, act: Act) {
     let (n, k) = (w.n, w.k);
@@ -146,7 +141,7 @@ pub fn matmul(a: &[f32], m: usize, w: &Packed, c: &mut [f32], out: Out, act: Act
     let threads = rayon::current_num_threads().max(1);
     let panels = n.div_ceil(NR);
     let tasks = threads.min(panels);
-    let cp = SendPtr(c.as_mut_ptr());
+    let cp = SendPtr::new(c);
     match &w.panels {
         Panels::F32(p) => {
             let tile = f32_tile();
@@ -221,7 +216,7 @@ unsafe fn block<T, F>(
         let bp = panel_data.as_ptr().add(p * depth * NR + k0 * NR);
         for r0 in (m0..m0 + mc).step_by(MR) {
             let rows = MR.min(m0 + mc - r0);
-            let cptr = c.0.add(r0 * n + col);
+            let cptr = c.get().add(r0 * n + col);
             tile(r0, k0, bp, kc, rows, cptr, cols, load, bias);
             if last && act != Act::None {
                 for r in 0..rows {
@@ -271,20 +266,20 @@ type TileFn<T> = unsafe fn(
 
 /// The f32 tile this CPU runs best.
 fn f32_tile() -> TileFn<f32> {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512f") {
-        return x86::tile_f32;
+    match Isa::current() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 | Isa::Avx512Bf16 => x86::tile_f32,
+        _ => portable::tile::<f32>,
     }
-    portable::tile::<f32>
 }
 
 /// The bf16 tile: `vdpbf16ps` where the CPU has it, else the same products in plain Rust.
 fn bf16_tile() -> TileFn<u32> {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512bf16") && std::is_x86_feature_detected!("avx512f") {
-        return x86::tile_bf16;
+    match Isa::current() {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Bf16 => x86::tile_bf16,
+        _ => portable::tile::<u32>,
     }
-    portable::tile::<u32>
 }
 
 /// Runs panels `p0..p1` of `w` (whose data is `panels`) against `a` (`m` rows of `depth`
@@ -708,7 +703,7 @@ mod tests {
                 // The plain-Rust tiles (what CPUs without AVX-512 run) give the same.
                 let mut c = vec![f32::NAN; m * n];
                 let all = (0, n.div_ceil(NR));
-                let cp = SendPtr(c.as_mut_ptr());
+                let cp = SendPtr::new(&mut c);
                 // SAFETY: one task writes every panel of a buffer of the right size.
                 unsafe {
                     match &packed.panels {

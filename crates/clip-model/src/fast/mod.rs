@@ -18,6 +18,7 @@ pub mod gemm;
 pub mod ops_pub {
     pub use super::ops::Act;
 }
+mod dispatch;
 mod ops;
 
 use candle_nn::{Init, VarBuilder};

@@ -1,43 +1,13 @@
 //! Element-wise and row-wise kernels of the fast path: layer norm, activations, attention.
 //!
 //! Written as plain loops over fixed-width chunks so that the compiler vectorizes them; the
-//! `multiversion!` wrapper compiles each one again for AVX-512 and AVX2 and picks the widest
-//! the CPU has at run time (the default x86-64 target only allows SSE2).
+//! `per_isa!` wrapper compiles each one again for AVX-512 and AVX2 and calls the one for the
+//! CPU's [`Isa`] (the default x86-64 target only allows SSE2).
 
 use rayon::prelude::*;
 
+use super::dispatch::{per_isa, Isa, SendPtr};
 use crate::config::Activation;
-
-/// Compiles `$name` three times (AVX-512, AVX2+FMA, baseline) and dispatches at run time.
-macro_rules! multiversion {
-    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
-        $(#[$m])*
-        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn imp($($arg: $ty),*) $(-> $ret)? $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
-                unsafe fn v4($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn v3($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
-                if std::is_x86_feature_detected!("avx512f")
-                    && std::is_x86_feature_detected!("avx512bw")
-                    && std::is_x86_feature_detected!("avx512dq")
-                    && std::is_x86_feature_detected!("avx512vl")
-                {
-                    // SAFETY: the features v4 was compiled for are present.
-                    return unsafe { v4($($arg),*) };
-                }
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                    // SAFETY: as above.
-                    return unsafe { v3($($arg),*) };
-                }
-            }
-            imp($($arg),*)
-        }
-    };
-}
 
 /// Lanes of the chunked accumulators: one AVX-512 vector.
 const L: usize = 16;
@@ -100,14 +70,16 @@ fn act_one(act: Activation, x: f32) -> f32 {
 /// Applies `act` in place.
 pub fn activate(act: Act, xs: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if act == Act::Model(Activation::QuickGelu) && std::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the feature is present.
+    if act == Act::Model(Activation::QuickGelu)
+        && matches!(Isa::current(), Isa::Avx512 | Isa::Avx512Bf16)
+    {
+        // SAFETY: `Isa::current` returns an AVX-512 tier only on CPUs with AVX-512 F.
         return unsafe { x86::quick_gelu(xs) };
     }
     activate_generic(act, xs)
 }
 
-multiversion! {
+per_isa! {
     fn activate_generic(act: Act, xs: &mut [f32]) {
         let Act::Model(a) = act else { return };
         match a {
@@ -132,7 +104,7 @@ fn sum(xs: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail.iter().sum::<f32>()
 }
 
-multiversion! {
+per_isa! {
     fn layer_norm_rows(x: &[f32], w: &[f32], b: &[f32], eps: f32, out: &mut [f32]) {
         let c = w.len();
         for (row, o) in x.chunks_exact(c).zip(out.chunks_exact_mut(c)) {
@@ -188,14 +160,15 @@ pub fn to_bf16_rows(src: &[f32], stride: usize, rows: usize, k: usize, dst: &mut
     );
     assert!(dst.len() >= rows * k2, "bf16 destination size");
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512bf16") && std::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the features are present; the asserts bound every row.
+    if Isa::current() == Isa::Avx512Bf16 {
+        // SAFETY: `Isa::Avx512Bf16` only on CPUs with AVX-512 F and BF16; the asserts bound
+        // every row.
         return unsafe { x86_bf16::to_bf16_rows(src, stride, rows, k, dst) };
     }
     to_bf16_rows_generic(src, stride, rows, k, dst)
 }
 
-multiversion! {
+per_isa! {
     fn to_bf16_rows_generic(src: &[f32], stride: usize, rows: usize, k: usize, dst: &mut [u32]) {
         let k2 = k.div_ceil(2);
         for r in 0..rows {
@@ -213,7 +186,7 @@ multiversion! {
     }
 }
 
-multiversion! {
+per_isa! {
     /// Words holding `lo[i]` (low half) and `hi[i]` (high half, 0 without `hi`) as bf16.
     fn interleave_bf16(lo: &[f32], hi: Option<&[f32]>, dst: &mut [u32]) {
         match hi {
@@ -235,14 +208,14 @@ multiversion! {
 /// with `causal`, row `i` covers positions `0..=i` and the rest become 0.
 fn softmax_rows(s: &mut [f32], rows: usize, t: usize, ld: usize, scale: f32, causal: bool) {
     #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the feature is present.
+    if matches!(Isa::current(), Isa::Avx512 | Isa::Avx512Bf16) {
+        // SAFETY: `Isa::current` returns an AVX-512 tier only on CPUs with AVX-512 F.
         return unsafe { x86::softmax_rows(s, rows, t, ld, scale, causal) };
     }
     softmax_rows_generic(s, rows, t, ld, scale, causal)
 }
 
-multiversion! {
+per_isa! {
     fn softmax_rows_generic(s: &mut [f32], rows: usize, t: usize, ld: usize, scale: f32, causal: bool) {
         for i in 0..rows {
             let row = &mut s[i * ld..i * ld + t];
@@ -415,7 +388,7 @@ fn for_each_head(
         qkv.len() >= b * t * 3 * c && out.len() >= b * rows_out * c,
         "attention sizes"
     );
-    let ptr = OutPtr(out.as_mut_ptr());
+    let ptr = SendPtr::new(out);
     (0..b * heads)
         .into_par_iter()
         .for_each_init(Buffers::default, |buf, task| {
@@ -618,18 +591,6 @@ mod x86_bf16 {
                 _mm512_mask_storeu_epi32(d.add(i / 2).cast(), mask(n.div_ceil(2)), v);
             }
         }
-    }
-}
-
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
-
-impl OutPtr {
-    // A method, so that closures capture the whole (Send) wrapper, not its raw field.
-    fn get(self) -> *mut f32 {
-        self.0
     }
 }
 
