@@ -69,7 +69,7 @@ macro_rules! per_isa {
             fn imp($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
             {
-                use $crate::fast::dispatch::Isa;
+                use $crate::fast::kernels::dispatch::Isa;
                 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
                 unsafe fn v4($($arg: $ty),*) $(-> $ret)? { imp($($arg),*) }
                 #[target_feature(enable = "avx2,fma")]

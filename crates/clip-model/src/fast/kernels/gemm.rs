@@ -12,13 +12,13 @@
 
 use rayon::prelude::*;
 
+use super::act::{activate, Act};
+use super::bf16::{bf16_bits, to_bf16_pairs};
 use super::dispatch::{Isa, SendPtr};
-use super::ops::Act;
+use super::tile::{self, TileFn, MR, NR};
+#[cfg(target_arch = "x86_64")]
+use super::x86::{avx512, avx512bf16};
 
-/// Columns per packed panel: two 16-lane vectors.
-pub const NR: usize = 32;
-/// Rows per register tile.
-const MR: usize = 12;
 /// Rows per cache block of A.
 const MC: usize = MR * 10;
 /// Depth per cache block in values of k (so bf16 blocks hold KC / 2 pairs). 768 keeps
@@ -48,16 +48,6 @@ pub struct Packed {
     k: usize,
     panels: Panels,
     bias: Option<Vec<f32>>,
-}
-
-/// Round-to-nearest-even conversion to bf16 (NaN stays NaN), as `vcvtne2ps2bf16` does.
-#[inline(always)]
-pub fn bf16_bits(x: f32) -> u32 {
-    let b = x.to_bits();
-    if x.is_nan() {
-        return (b >> 16) | 0x40;
-    }
-    (b + 0x7fff + ((b >> 16) & 1)) >> 16
 }
 
 impl std::fmt::Debug for Packed {
@@ -166,7 +156,7 @@ pub fn matmul(a: &[f32], m: usize, w: &Packed, c: &mut [f32], out: Out, act: Act
             a2[..m * k2]
                 .par_chunks_mut(rows_per * k2)
                 .zip(a.par_chunks(rows_per * k))
-                .for_each(|(dst, src)| super::ops::to_bf16_pairs(src, k, dst));
+                .for_each(|(dst, src)| to_bf16_pairs(src, k, dst));
             let tile = bf16_tile();
             let a2s = &a2[..m * k2];
             let run = |t: usize| {
@@ -221,7 +211,7 @@ unsafe fn block<T, F>(
             if last && act != Act::None {
                 for r in 0..rows {
                     let row = std::slice::from_raw_parts_mut(cptr.add(r * n), cols);
-                    super::ops::activate(act, row);
+                    activate(act, row);
                 }
             }
         }
@@ -248,28 +238,12 @@ unsafe fn block<T, F>(
     }
 }
 
-/// One register tile: `(a, lda, b, ldb, depth, rows, c, ldc, cols, load, bias)`; see
-/// [`portable::tile`].
-type TileFn<T> = unsafe fn(
-    *const T,
-    usize,
-    *const T,
-    usize,
-    usize,
-    usize,
-    *mut f32,
-    usize,
-    usize,
-    bool,
-    Option<&[f32]>,
-);
-
 /// The f32 tile this CPU runs best.
 fn f32_tile() -> TileFn<f32> {
     match Isa::current() {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Bf16 => x86::tile_f32,
-        _ => portable::tile::<f32>,
+        Isa::Avx512 | Isa::Avx512Bf16 => avx512::tile_f32,
+        _ => tile::portable::<f32>,
     }
 }
 
@@ -277,8 +251,8 @@ fn f32_tile() -> TileFn<f32> {
 fn bf16_tile() -> TileFn<u32> {
     match Isa::current() {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512Bf16 => x86::tile_bf16,
-        _ => portable::tile::<u32>,
+        Isa::Avx512Bf16 => avx512bf16::tile_bf16,
+        _ => tile::portable::<u32>,
     }
 }
 
@@ -312,248 +286,6 @@ unsafe fn run_panels<T>(
         tile(ap, depth, bp, NR, kc, rows, cp, n, cols, load, bias)
     };
     block(m, depth, w, p0, p1, c, out, act, panels, kc_block, one)
-}
-
-/// Plain Rust tiles, for CPUs without AVX-512 (and as the readable statement of the kernel).
-mod portable {
-    use super::{MR, NR};
-
-    /// A word of the packed data as the products it contributes.
-    pub trait Word: Copy {
-        fn dot(a: Self, b: Self) -> f32;
-    }
-    impl Word for f32 {
-        #[inline(always)]
-        fn dot(a: f32, b: f32) -> f32 {
-            a * b
-        }
-    }
-    impl Word for u32 {
-        #[inline(always)]
-        fn dot(a: u32, b: u32) -> f32 {
-            let lo = |x: u32| f32::from_bits(x << 16);
-            let hi = |x: u32| f32::from_bits(x & 0xffff_0000);
-            lo(a) * lo(b) + hi(a) * hi(b)
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn tile<T: Word>(
-        a: *const T,
-        lda: usize,
-        b: *const T,
-        ldb: usize,
-        kc: usize,
-        rows: usize,
-        c: *mut f32,
-        ldc: usize,
-        cols: usize,
-        load: bool,
-        bias: Option<&[f32]>,
-    ) {
-        let mut acc = [[0f32; NR]; MR];
-        for (r, row) in acc.iter_mut().enumerate().take(rows) {
-            for j in 0..cols {
-                let mut v = if load { *c.add(r * ldc + j) } else { 0.0 };
-                if let Some(b) = bias {
-                    v += b[j];
-                }
-                row[j] = v;
-            }
-        }
-        for kk in 0..kc {
-            let bk = b.add(kk * ldb);
-            for (r, row) in acc.iter_mut().enumerate().take(rows) {
-                let av = *a.add(r * lda + kk);
-                for (j, v) in row.iter_mut().enumerate().take(cols) {
-                    *v += T::dot(av, *bk.add(j));
-                }
-            }
-        }
-        for (r, row) in acc.iter().enumerate().take(rows) {
-            for (j, v) in row.iter().enumerate().take(cols) {
-                *c.add(r * ldc + j) = *v;
-            }
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use std::arch::x86_64::*;
-
-    use super::{MR, NR};
-
-    /// Loads the C tile (or the bias) into accumulators, runs `body`, stores the tile.
-    macro_rules! tile_body {
-        ($rows:expr, $c:expr, $ldc:expr, $cols:expr, $load:expr, $bias:expr, |$acc0:ident, $acc1:ident, $R:ident| $body:block) => {{
-            let (m0, m1) = col_masks($cols);
-            macro_rules! run {
-                ($n:literal) => {{
-                    const $R: usize = $n;
-                    let mut $acc0 = [_mm512_setzero_ps(); $R];
-                    let mut $acc1 = [_mm512_setzero_ps(); $R];
-                    let (b0, b1) = match $bias {
-                        Some(b) => (
-                            _mm512_maskz_loadu_ps(m0, b.as_ptr()),
-                            _mm512_maskz_loadu_ps(m1, b.as_ptr().add(16.min(b.len()))),
-                        ),
-                        None => (_mm512_setzero_ps(), _mm512_setzero_ps()),
-                    };
-                    for r in 0..$R {
-                        let cr = $c.add(r * $ldc);
-                        if $load {
-                            $acc0[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), b0);
-                            $acc1[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr.add(16)), b1);
-                        } else {
-                            $acc0[r] = b0;
-                            $acc1[r] = b1;
-                        }
-                    }
-                    $body
-                    for r in 0..$R {
-                        let cr = $c.add(r * $ldc);
-                        _mm512_mask_storeu_ps(cr, m0, $acc0[r]);
-                        _mm512_mask_storeu_ps(cr.add(16), m1, $acc1[r]);
-                    }
-                }};
-            }
-            match $rows {
-                12 => run!(12),
-                11 => run!(11),
-                10 => run!(10),
-                9 => run!(9),
-                8 => run!(8),
-                7 => run!(7),
-                6 => run!(6),
-                5 => run!(5),
-                4 => run!(4),
-                3 => run!(3),
-                2 => run!(2),
-                1 => run!(1),
-                _ => unreachable!("tile of {} rows", $rows),
-            }
-        }};
-    }
-
-    const _: () = assert!(MR == 12 && NR == 32);
-
-    /// Lane masks of the two 16-column halves of a tile `cols` wide.
-    #[inline(always)]
-    fn col_masks(cols: usize) -> (__mmask16, __mmask16) {
-        let half = |n: usize| -> __mmask16 {
-            if n >= 16 {
-                0xffff
-            } else {
-                ((1u32 << n) - 1) as u16
-            }
-        };
-        (half(cols), half(cols.saturating_sub(16)))
-    }
-
-    /// How many k steps ahead the weight panel is prefetched (a prefetch never faults, so
-    /// running past the panel's end is harmless).
-    const PREFETCH: usize = 64;
-
-    /// f32 tile: `rows` ≤ 12 rows of A (row stride `lda`) times one packed panel.
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn tile_f32(
-        a: *const f32,
-        lda: usize,
-        b: *const f32,
-        ldb: usize,
-        kc: usize,
-        rows: usize,
-        c: *mut f32,
-        ldc: usize,
-        cols: usize,
-        load: bool,
-        bias: Option<&[f32]>,
-    ) {
-        // B may be an unpadded matrix (attention), so its loads are masked to `cols` too.
-        let (k0, k1) = col_masks(cols);
-        tile_body!(rows, c, ldc, cols, load, bias, |acc0, acc1, R| {
-            // Masked loads are slow on some cores (measured: 2x on this Zen), so packed
-            // panels (zero-padded to NR) use plain ones.
-            if ldb == NR && cols == NR {
-                for kk in 0..kc {
-                    let bk = b.add(kk * NR);
-                    // The weights stream from memory on their first use: fetch ahead.
-                    _mm_prefetch::<_MM_HINT_T0>(bk.add(PREFETCH * NR).cast());
-                    _mm_prefetch::<_MM_HINT_T0>(bk.add(PREFETCH * NR + 16).cast());
-                    let w0 = _mm512_loadu_ps(bk);
-                    let w1 = _mm512_loadu_ps(bk.add(16));
-                    for r in 0..R {
-                        let av = _mm512_set1_ps(*a.add(r * lda + kk));
-                        acc0[r] = _mm512_fmadd_ps(av, w0, acc0[r]);
-                        acc1[r] = _mm512_fmadd_ps(av, w1, acc1[r]);
-                    }
-                }
-            } else {
-                for kk in 0..kc {
-                    let bk = b.add(kk * ldb);
-                    let w0 = _mm512_maskz_loadu_ps(k0, bk);
-                    let w1 = _mm512_maskz_loadu_ps(k1, bk.add(16));
-                    for r in 0..R {
-                        let av = _mm512_set1_ps(*a.add(r * lda + kk));
-                        acc0[r] = _mm512_fmadd_ps(av, w0, acc0[r]);
-                        acc1[r] = _mm512_fmadd_ps(av, w1, acc1[r]);
-                    }
-                }
-            }
-        })
-    }
-
-    /// bf16 tile: A and the panel hold bf16 pairs; products accumulate in f32.
-    #[target_feature(enable = "avx512f,avx512bf16")]
-    #[allow(clippy::too_many_arguments)]
-    pub unsafe fn tile_bf16(
-        a: *const u32,
-        lda: usize,
-        b: *const u32,
-        ldb: usize,
-        kc: usize,
-        rows: usize,
-        c: *mut f32,
-        ldc: usize,
-        cols: usize,
-        load: bool,
-        bias: Option<&[f32]>,
-    ) {
-        let (k0, k1) = col_masks(cols);
-        tile_body!(rows, c, ldc, cols, load, bias, |acc0, acc1, R| {
-            // As in `tile_f32`: plain loads from packed panels, masked ones otherwise.
-            if ldb == NR && cols == NR {
-                for kk in 0..kc {
-                    let bk = b.add(kk * NR);
-                    _mm_prefetch::<_MM_HINT_T0>(bk.add(PREFETCH * NR).cast());
-                    _mm_prefetch::<_MM_HINT_T0>(bk.add(PREFETCH * NR + 16).cast());
-                    let w0: __m512bh = std::mem::transmute(_mm512_loadu_si512(bk.cast()));
-                    let w1: __m512bh = std::mem::transmute(_mm512_loadu_si512(bk.add(16).cast()));
-                    for r in 0..R {
-                        let av: __m512bh =
-                            std::mem::transmute(_mm512_set1_epi32(*a.add(r * lda + kk) as i32));
-                        acc0[r] = _mm512_dpbf16_ps(acc0[r], av, w0);
-                        acc1[r] = _mm512_dpbf16_ps(acc1[r], av, w1);
-                    }
-                }
-            } else {
-                for kk in 0..kc {
-                    let bk = b.add(kk * ldb);
-                    let w0: __m512bh = std::mem::transmute(_mm512_maskz_loadu_epi32(k0, bk.cast()));
-                    let w1: __m512bh =
-                        std::mem::transmute(_mm512_maskz_loadu_epi32(k1, bk.add(16).cast()));
-                    for r in 0..R {
-                        let av: __m512bh =
-                            std::mem::transmute(_mm512_set1_epi32(*a.add(r * lda + kk) as i32));
-                        acc0[r] = _mm512_dpbf16_ps(acc0[r], av, w0);
-                        acc1[r] = _mm512_dpbf16_ps(acc1[r], av, w1);
-                    }
-                }
-            }
-        })
-    }
 }
 
 /// `c = a · b` for the small products inside attention: `rows × depth` times `depth × cols`,
@@ -708,13 +440,13 @@ mod tests {
                 unsafe {
                     match &packed.panels {
                         Panels::F32(p) => {
-                            let tile = portable::tile::<f32>;
+                            let tile = tile::portable::<f32>;
                             run_panels(&a, m, k, p, &packed, all, cp, Out::Set, Act::None, KC, tile)
                         }
                         Panels::Bf16(p) => {
                             let mut a2 = vec![0u32; m * k.div_ceil(2)];
-                            crate::fast::ops::to_bf16_pairs(&a, k, &mut a2);
-                            let (k2, tile) = (k.div_ceil(2), portable::tile::<u32>);
+                            to_bf16_pairs(&a, k, &mut a2);
+                            let (k2, tile) = (k.div_ceil(2), tile::portable::<u32>);
                             run_panels(
                                 &a2,
                                 m,
