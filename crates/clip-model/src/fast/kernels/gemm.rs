@@ -6,16 +6,12 @@
 //! registers or L1, and the same loop nest serves the bf16 path, which no crate we can use
 //! offers on x86. Work is split by column panels across the rayon pool.
 
-// The kernels work on raw pointers into buffers whose sizes `matmul` checks once; marking
-// every pointer step `unsafe` again inside these `unsafe fn`s would only add noise.
-#![allow(unsafe_op_in_unsafe_fn)]
-
 use rayon::prelude::*;
 
 use super::act::{activate, Act};
 use super::bf16::{bf16_bits, to_bf16_pairs};
 use super::dispatch::{Isa, SendPtr};
-use super::tile::{self, TileFn, MR, NR};
+use super::tile::{self, Tile, TileFn, MR, NR};
 #[cfg(target_arch = "x86_64")]
 use super::x86::{avx512, avx512bf16};
 
@@ -134,11 +130,23 @@ pub fn matmul(a: &[f32], m: usize, w: &Packed, c: &mut [f32], out: Out, act: Act
     let cp = SendPtr::new(c);
     match &w.panels {
         Panels::F32(p) => {
-            let tile = f32_tile();
+            let job = Job {
+                a,
+                m,
+                depth: k,
+                panels: p,
+                w,
+                c: cp,
+                out,
+                act,
+                kc_block: KC,
+                tile: f32_tile(),
+            };
             let run = |t: usize| {
                 let range = (panels * t / tasks, panels * (t + 1) / tasks);
-                // SAFETY: task t writes only the columns of its panels.
-                unsafe { run_panels(a, m, k, p, w, range, cp, out, act, KC, tile) }
+                // SAFETY: `c` holds m rows of n values (asserted); task t writes only the
+                // columns of its panels.
+                unsafe { run_panels(&job, range) }
             };
             (0..tasks).into_par_iter().for_each(run);
         }
@@ -157,12 +165,22 @@ pub fn matmul(a: &[f32], m: usize, w: &Packed, c: &mut [f32], out: Out, act: Act
                 .par_chunks_mut(rows_per * k2)
                 .zip(a.par_chunks(rows_per * k))
                 .for_each(|(dst, src)| to_bf16_pairs(src, k, dst));
-            let tile = bf16_tile();
-            let a2s = &a2[..m * k2];
+            let job = Job {
+                a: &a2[..m * k2],
+                m,
+                depth: k2,
+                panels: p,
+                w,
+                c: cp,
+                out,
+                act,
+                kc_block: KC / 2,
+                tile: bf16_tile(),
+            };
             let run = |t: usize| {
                 let range = (panels * t / tasks, panels * (t + 1) / tasks);
                 // SAFETY: as above.
-                unsafe { run_panels(a2s, m, k2, p, w, range, cp, out, act, KC / 2, tile) }
+                unsafe { run_panels(&job, range) }
             };
             (0..tasks).into_par_iter().for_each(run);
             A_BF16.set(a2);
@@ -170,24 +188,43 @@ pub fn matmul(a: &[f32], m: usize, w: &Packed, c: &mut [f32], out: Out, act: Act
     }
 }
 
-/// The loop nest shared by both formats; `tile` runs one MR×NR register tile.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn block<T, F>(
+/// One product as its tasks share it: `a` (`m` rows of `depth` words, f32 or bf16 pairs)
+/// against `panels`, the packed data of `w`, into `c` (`m` rows of `w.n` values), with
+/// `tile` for each register tile.
+struct Job<'a, T> {
+    a: &'a [T],
     m: usize,
     depth: usize,
-    w: &Packed,
-    p0: usize,
-    p1: usize,
+    panels: &'a [T],
+    w: &'a Packed,
     c: SendPtr<f32>,
     out: Out,
     act: Act,
-    panel_data: &[T],
+    /// Depth per cache block, in words.
     kc_block: usize,
-    tile: F,
-) where
-    F: Fn(usize, usize, *const T, usize, usize, *mut f32, usize, bool, Option<&[f32]>),
-{
+    tile: TileFn<T>,
+}
+
+/// Runs panels `p0..p1` of `job`: the loop nest shared by both formats, one MR×NR register
+/// tile at a time.
+///
+/// # Safety
+///
+/// `job.c` must point to `job.m` rows of `job.w.n` values, and no other task may touch the
+/// columns of panels `p0..p1` meanwhile.
+unsafe fn run_panels<T>(job: &Job<'_, T>, (p0, p1): (usize, usize)) {
+    let &Job {
+        a,
+        m,
+        depth,
+        panels,
+        w,
+        c,
+        out,
+        act,
+        kc_block,
+        tile,
+    } = job;
     let n = w.n;
     let zeros = [0f32; NR];
     // One register tile column: rows m0..m0+mc of panel p, depth k0..k0+kc.
@@ -203,15 +240,32 @@ unsafe fn block<T, F>(
         };
         // First block of `Set`: start from the bias; later blocks and `Add`: load C.
         let load = !(first && out == Out::Set);
-        let bp = panel_data.as_ptr().add(p * depth * NR + k0 * NR);
-        for r0 in (m0..m0 + mc).step_by(MR) {
-            let rows = MR.min(m0 + mc - r0);
-            let cptr = c.get().add(r0 * n + col);
-            tile(r0, k0, bp, kc, rows, cptr, cols, load, bias);
-            if last && act != Act::None {
-                for r in 0..rows {
-                    let row = std::slice::from_raw_parts_mut(cptr.add(r * n), cols);
-                    activate(act, row);
+        // SAFETY: rows m0..m0+mc of `a`, depth k0..k0+kc of panel p and its columns of `c`
+        // lie inside the buffers (`matmul` checked their sizes; the caller's contract covers
+        // `c` and who writes it).
+        unsafe {
+            let bp = panels.as_ptr().add(p * depth * NR + k0 * NR);
+            for r0 in (m0..m0 + mc).step_by(MR) {
+                let rows = MR.min(m0 + mc - r0);
+                let cptr = c.get().add(r0 * n + col);
+                tile(Tile {
+                    a: a.as_ptr().add(r0 * depth + k0),
+                    lda: depth,
+                    b: bp,
+                    ldb: NR,
+                    depth: kc,
+                    rows,
+                    c: cptr,
+                    ldc: n,
+                    cols,
+                    load,
+                    bias,
+                });
+                if last && act != Act::None {
+                    for r in 0..rows {
+                        let row = std::slice::from_raw_parts_mut(cptr.add(r * n), cols);
+                        activate(act, row);
+                    }
                 }
             }
         }
@@ -254,38 +308,6 @@ fn bf16_tile() -> TileFn<u32> {
         Isa::Avx512Bf16 => avx512bf16::tile_bf16,
         _ => tile::portable::<u32>,
     }
-}
-
-/// Runs panels `p0..p1` of `w` (whose data is `panels`) against `a` (`m` rows of `depth`
-/// words) with `tile`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn run_panels<T>(
-    a: &[T],
-    m: usize,
-    depth: usize,
-    panels: &[T],
-    w: &Packed,
-    (p0, p1): (usize, usize),
-    c: SendPtr<f32>,
-    out: Out,
-    act: Act,
-    kc_block: usize,
-    tile: TileFn<T>,
-) {
-    let n = w.n;
-    let one = |r0: usize,
-               k0: usize,
-               bp: *const T,
-               kc: usize,
-               rows: usize,
-               cp: *mut f32,
-               cols: usize,
-               load: bool,
-               bias: Option<&[f32]>| {
-        let ap = a.as_ptr().add(r0 * depth + k0);
-        tile(ap, depth, bp, NR, kc, rows, cp, n, cols, load, bias)
-    };
-    block(m, depth, w, p0, p1, c, out, act, panels, kc_block, one)
 }
 
 /// `c = a · b` for the small products inside attention: `rows × depth` times `depth × cols`,
@@ -353,7 +375,19 @@ fn small_product<T>(
             unsafe {
                 let (ap, bp) = (a.as_ptr().add(r0 * lda), b.as_ptr().add(col));
                 let cp = c.as_mut_ptr().add(r0 * ldc + col);
-                tile(ap, lda, bp, ldb, depth, h, cp, ldc, w, false, bias);
+                tile(Tile {
+                    a: ap,
+                    lda,
+                    b: bp,
+                    ldb,
+                    depth,
+                    rows: h,
+                    c: cp,
+                    ldc,
+                    cols: w,
+                    load: false,
+                    bias,
+                });
             }
         }
     }
@@ -440,26 +474,36 @@ mod tests {
                 unsafe {
                     match &packed.panels {
                         Panels::F32(p) => {
-                            let tile = tile::portable::<f32>;
-                            run_panels(&a, m, k, p, &packed, all, cp, Out::Set, Act::None, KC, tile)
+                            let job = Job {
+                                a: &a,
+                                m,
+                                depth: k,
+                                panels: p,
+                                w: &packed,
+                                c: cp,
+                                out: Out::Set,
+                                act: Act::None,
+                                kc_block: KC,
+                                tile: tile::portable::<f32>,
+                            };
+                            run_panels(&job, all)
                         }
                         Panels::Bf16(p) => {
                             let mut a2 = vec![0u32; m * k.div_ceil(2)];
                             to_bf16_pairs(&a, k, &mut a2);
-                            let (k2, tile) = (k.div_ceil(2), tile::portable::<u32>);
-                            run_panels(
-                                &a2,
+                            let job = Job {
+                                a: &a2,
                                 m,
-                                k2,
-                                p,
-                                &packed,
-                                all,
-                                cp,
-                                Out::Set,
-                                Act::None,
-                                KC / 2,
-                                tile,
-                            )
+                                depth: k.div_ceil(2),
+                                panels: p,
+                                w: &packed,
+                                c: cp,
+                                out: Out::Set,
+                                act: Act::None,
+                                kc_block: KC / 2,
+                                tile: tile::portable::<u32>,
+                            };
+                            run_panels(&job, all)
                         }
                     }
                 }

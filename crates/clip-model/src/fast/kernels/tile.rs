@@ -1,32 +1,46 @@
 //! The register tile of the matrix products: up to [`MR`] rows by [`NR`] columns of C kept in
 //! registers while a block of products accumulates into them. [`TileFn`] is what every
-//! instruction set's tile implements; [`portable`] is the plain-Rust one (what CPUs without
-//! AVX-512 run, and the readable statement of what the tiles in `x86/` compute).
-
-// The tiles work on raw pointers into buffers whose sizes their callers check once; marking
-// every pointer step `unsafe` again inside these `unsafe fn`s would only add noise.
-#![allow(unsafe_op_in_unsafe_fn)]
+//! instruction set's tile implements, with its operands in one [`Tile`]; [`portable`] is the
+//! plain-Rust tile (what CPUs without AVX-512 run, and the readable statement of what the
+//! tiles in `x86/` compute).
 
 /// Columns per packed panel: two 16-lane vectors.
 pub const NR: usize = 32;
 /// Rows per register tile.
 pub const MR: usize = 12;
 
-/// One register tile: `(a, lda, b, ldb, depth, rows, c, ldc, cols, load, bias)`; see
-/// [`portable`].
-pub type TileFn<T> = unsafe fn(
-    *const T,
-    usize,
-    *const T,
-    usize,
-    usize,
-    usize,
-    *mut f32,
-    usize,
-    usize,
-    bool,
-    Option<&[f32]>,
-);
+/// The operands of one register tile: C's `rows` × `cols` block becomes
+/// (C if `load`) + `bias` + A·B, where A is `rows` × `depth` words, B is `depth` × `cols`
+/// words, and each is row-major with its own row stride (B's is [`NR`] for a packed panel).
+/// A word is an f32, or a `u32` holding two bf16 (then `depth` counts pairs).
+#[derive(Clone, Copy)]
+pub struct Tile<'a, T> {
+    pub a: *const T,
+    pub lda: usize,
+    pub b: *const T,
+    pub ldb: usize,
+    pub depth: usize,
+    /// At most [`MR`].
+    pub rows: usize,
+    pub c: *mut f32,
+    pub ldc: usize,
+    /// At most [`NR`].
+    pub cols: usize,
+    /// Whether C's values are part of the sum (else they are only written).
+    pub load: bool,
+    /// `cols` values added to every row.
+    pub bias: Option<&'a [f32]>,
+}
+
+/// One register tile; see [`portable`].
+///
+/// # Safety
+///
+/// The tile's pointers must be valid for the rows and columns it names: `rows` rows of
+/// `depth` words from `a`, `depth` rows of `cols` words from `b`, and `rows` rows of `cols`
+/// values from `c`, which nothing else may touch meanwhile. A tile for an instruction set
+/// needs a CPU that has it.
+pub type TileFn<T> = unsafe fn(Tile<'_, T>);
 
 /// A word of the packed data as the products it contributes.
 pub trait Word: Copy {
@@ -49,42 +63,49 @@ impl Word for u32 {
 
 /// The plain-Rust tile, for CPUs without AVX-512 (and as the readable statement of the
 /// kernel).
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn portable<T: Word>(
-    a: *const T,
-    lda: usize,
-    b: *const T,
-    ldb: usize,
-    kc: usize,
-    rows: usize,
-    c: *mut f32,
-    ldc: usize,
-    cols: usize,
-    load: bool,
-    bias: Option<&[f32]>,
-) {
-    let mut acc = [[0f32; NR]; MR];
-    for (r, row) in acc.iter_mut().enumerate().take(rows) {
-        for j in 0..cols {
-            let mut v = if load { *c.add(r * ldc + j) } else { 0.0 };
-            if let Some(b) = bias {
-                v += b[j];
-            }
-            row[j] = v;
-        }
-    }
-    for kk in 0..kc {
-        let bk = b.add(kk * ldb);
+///
+/// # Safety
+///
+/// As for every [`TileFn`].
+pub unsafe fn portable<T: Word>(tile: Tile<'_, T>) {
+    let Tile {
+        a,
+        lda,
+        b,
+        ldb,
+        depth: kc,
+        rows,
+        c,
+        ldc,
+        cols,
+        load,
+        bias,
+    } = tile;
+    // SAFETY: the caller's contract bounds every offset below.
+    unsafe {
+        let mut acc = [[0f32; NR]; MR];
         for (r, row) in acc.iter_mut().enumerate().take(rows) {
-            let av = *a.add(r * lda + kk);
-            for (j, v) in row.iter_mut().enumerate().take(cols) {
-                *v += T::dot(av, *bk.add(j));
+            for j in 0..cols {
+                let mut v = if load { *c.add(r * ldc + j) } else { 0.0 };
+                if let Some(b) = bias {
+                    v += b[j];
+                }
+                row[j] = v;
             }
         }
-    }
-    for (r, row) in acc.iter().enumerate().take(rows) {
-        for (j, v) in row.iter().enumerate().take(cols) {
-            *c.add(r * ldc + j) = *v;
+        for kk in 0..kc {
+            let bk = b.add(kk * ldb);
+            for (r, row) in acc.iter_mut().enumerate().take(rows) {
+                let av = *a.add(r * lda + kk);
+                for (j, v) in row.iter_mut().enumerate().take(cols) {
+                    *v += T::dot(av, *bk.add(j));
+                }
+            }
+        }
+        for (r, row) in acc.iter().enumerate().take(rows) {
+            for (j, v) in row.iter().enumerate().take(cols) {
+                *c.add(r * ldc + j) = *v;
+            }
         }
     }
 }

@@ -9,25 +9,25 @@
 
 use std::arch::x86_64::*;
 
-use super::super::tile::NR;
+use super::super::tile::{Tile, NR};
 use super::{col_masks, tile_body, PREFETCH};
 
 /// f32 tile: `rows` ≤ 12 rows of A (row stride `lda`) times one packed panel.
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn tile_f32(
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    kc: usize,
-    rows: usize,
-    c: *mut f32,
-    ldc: usize,
-    cols: usize,
-    load: bool,
-    bias: Option<&[f32]>,
-) {
+pub unsafe fn tile_f32(tile: Tile<'_, f32>) {
+    let Tile {
+        a,
+        lda,
+        b,
+        ldb,
+        depth: kc,
+        rows,
+        c,
+        ldc,
+        cols,
+        load,
+        bias,
+    } = tile;
     // B may be an unpadded matrix (attention), so its loads are masked to `cols` too.
     let (k0, k1) = col_masks(cols);
     tile_body!(rows, c, ldc, cols, load, bias, |acc0, acc1, R| {

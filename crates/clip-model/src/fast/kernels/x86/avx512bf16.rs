@@ -8,25 +8,25 @@
 
 use std::arch::x86_64::*;
 
-use super::super::tile::NR;
+use super::super::tile::{Tile, NR};
 use super::{col_masks, tile_body, PREFETCH};
 
 /// bf16 tile: A and the panel hold bf16 pairs; products accumulate in f32.
 #[target_feature(enable = "avx512f,avx512bf16")]
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn tile_bf16(
-    a: *const u32,
-    lda: usize,
-    b: *const u32,
-    ldb: usize,
-    kc: usize,
-    rows: usize,
-    c: *mut f32,
-    ldc: usize,
-    cols: usize,
-    load: bool,
-    bias: Option<&[f32]>,
-) {
+pub unsafe fn tile_bf16(tile: Tile<'_, u32>) {
+    let Tile {
+        a,
+        lda,
+        b,
+        ldb,
+        depth: kc,
+        rows,
+        c,
+        ldc,
+        cols,
+        load,
+        bias,
+    } = tile;
     let (k0, k1) = col_masks(cols);
     tile_body!(rows, c, ldc, cols, load, bias, |acc0, acc1, R| {
         // As in `tile_f32`: plain loads from packed panels, masked ones otherwise.

@@ -23,35 +23,35 @@ macro_rules! tile_body {
     ($rows:expr, $c:expr, $ldc:expr, $cols:expr, $load:expr, $bias:expr, |$acc0:ident, $acc1:ident, $R:ident| $body:block) => {{
         let (m0, m1) = col_masks($cols);
         macro_rules! run {
-                ($n:literal) => {{
-                    const $R: usize = $n;
-                    let mut $acc0 = [_mm512_setzero_ps(); $R];
-                    let mut $acc1 = [_mm512_setzero_ps(); $R];
-                    let (b0, b1) = match $bias {
-                        Some(b) => (
-                            _mm512_maskz_loadu_ps(m0, b.as_ptr()),
-                            _mm512_maskz_loadu_ps(m1, b.as_ptr().add(16.min(b.len()))),
-                        ),
-                        None => (_mm512_setzero_ps(), _mm512_setzero_ps()),
-                    };
-                    for r in 0..$R {
-                        let cr = $c.add(r * $ldc);
-                        if $load {
-                            $acc0[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), b0);
-                            $acc1[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr.add(16)), b1);
-                        } else {
-                            $acc0[r] = b0;
-                            $acc1[r] = b1;
+                    ($n:literal) => {{
+                        const $R: usize = $n;
+                        let mut $acc0 = [_mm512_setzero_ps(); $R];
+                        let mut $acc1 = [_mm512_setzero_ps(); $R];
+                        let (b0, b1) = match $bias {
+                            Some(b) => (
+                                _mm512_maskz_loadu_ps(m0, b.as_ptr()),
+                                _mm512_maskz_loadu_ps(m1, b.as_ptr().add(16.min(b.len()))),
+                            ),
+                            None => (_mm512_setzero_ps(), _mm512_setzero_ps()),
+                        };
+                        for r in 0..$R {
+                            let cr = $c.add(r * $ldc);
+                            if $load {
+                                $acc0[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), b0);
+                                $acc1[r] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr.add(16)), b1);
+                            } else {
+                                $acc0[r] = b0;
+                                $acc1[r] = b1;
+                            }
                         }
-                    }
-                    $body
-                    for r in 0..$R {
-                        let cr = $c.add(r * $ldc);
-                        _mm512_mask_storeu_ps(cr, m0, $acc0[r]);
-                        _mm512_mask_storeu_ps(cr.add(16), m1, $acc1[r]);
-                    }
-                }};
-            }
+                        $body
+                        for r in 0..$R {
+                            let cr = $c.add(r * $ldc);
+                            _mm512_mask_storeu_ps(cr, m0, $acc0[r]);
+                            _mm512_mask_storeu_ps(cr.add(16), m1, $acc1[r]);
+                        }
+                    }};
+                }
         match $rows {
             12 => run!(12),
             11 => run!(11),
