@@ -44,45 +44,61 @@ per_isa! {
     }
 }
 
+/// The sizes of one attention call, and its mask and score scale: what every head task
+/// shares.
+struct AttnShape {
+    /// Positions per sequence.
+    t: usize,
+    /// Values per position: `heads · d`.
+    c: usize,
+    /// Values per head.
+    d: usize,
+    heads: usize,
+    causal: bool,
+    /// `d^-0.5`, applied to the scores.
+    scale: f32,
+}
+
+impl AttnShape {
+    fn new(t: usize, c: usize, heads: usize, causal: bool) -> AttnShape {
+        let d = c / heads;
+        let scale = (d as f32).powf(-0.5);
+        AttnShape {
+            t,
+            c,
+            d,
+            heads,
+            causal,
+            scale,
+        }
+    }
+}
+
 /// One head of one sequence: `qkv` rows hold `[q | k | v]` of width `3 * c`; the head's
 /// output (`t` rows of `d` values) goes to `out` with row stride `c`. `buf` holds `d * t`
 /// values for k transposed and `t * t` for the scores; both products run on the GEMM's
 /// register tiles.
-#[allow(clippy::too_many_arguments)]
-fn attention_head(
-    qkv: &[f32],
-    t: usize,
-    c: usize,
-    h: usize,
-    d: usize,
-    causal: bool,
-    scale: f32,
-    buf: &mut Buffers,
-    out: &mut [f32],
-) {
+fn attention_head(qkv: &[f32], shape: &AttnShape, h: usize, buf: &mut Buffers, out: &mut [f32]) {
+    let (t, c, d) = (shape.t, shape.c, shape.d);
     let row = 3 * c;
     let kt = transposed_keys(qkv, c, h, d, t, &mut buf.kt);
     // scores = q · kᵀ, then softmax, then out = scores · v.
     let scores = sized(&mut buf.scores, t * t);
-    small_matmul(&qkv[h * d..], row, t, kt, t, d, t, scores, t);
-    softmax_rows(scores, t, t, t, scale, causal);
+    small_matmul((&qkv[h * d..], row), (kt, t), (scores, t), t, d, t);
+    softmax_rows(scores, t, t, t, shape.scale, shape.causal);
     let v = &qkv[2 * c + h * d..];
-    small_matmul(scores, t, t, v, row, t, d, &mut out[h * d..], c);
+    small_matmul((scores, t), (v, row), (&mut out[h * d..], c), t, t, d);
 }
 
 /// [`attention_head`] with both products on bf16 pairs (the bf16 path's precision).
-#[allow(clippy::too_many_arguments)]
 fn attention_head_bf16(
     qkv: &[f32],
-    t: usize,
-    c: usize,
+    shape: &AttnShape,
     h: usize,
-    d: usize,
-    causal: bool,
-    scale: f32,
     buf: &mut Buffers,
     out: &mut [f32],
 ) {
+    let (t, c, d) = (shape.t, shape.c, shape.d);
     let row = 3 * c;
     let (d2, t2) = (d.div_ceil(2), t.div_ceil(2));
     // q as pairs along the head dimension: t rows of d2 words.
@@ -98,8 +114,8 @@ fn attention_head_bf16(
         }
     }
     let scores = sized(&mut buf.scores, t * t);
-    small_matmul_bf16(q, d2, t, kt, t, d2, t, scores, t);
-    softmax_rows(scores, t, t, t, scale, causal);
+    small_matmul_bf16((q, d2), (kt, t), (scores, t), t, d2, t);
+    softmax_rows(scores, t, t, t, shape.scale, shape.causal);
     // Probabilities as pairs along positions; v as pairs of consecutive positions.
     let p2 = sized(&mut buf.p2, t * t2);
     to_bf16_pairs(scores, t, p2);
@@ -109,34 +125,30 @@ fn attention_head_bf16(
         let hi = (2 * pair + 1 < t).then(|| &qkv[(2 * pair + 1) * row + 2 * c + h * d..][..d]);
         interleave_bf16(lo, hi, dst);
     }
-    small_matmul_bf16(p2, t2, t, v2, d, t2, d, &mut out[h * d..], c);
+    small_matmul_bf16((p2, t2), (v2, d), (&mut out[h * d..], c), t, t2, d);
 }
 
 /// Attention for the one query row `q_row` of a head (the last layer, where only the pooled
 /// token's output is used): `out` gets that row's `d` values.
-#[allow(clippy::too_many_arguments)]
 fn attention_one_row(
     qkv: &[f32],
-    t: usize,
-    c: usize,
+    shape: &AttnShape,
     h: usize,
-    d: usize,
-    causal: bool,
-    scale: f32,
     q_row: usize,
     buf: &mut Buffers,
     out: &mut [f32],
 ) {
+    let (t, c, d) = (shape.t, shape.c, shape.d);
     let row = 3 * c;
     // Causal attention sees positions up to its own.
-    let n = if causal { q_row + 1 } else { t };
+    let n = if shape.causal { q_row + 1 } else { t };
     let kt = transposed_keys(qkv, c, h, d, n, &mut buf.kt);
     let scores = sized(&mut buf.scores, n);
     let q = &qkv[q_row * row + h * d..][..d];
-    small_matmul(q, d, 1, kt, n, d, n, scores, n);
-    softmax_rows(scores, 1, n, n, scale, false);
+    small_matmul((q, d), (kt, n), (scores, n), 1, d, n);
+    softmax_rows(scores, 1, n, n, shape.scale, false);
     let v = &qkv[2 * c + h * d..];
-    small_matmul(scores, n, 1, v, row, n, d, &mut out[h * d..][..d], d);
+    small_matmul((scores, n), (v, row), (&mut out[h * d..][..d], d), 1, n, d);
 }
 
 /// Head `h`'s keys of positions `0..n` transposed (`d` rows of `n`), so that the scores are a
@@ -180,20 +192,19 @@ pub fn sized<T: Copy + Default>(v: &mut Vec<T>, len: usize) -> &mut [T] {
     &mut v[..len]
 }
 
-/// Runs `f(qkv rows of sequence s, s, h, buffers, output rows of sequence s)` for every
-/// sequence `s` and head `h`, one rayon task each; sequence `s` owns `rows_out` rows of `c`
-/// values of `out`, and the task of head `h` writes only their columns `h·d..(h+1)·d`.
-#[allow(clippy::too_many_arguments)]
+/// Runs `f(qkv rows of sequence s, s, h, buffers, output rows of sequence s)` for each of
+/// the `b` sequences `s` in `qkv` and each head `h`, one rayon task each; sequence `s` owns
+/// `rows_out` rows of `c` values of `out`, and the task of head `h` writes only their columns
+/// `h·d..(h+1)·d`.
 fn for_each_head(
     qkv: &[f32],
     b: usize,
-    t: usize,
-    c: usize,
-    heads: usize,
+    shape: &AttnShape,
     out: &mut [f32],
     rows_out: usize,
     f: impl Fn(&[f32], usize, usize, &mut Buffers, &mut [f32]) + Sync + Send,
 ) {
+    let (t, c, heads) = (shape.t, shape.c, shape.heads);
     assert!(
         qkv.len() >= b * t * 3 * c && out.len() >= b * rows_out * c,
         "attention sizes"
@@ -224,16 +235,14 @@ pub fn attention(
     bf16: bool,
     out: &mut [f32],
 ) {
-    let c = out.len() / (b * t);
-    let d = c / heads;
-    let scale = (d as f32).powf(-0.5);
+    let shape = AttnShape::new(t, out.len() / (b * t), heads, causal);
     let head = if bf16 {
         attention_head_bf16
     } else {
         attention_head
     };
-    for_each_head(qkv, b, t, c, heads, out, t, |seq, _, h, buf, o| {
-        head(seq, t, c, h, d, causal, scale, buf, o)
+    for_each_head(qkv, b, &shape, out, t, |seq, _, h, buf, o| {
+        head(seq, &shape, h, buf, o)
     });
 }
 
@@ -248,11 +257,9 @@ pub fn attention_rows(
     out: &mut [f32],
 ) {
     let b = q_rows.len();
-    let c = out.len() / b;
-    let d = c / heads;
-    let scale = (d as f32).powf(-0.5);
-    for_each_head(qkv, b, t, c, heads, out, 1, |seq, s, h, buf, o| {
-        attention_one_row(seq, t, c, h, d, causal, scale, q_rows[s], buf, o)
+    let shape = AttnShape::new(t, out.len() / b, heads, causal);
+    for_each_head(qkv, b, &shape, out, 1, |seq, s, h, buf, o| {
+        attention_one_row(seq, &shape, h, q_rows[s], buf, o)
     });
 }
 

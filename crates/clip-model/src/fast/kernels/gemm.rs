@@ -311,51 +311,39 @@ fn bf16_tile() -> TileFn<u32> {
 }
 
 /// `c = a · b` for the small products inside attention: `rows × depth` times `depth × cols`,
-/// each matrix row-major with its own row stride, f32. Uses the same register tiles as
+/// f32. Each matrix comes as (slice, row stride), row-major. Uses the same register tiles as
 /// [`matmul`], without packing (the operands are fresh each call and already in cache).
-#[allow(clippy::too_many_arguments)]
 pub fn small_matmul(
-    a: &[f32],
-    lda: usize,
+    a: (&[f32], usize),
+    b: (&[f32], usize),
+    c: (&mut [f32], usize),
     rows: usize,
-    b: &[f32],
-    ldb: usize,
     depth: usize,
     cols: usize,
-    c: &mut [f32],
-    ldc: usize,
 ) {
-    small_product(a, lda, rows, b, ldb, depth, cols, c, ldc, f32_tile());
+    small_product(a, b, c, rows, depth, cols, f32_tile());
 }
 
 /// [`small_matmul`] on bf16 pairs: `a` is `rows × depth` words, `b` is `depth × cols` words
 /// each holding the bf16 of two consecutive rows of the `2·depth`-deep product.
-#[allow(clippy::too_many_arguments)]
 pub fn small_matmul_bf16(
-    a: &[u32],
-    lda: usize,
+    a: (&[u32], usize),
+    b: (&[u32], usize),
+    c: (&mut [f32], usize),
     rows: usize,
-    b: &[u32],
-    ldb: usize,
     depth: usize,
     cols: usize,
-    c: &mut [f32],
-    ldc: usize,
 ) {
-    small_product(a, lda, rows, b, ldb, depth, cols, c, ldc, bf16_tile());
+    small_product(a, b, c, rows, depth, cols, bf16_tile());
 }
 
-#[allow(clippy::too_many_arguments)]
 fn small_product<T>(
-    a: &[T],
-    lda: usize,
+    (a, lda): (&[T], usize),
+    (b, ldb): (&[T], usize),
+    (c, ldc): (&mut [f32], usize),
     rows: usize,
-    b: &[T],
-    ldb: usize,
     depth: usize,
     cols: usize,
-    c: &mut [f32],
-    ldc: usize,
     tile: TileFn<T>,
 ) {
     if rows == 0 || cols == 0 {
