@@ -67,20 +67,9 @@ impl Word for u32 {
 /// # Safety
 ///
 /// As for every [`TileFn`].
-pub unsafe fn portable<T: Word>(tile: Tile<'_, T>) {
-    let Tile {
-        a,
-        lda,
-        b,
-        ldb,
-        depth: kc,
-        rows,
-        c,
-        ldc,
-        cols,
-        load,
-        bias,
-    } = tile;
+pub unsafe fn portable<T: Word>(t: Tile<'_, T>) {
+    let (a, lda, b, ldb, kc) = (t.a, t.lda, t.b, t.ldb, t.depth);
+    let (c, ldc, rows, cols, load, bias) = (t.c, t.ldc, t.rows, t.cols, t.load, t.bias);
     // SAFETY: the caller's contract bounds every offset below.
     unsafe {
         let mut acc = [[0f32; NR]; MR];

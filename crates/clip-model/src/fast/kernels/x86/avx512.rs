@@ -14,20 +14,9 @@ use super::{col_masks, tile_body, PREFETCH};
 
 /// f32 tile: `rows` ≤ 12 rows of A (row stride `lda`) times one packed panel.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn tile_f32(tile: Tile<'_, f32>) {
-    let Tile {
-        a,
-        lda,
-        b,
-        ldb,
-        depth: kc,
-        rows,
-        c,
-        ldc,
-        cols,
-        load,
-        bias,
-    } = tile;
+pub unsafe fn tile_f32(t: Tile<'_, f32>) {
+    let (a, lda, b, ldb, kc) = (t.a, t.lda, t.b, t.ldb, t.depth);
+    let (c, ldc, rows, cols, load, bias) = (t.c, t.ldc, t.rows, t.cols, t.load, t.bias);
     // B may be an unpadded matrix (attention), so its loads are masked to `cols` too.
     let (k0, k1) = col_masks(cols);
     tile_body!(rows, c, ldc, cols, load, bias, |acc0, acc1, R| {

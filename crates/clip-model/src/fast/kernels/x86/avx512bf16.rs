@@ -13,20 +13,9 @@ use super::{col_masks, tile_body, PREFETCH};
 
 /// bf16 tile: A and the panel hold bf16 pairs; products accumulate in f32.
 #[target_feature(enable = "avx512f,avx512bf16")]
-pub unsafe fn tile_bf16(tile: Tile<'_, u32>) {
-    let Tile {
-        a,
-        lda,
-        b,
-        ldb,
-        depth: kc,
-        rows,
-        c,
-        ldc,
-        cols,
-        load,
-        bias,
-    } = tile;
+pub unsafe fn tile_bf16(t: Tile<'_, u32>) {
+    let (a, lda, b, ldb, kc) = (t.a, t.lda, t.b, t.ldb, t.depth);
+    let (c, ldc, rows, cols, load, bias) = (t.c, t.ldc, t.rows, t.cols, t.load, t.bias);
     let (k0, k1) = col_masks(cols);
     tile_body!(rows, c, ldc, cols, load, bias, |acc0, acc1, R| {
         // As in `tile_f32`: plain loads from packed panels, masked ones otherwise.
