@@ -19,7 +19,9 @@ pub enum Isa {
     #[cfg(target_arch = "x86_64")]
     Avx2,
     /// x86-64 with AVX-512 F, BW, DQ and VL: the hand-written AVX-512 kernels (f32 register
-    /// tile, quick_gelu, softmax) and the plain-Rust loops compiled again for 16 lanes.
+    /// tile, quick_gelu, softmax) and the plain-Rust loops compiled again for 16 lanes. The
+    /// hand-written ones need only F, but every AVX-512 CPU since Skylake-SP has all four, so
+    /// one tier serves both (an F-only Xeon Phi runs the AVX2 tier).
     #[cfg(target_arch = "x86_64")]
     Avx512,
     /// [`Isa::Avx512`] and AVX512-BF16 (`vdpbf16ps`, `vcvtne2ps2bf16`): the bf16 register tile

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! dispatch   Isa (detected once), per_isa!, SendPtr
-//! tile       the MR x NR register tile: TileFn, the plain-Rust tile
+//! tile       the MR x NR register tile: Tile, TileFn, the plain-Rust tile
 //! x86/*      hand-written kernels, one file per instruction set   uses tile
 //! bf16       bf16 rounding, packing into pairs                    uses dispatch, x86
 //! act        exp, erf, activations (Act)                          uses dispatch, x86
