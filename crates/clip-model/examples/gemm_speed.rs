@@ -1,6 +1,5 @@
 //! GFLOP/s of the fast path's matrix product at CLIP's shapes: `cargo run --release --example gemm_speed`.
-use clip_model::fast::gemm::{matmul, Format, Out, Packed};
-use clip_model::fast::ops_pub::Act;
+use clip_model::fast::kernels::{matmul, Act, Format, Out, Packed};
 
 fn main() {
     for &(m, k, n) in &[

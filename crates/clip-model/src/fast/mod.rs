@@ -3,7 +3,7 @@
 //! One struct per upstream module and weights read under the checkpoint's names, as in the
 //! reference path, with these differences in structure (not in results):
 //! - q, k and v projections are fused into one `[3·hidden, hidden]` matrix;
-//! - weights are packed once at load into the GEMM's panel layout ([`gemm::Packed`]), in f32 or,
+//! - weights are packed once at load into the GEMM's panel layout ([`kernels::Packed`]), in f32 or,
 //!   with [`Precision::Bf16`], in bf16 for the CPU's bf16 dot-product instructions;
 //! - bias, residual add and activation are applied inside the GEMM while the tile is hot;
 //! - attention reads q, k, v in place from the fused projection (no head transposes), and the
@@ -13,19 +13,13 @@
 //! products are rounded to bf16, products accumulate in f32.
 
 #[doc(hidden)]
-pub mod gemm;
-#[doc(hidden)]
-pub mod ops_pub {
-    pub use super::ops::Act;
-}
-mod ops;
+pub mod kernels;
 
 use candle_nn::{Init, VarBuilder};
 
 use crate::config::{Activation, ClipConfig, TextConfig, VisionConfig};
 use crate::model::EncoderShape as Shape;
-use gemm::{matmul, Format, Out, Packed};
-use ops::{sized, Act};
+use kernels::{matmul, sized, Act, Format, Out, Packed};
 
 /// Number format of the weights in the large matrix products.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -116,7 +110,7 @@ impl LayerNorm {
     }
 
     fn forward(&self, x: &[f32], out: &mut [f32]) {
-        ops::layer_norm(x, &self.weight, &self.bias, self.eps, out);
+        kernels::layer_norm(x, &self.weight, &self.bias, self.eps, out);
     }
 }
 
@@ -197,7 +191,7 @@ impl EncoderLayer {
         let mlp = sized(&mut s.mlp, m * self.fc1.n());
         self.layer_norm1.forward(x, normed);
         matmul(normed, m, &self.qkv, qkv, Out::Set, Act::None);
-        ops::attention(qkv, b, t, self.heads, causal, self.qkv.is_bf16(), attn);
+        kernels::attention(qkv, b, t, self.heads, causal, self.qkv.is_bf16(), attn);
         matmul(attn, m, &self.out_proj, x, Out::Add, Act::None);
         self.layer_norm2.forward(x, normed);
         let act = Act::Model(self.act);
@@ -224,7 +218,7 @@ impl EncoderLayer {
         self.layer_norm1.forward(x, normed);
         matmul(normed, m, &self.qkv, qkv, Out::Set, Act::None);
         let mut attn = vec![0f32; b * h];
-        ops::attention_rows(qkv, t, self.heads, causal, rows, &mut attn);
+        kernels::attention_rows(qkv, t, self.heads, causal, rows, &mut attn);
         let mut kept: Vec<f32> = rows
             .iter()
             .enumerate()
