@@ -21,7 +21,7 @@ use std::str::FromStr;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
-pub use config::{Activation, ClipConfig, TextConfig, VisionConfig};
+pub use config::{Activation, ClipConfig, Family, ModelConfig, TextConfig, VisionConfig};
 pub use error::ModelError;
 pub use fast::{FastClip, Precision};
 pub use model::ClipModel;

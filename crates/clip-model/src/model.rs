@@ -11,7 +11,9 @@
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{Conv2dConfig, Embedding, LayerNorm, Linear, VarBuilder};
 
-use crate::config::{Activation, ClipConfig, TextConfig, VisionConfig};
+use crate::config::{
+    Activation, ClipConfig, EncoderConfig, EncoderDefaults, TextConfig, VisionConfig,
+};
 
 fn activate(act: Activation, xs: &Tensor) -> candle_core::Result<Tensor> {
     match act {
@@ -105,47 +107,14 @@ pub struct ClipEncoderLayer {
     layer_norm2: LayerNorm,
 }
 
-/// Sizes shared by both towers' encoders (also used by the fast path).
-pub(crate) struct EncoderShape {
-    pub(crate) hidden: usize,
-    pub(crate) intermediate: usize,
-    pub(crate) heads: usize,
-    pub(crate) layers: usize,
-    pub(crate) eps: f64,
-    pub(crate) act: Activation,
-}
-
-/// The two tower configs name these fields alike but are different types.
-macro_rules! encoder_shape {
-    ($c:expr, $act:expr) => {
-        EncoderShape {
-            hidden: $c.hidden_size,
-            intermediate: $c.intermediate_size,
-            heads: $c.num_attention_heads,
-            layers: $c.num_hidden_layers,
-            eps: $c.layer_norm_eps,
-            act: $act,
-        }
-    };
-}
-
-impl EncoderShape {
-    pub(crate) fn text(c: &TextConfig, act: Activation) -> EncoderShape {
-        encoder_shape!(c, act)
-    }
-
-    pub(crate) fn vision(c: &VisionConfig, act: Activation) -> EncoderShape {
-        encoder_shape!(c, act)
-    }
-}
-
 impl ClipEncoderLayer {
-    fn new(vb: VarBuilder, s: &EncoderShape) -> candle_core::Result<Self> {
+    fn new<D: EncoderDefaults>(vb: VarBuilder, c: &EncoderConfig<D>) -> candle_core::Result<Self> {
+        let (h, eps) = (c.hidden_size, c.layer_norm_eps);
         Ok(ClipEncoderLayer {
-            self_attn: ClipAttention::new(vb.pp("self_attn"), s.hidden, s.heads)?,
-            layer_norm1: candle_nn::layer_norm(s.hidden, s.eps, vb.pp("layer_norm1"))?,
-            mlp: ClipMlp::new(vb.pp("mlp"), s.hidden, s.intermediate, s.act)?,
-            layer_norm2: candle_nn::layer_norm(s.hidden, s.eps, vb.pp("layer_norm2"))?,
+            self_attn: ClipAttention::new(vb.pp("self_attn"), h, c.num_attention_heads)?,
+            layer_norm1: candle_nn::layer_norm(h, eps, vb.pp("layer_norm1"))?,
+            mlp: ClipMlp::new(vb.pp("mlp"), h, c.intermediate_size, c.activation())?,
+            layer_norm2: candle_nn::layer_norm(h, eps, vb.pp("layer_norm2"))?,
         })
     }
 
@@ -166,10 +135,10 @@ pub struct ClipEncoder {
 }
 
 impl ClipEncoder {
-    fn new(vb: VarBuilder, s: &EncoderShape) -> candle_core::Result<Self> {
+    fn new<D: EncoderDefaults>(vb: VarBuilder, c: &EncoderConfig<D>) -> candle_core::Result<Self> {
         let vb = vb.pp("layers");
-        let layers = (0..s.layers)
-            .map(|i| ClipEncoderLayer::new(vb.pp(i.to_string()), s))
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| ClipEncoderLayer::new(vb.pp(i.to_string()), c))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(ClipEncoder { layers })
     }
@@ -192,15 +161,12 @@ pub struct ClipTextEmbeddings {
 
 impl ClipTextEmbeddings {
     fn new(vb: VarBuilder, c: &TextConfig) -> candle_core::Result<Self> {
+        let h = c.encoder.hidden_size;
         Ok(ClipTextEmbeddings {
-            token_embedding: candle_nn::embedding(
-                c.vocab_size,
-                c.hidden_size,
-                vb.pp("token_embedding"),
-            )?,
+            token_embedding: candle_nn::embedding(c.vocab_size, h, vb.pp("token_embedding"))?,
             position_embedding: candle_nn::embedding(
                 c.max_position_embeddings,
-                c.hidden_size,
+                h,
                 vb.pp("position_embedding"),
             )?,
         })
@@ -223,14 +189,14 @@ pub struct ClipTextTransformer {
 }
 
 impl ClipTextTransformer {
-    fn new(vb: VarBuilder, c: &TextConfig, act: Activation) -> candle_core::Result<Self> {
-        let shape = EncoderShape::text(c, act);
+    fn new(vb: VarBuilder, c: &TextConfig) -> candle_core::Result<Self> {
+        let e = &c.encoder;
         Ok(ClipTextTransformer {
             embeddings: ClipTextEmbeddings::new(vb.pp("embeddings"), c)?,
-            encoder: ClipEncoder::new(vb.pp("encoder"), &shape)?,
+            encoder: ClipEncoder::new(vb.pp("encoder"), e)?,
             final_layer_norm: candle_nn::layer_norm(
-                c.hidden_size,
-                c.layer_norm_eps,
+                e.hidden_size,
+                e.layer_norm_eps,
                 vb.pp("final_layer_norm"),
             )?,
         })
@@ -270,25 +236,22 @@ pub struct ClipVisionEmbeddings {
 
 impl ClipVisionEmbeddings {
     fn new(vb: VarBuilder, c: &VisionConfig) -> candle_core::Result<Self> {
+        let h = c.encoder.hidden_size;
         let patches = (c.image_size / c.patch_size).pow(2);
         let conv = Conv2dConfig {
             stride: c.patch_size,
             ..Default::default()
         };
         Ok(ClipVisionEmbeddings {
-            class_embedding: vb.get(c.hidden_size, "class_embedding")?,
+            class_embedding: vb.get(h, "class_embedding")?,
             patch_embedding: candle_nn::conv2d_no_bias(
                 c.num_channels,
-                c.hidden_size,
+                h,
                 c.patch_size,
                 conv,
                 vb.pp("patch_embedding"),
             )?,
-            position_embedding: candle_nn::embedding(
-                patches + 1,
-                c.hidden_size,
-                vb.pp("position_embedding"),
-            )?,
+            position_embedding: candle_nn::embedding(patches + 1, h, vb.pp("position_embedding"))?,
         })
     }
 
@@ -319,22 +282,15 @@ pub struct ClipVisionTransformer {
 }
 
 impl ClipVisionTransformer {
-    fn new(vb: VarBuilder, c: &VisionConfig, act: Activation) -> candle_core::Result<Self> {
-        let shape = EncoderShape::vision(c, act);
+    fn new(vb: VarBuilder, c: &VisionConfig) -> candle_core::Result<Self> {
+        let e = &c.encoder;
+        let (h, eps) = (e.hidden_size, e.layer_norm_eps);
         Ok(ClipVisionTransformer {
             embeddings: ClipVisionEmbeddings::new(vb.pp("embeddings"), c)?,
             // (sic) the checkpoint key really is spelled `pre_layrnorm`.
-            pre_layrnorm: candle_nn::layer_norm(
-                c.hidden_size,
-                c.layer_norm_eps,
-                vb.pp("pre_layrnorm"),
-            )?,
-            encoder: ClipEncoder::new(vb.pp("encoder"), &shape)?,
-            post_layernorm: candle_nn::layer_norm(
-                c.hidden_size,
-                c.layer_norm_eps,
-                vb.pp("post_layernorm"),
-            )?,
+            pre_layrnorm: candle_nn::layer_norm(h, eps, vb.pp("pre_layrnorm"))?,
+            encoder: ClipEncoder::new(vb.pp("encoder"), e)?,
+            post_layernorm: candle_nn::layer_norm(h, eps, vb.pp("post_layernorm"))?,
         })
     }
 
@@ -368,19 +324,15 @@ impl ClipModel {
             .to_dtype(DType::F32)?
             .to_scalar::<f32>()?;
         Ok(ClipModel {
-            text_model: ClipTextTransformer::new(vb.pp("text_model"), t, config.text_activation())?,
-            vision_model: ClipVisionTransformer::new(
-                vb.pp("vision_model"),
-                v,
-                config.vision_activation(),
-            )?,
+            text_model: ClipTextTransformer::new(vb.pp("text_model"), t)?,
+            vision_model: ClipVisionTransformer::new(vb.pp("vision_model"), v)?,
             visual_projection: candle_nn::linear_no_bias(
-                v.hidden_size,
+                v.encoder.hidden_size,
                 config.projection_dim,
                 vb.pp("visual_projection"),
             )?,
             text_projection: candle_nn::linear_no_bias(
-                t.hidden_size,
+                t.encoder.hidden_size,
                 config.projection_dim,
                 vb.pp("text_projection"),
             )?,

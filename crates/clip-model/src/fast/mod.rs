@@ -22,8 +22,9 @@ mod ops;
 
 use candle_nn::{Init, VarBuilder};
 
-use crate::config::{Activation, ClipConfig, TextConfig, VisionConfig};
-use crate::model::EncoderShape as Shape;
+use crate::config::{
+    Activation, ClipConfig, EncoderConfig, EncoderDefaults, TextConfig, VisionConfig,
+};
 use gemm::{matmul, Format, Out, Packed};
 use ops::{sized, Act};
 
@@ -164,8 +165,9 @@ impl ScratchPool {
 }
 
 impl EncoderLayer {
-    fn new(vb: VarBuilder, s: &Shape, f: Format) -> R<Self> {
-        let h = s.hidden;
+    fn new<D: EncoderDefaults>(vb: VarBuilder, c: &EncoderConfig<D>, f: Format) -> R<Self> {
+        let h = c.hidden_size;
+        let (mlp_width, eps) = (c.intermediate_size, c.layer_norm_eps);
         let att = vb.pp("self_attn");
         let mut w = Vec::with_capacity(3 * h * h);
         let mut b = Vec::with_capacity(3 * h);
@@ -178,12 +180,12 @@ impl EncoderLayer {
         Ok(EncoderLayer {
             qkv: Packed::new(&w, 3 * h, h, Some(b), f),
             out_proj: linear(att.pp("out_proj"), h, h, true, f)?,
-            layer_norm1: LayerNorm::new(vb.pp("layer_norm1"), h, s.eps)?,
-            fc1: linear(mlp.pp("fc1"), h, s.intermediate, true, f)?,
-            fc2: linear(mlp.pp("fc2"), s.intermediate, h, true, f)?,
-            layer_norm2: LayerNorm::new(vb.pp("layer_norm2"), h, s.eps)?,
-            heads: s.heads,
-            act: s.act,
+            layer_norm1: LayerNorm::new(vb.pp("layer_norm1"), h, eps)?,
+            fc1: linear(mlp.pp("fc1"), h, mlp_width, true, f)?,
+            fc2: linear(mlp.pp("fc2"), mlp_width, h, true, f)?,
+            layer_norm2: LayerNorm::new(vb.pp("layer_norm2"), h, eps)?,
+            heads: c.num_attention_heads,
+            act: c.activation(),
         })
     }
 
@@ -247,10 +249,10 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn new(vb: VarBuilder, s: &Shape, f: Format) -> R<Self> {
+    fn new<D: EncoderDefaults>(vb: VarBuilder, c: &EncoderConfig<D>, f: Format) -> R<Self> {
         let vb = vb.pp("layers");
-        let layers = (0..s.layers)
-            .map(|i| EncoderLayer::new(vb.pp(i.to_string()), s, f))
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| EncoderLayer::new(vb.pp(i.to_string()), c, f))
             .collect::<R<Vec<_>>>()?;
         Ok(Encoder {
             layers,
@@ -294,9 +296,8 @@ struct TextTransformer {
 }
 
 impl TextTransformer {
-    fn new(vb: VarBuilder, c: &TextConfig, act: Activation, f: Format) -> R<Self> {
-        let h = c.hidden_size;
-        let shape = Shape::text(c, act);
+    fn new(vb: VarBuilder, c: &TextConfig, f: Format) -> R<Self> {
+        let h = c.encoder.hidden_size;
         let emb = vb.pp("embeddings");
         Ok(TextTransformer {
             token_embedding: matrix(
@@ -313,8 +314,12 @@ impl TextTransformer {
                 "weight",
                 WEIGHT_INIT,
             )?,
-            encoder: Encoder::new(vb.pp("encoder"), &shape, f)?,
-            final_layer_norm: LayerNorm::new(vb.pp("final_layer_norm"), h, c.layer_norm_eps)?,
+            encoder: Encoder::new(vb.pp("encoder"), &c.encoder, f)?,
+            final_layer_norm: LayerNorm::new(
+                vb.pp("final_layer_norm"),
+                h,
+                c.encoder.layer_norm_eps,
+            )?,
             hidden: h,
         })
     }
@@ -362,9 +367,8 @@ struct VisionTransformer {
 }
 
 impl VisionTransformer {
-    fn new(vb: VarBuilder, c: &VisionConfig, act: Activation, f: Format) -> R<Self> {
-        let h = c.hidden_size;
-        let shape = Shape::vision(c, act);
+    fn new(vb: VarBuilder, c: &VisionConfig, f: Format) -> R<Self> {
+        let (h, eps) = (c.encoder.hidden_size, c.encoder.layer_norm_eps);
         let emb = vb.pp("embeddings");
         let patches = (c.image_size / c.patch_size).pow(2);
         let k = c.num_channels * c.patch_size * c.patch_size;
@@ -388,9 +392,9 @@ impl VisionTransformer {
                 WEIGHT_INIT,
             )?,
             // (sic) the checkpoint key really is spelled `pre_layrnorm`.
-            pre_layrnorm: LayerNorm::new(vb.pp("pre_layrnorm"), h, c.layer_norm_eps)?,
-            encoder: Encoder::new(vb.pp("encoder"), &shape, f)?,
-            post_layernorm: LayerNorm::new(vb.pp("post_layernorm"), h, c.layer_norm_eps)?,
+            pre_layrnorm: LayerNorm::new(vb.pp("pre_layrnorm"), h, eps)?,
+            encoder: Encoder::new(vb.pp("encoder"), &c.encoder, f)?,
+            post_layernorm: LayerNorm::new(vb.pp("post_layernorm"), h, eps)?,
             image_size: c.image_size,
             patch_size: c.patch_size,
             channels: c.num_channels,
@@ -493,23 +497,18 @@ impl FastClip {
         let (t, v) = (&config.text_config, &config.vision_config);
         // The projections are small; they stay f32 on every path.
         Ok(FastClip(std::sync::Arc::new(Towers {
-            text_model: TextTransformer::new(vb.pp("text_model"), t, config.text_activation(), f)?,
-            vision_model: VisionTransformer::new(
-                vb.pp("vision_model"),
-                v,
-                config.vision_activation(),
-                f,
-            )?,
+            text_model: TextTransformer::new(vb.pp("text_model"), t, f)?,
+            vision_model: VisionTransformer::new(vb.pp("vision_model"), v, f)?,
             visual_projection: linear(
                 vb.pp("visual_projection"),
-                v.hidden_size,
+                v.encoder.hidden_size,
                 config.projection_dim,
                 false,
                 Format::F32,
             )?,
             text_projection: linear(
                 vb.pp("text_projection"),
-                t.hidden_size,
+                t.encoder.hidden_size,
                 config.projection_dim,
                 false,
                 Format::F32,
