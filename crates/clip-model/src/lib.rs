@@ -10,17 +10,19 @@
 //! bf16 are converted to f32 when loaded.
 
 pub mod arch;
+pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod fast;
 pub mod model;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
+pub use checkpoint::{find_weights, shard_names, WeightsFiles, WEIGHTS_FILE_NAMES};
 pub use config::{Activation, ClipConfig, Family, ModelConfig, TextConfig, VisionConfig};
 pub use error::ModelError;
 pub use fast::{FastClip, Precision};
@@ -132,81 +134,6 @@ impl DeviceKind {
     }
 }
 
-/// The weights files found in a checkpoint directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WeightsFiles {
-    /// One or more safetensors files (several when sharded).
-    Safetensors(Vec<PathBuf>),
-    /// A PyTorch pickle (`pytorch_model.bin`).
-    Pth(PathBuf),
-}
-
-/// The weights file names a checkpoint directory may hold, in order of preference.
-pub const WEIGHTS_FILE_NAMES: [&str; 3] = [
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin",
-];
-
-impl WeightsFiles {
-    /// Every file the weights consist of.
-    pub fn paths(&self) -> &[PathBuf] {
-        match self {
-            WeightsFiles::Safetensors(files) => files,
-            WeightsFiles::Pth(path) => std::slice::from_ref(path),
-        }
-    }
-}
-
-/// The shard files a `model.safetensors.index.json` names, sorted and without repeats.
-pub fn shard_names(index: &Path) -> Result<Vec<String>, ModelError> {
-    let invalid = |detail: String| ModelError::Weights {
-        path: index.display().to_string(),
-        detail,
-    };
-    let text = std::fs::read_to_string(index).map_err(|e| invalid(e.to_string()))?;
-    let parsed: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-    let mut shards: Vec<String> = parsed["weight_map"]
-        .as_object()
-        .map(|m| {
-            m.values()
-                .filter_map(|v| v.as_str())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
-    shards.sort_unstable();
-    shards.dedup();
-    if shards.is_empty() {
-        return Err(invalid("no weight_map entries".into()));
-    }
-    Ok(shards)
-}
-
-/// Finds the weights in `dir`, preferring safetensors. The files of a sharded checkpoint are
-/// those its index names; they are not checked to exist.
-pub fn find_weights(dir: &Path) -> Result<WeightsFiles, ModelError> {
-    let [single, index, pth] = WEIGHTS_FILE_NAMES.map(|f| dir.join(f));
-    if single.is_file() {
-        return Ok(WeightsFiles::Safetensors(vec![single]));
-    }
-    if index.is_file() {
-        let shards = shard_names(&index)?;
-        return Ok(WeightsFiles::Safetensors(
-            shards.iter().map(|f| dir.join(f)).collect(),
-        ));
-    }
-    if pth.is_file() {
-        return Ok(WeightsFiles::Pth(pth));
-    }
-    Err(ModelError::MissingFile {
-        dir: dir.display().to_string(),
-        what: "weights",
-        tried: WEIGHTS_FILE_NAMES.join(", "),
-    })
-}
-
 /// A loaded model with a tensor-free interface.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -224,19 +151,7 @@ impl Engine {
 
     /// Loads a checkpoint directory with the given options.
     pub fn load_with(dir: &Path, options: &EngineOptions) -> Result<Engine, ModelError> {
-        let config_path = dir.join("config.json");
-        if !config_path.is_file() {
-            return Err(ModelError::MissingFile {
-                dir: dir.display().to_string(),
-                what: "model config",
-                tried: "config.json".into(),
-            });
-        }
-        let json = std::fs::read_to_string(&config_path).map_err(|e| ModelError::Config {
-            path: config_path.display().to_string(),
-            detail: e.to_string(),
-        })?;
-        let config = ClipConfig::from_json(&json, &config_path.display().to_string())?;
+        let ModelConfig::Clip(config) = checkpoint::read_config(dir)?;
         let weights = find_weights(dir)?;
         Self::from_files_with(&config, &weights, options)
     }
@@ -257,35 +172,9 @@ impl Engine {
         options: &EngineOptions,
     ) -> Result<Engine, ModelError> {
         let device = options.device.device()?;
-        let (vb, shown) = match weights {
-            WeightsFiles::Safetensors(files) => {
-                let shown = files
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                // SAFETY: the files are mapped read-only; like every mmap-based loader we rely
-                // on them not being truncated or rewritten while the model is loaded.
-                let vb = unsafe { VarBuilder::from_mmaped_safetensors(files, DType::F32, &device) }
-                    .map_err(|e| ModelError::Weights {
-                        path: shown.clone(),
-                        detail: e.to_string(),
-                    })?;
-                (vb, shown)
-            }
-            WeightsFiles::Pth(path) => {
-                let shown = path.display().to_string();
-                let vb = VarBuilder::from_pth(path, DType::F32, &device).map_err(|e| {
-                    ModelError::Weights {
-                        path: shown.clone(),
-                        detail: e.to_string(),
-                    }
-                })?;
-                (vb, shown)
-            }
-        };
+        let vb = weights.open(&device)?;
         Self::build(vb, config, options).map_err(|e| ModelError::Weights {
-            path: shown,
+            path: weights.shown(),
             detail: e.to_string(),
         })
     }
