@@ -109,7 +109,10 @@ pub fn engine_options(device: &str, args: &EngineArgs) -> anyhow::Result<clip::E
     Ok(clip::EngineOptions {
         device: device.parse()?,
         precision: args.precision,
-        reference: args.reference,
+        backend: args
+            .reference
+            .then_some(clip::Backend::Candle)
+            .unwrap_or_default(),
     })
 }
 

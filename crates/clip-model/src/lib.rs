@@ -2,7 +2,7 @@
 //! and loaded from a Hugging Face checkpoint directory.
 //!
 //! This is the only crate of the workspace that sees the tensor library. Besides the candle
-//! modules in [`model`], it offers [`Engine`], a tensor-free API over plain `f32`/`u32`
+//! ports in [`candle`], it offers [`Engine`], a tensor-free API over plain `f32`/`u32`
 //! buffers that the rest of the workspace uses.
 //!
 //! A checkpoint directory holds `config.json` and one of `model.safetensors`,
@@ -10,11 +10,12 @@
 //! bf16 are converted to f32 when loaded.
 
 pub mod arch;
+pub mod candle;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod fast;
-pub mod model;
+pub mod head;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -22,11 +23,12 @@ use std::str::FromStr;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
+pub use candle::clip::ClipModel;
 pub use checkpoint::{find_weights, shard_names, WeightsFiles, WEIGHTS_FILE_NAMES};
 pub use config::{Activation, ClipConfig, Family, ModelConfig, TextConfig, VisionConfig};
 pub use error::ModelError;
 pub use fast::{FastClip, Precision};
-pub use model::ClipModel;
+pub use head::{ScoreHead, ScoreKind};
 
 /// How an [`Engine`] is built.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -35,9 +37,20 @@ pub struct EngineOptions {
     pub device: DeviceKind,
     /// Number format of the large matrix products (CPU fast path only).
     pub precision: Precision,
-    /// Run the plain candle port ([`ClipModel`]) even on the CPU, where the fast path
-    /// ([`FastClip`]) is the default. GPUs always use the candle port.
-    pub reference: bool,
+    /// Which implementation computes on the CPU; GPUs always use [`Backend::Candle`].
+    pub backend: Backend,
+}
+
+/// Which implementation of the towers computes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The CPU fast path ([`fast`]): packed weights, our own kernels, f32 or bf16. The CPU
+    /// default.
+    #[default]
+    Fast,
+    /// The candle port ([`candle`]): what GPUs run, and on the CPU the reference the fast path
+    /// is checked against.
+    Candle,
 }
 
 impl EngineOptions {
@@ -46,6 +59,14 @@ impl EngineOptions {
         EngineOptions {
             device,
             ..EngineOptions::default()
+        }
+    }
+
+    /// The backend that computes: the one asked for on the CPU, candle on a GPU.
+    pub fn effective_backend(&self) -> Backend {
+        match self.device {
+            DeviceKind::Cpu => self.backend,
+            DeviceKind::Cuda(_) | DeviceKind::Metal(_) => Backend::Candle,
         }
     }
 }
@@ -71,8 +92,8 @@ impl From<DeviceKind> for EngineOptions {
 }
 
 #[derive(Debug, Clone)]
-enum Backend {
-    Reference(Box<ClipModel>),
+enum Towers {
+    Candle(Box<ClipModel>, Device),
     Fast(FastClip),
 }
 
@@ -137,9 +158,9 @@ impl DeviceKind {
 /// A loaded model with a tensor-free interface.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    backend: Backend,
+    towers: Towers,
     config: ClipConfig,
-    logit_scale: f32,
+    head: ScoreHead,
     options: EngineOptions,
 }
 
@@ -194,42 +215,33 @@ impl Engine {
         config: &ClipConfig,
         options: &EngineOptions,
     ) -> candle_core::Result<Engine> {
-        let logit_scale = vb
-            .get_with_hints((), "logit_scale", candle_nn::Init::Const(2.6592))?
-            .to_dtype(DType::F32)?
-            .to_scalar::<f32>()?;
-        let fast = options.device == DeviceKind::Cpu && !options.reference;
-        if !fast && options.precision != Precision::F32 {
+        let head = ScoreHead::clip(&vb)?;
+        let backend = options.effective_backend();
+        if backend != Backend::Fast && options.precision != Precision::F32 {
             candle_core::bail!(
                 "precision {} is only available on the CPU fast path (device {}{})",
                 options.precision,
                 options.device,
-                if options.reference {
-                    ", reference kernels"
+                if options.backend == Backend::Candle {
+                    ", candle backend"
                 } else {
                     ""
                 }
             );
         }
-        let backend = if fast {
-            Backend::Fast(FastClip::new(vb, config, options.precision)?)
-        } else {
-            Backend::Reference(Box::new(ClipModel::new(vb, config)?))
+        let towers = match backend {
+            Backend::Fast => Towers::Fast(FastClip::new(vb, config, options.precision)?),
+            Backend::Candle => {
+                let device = vb.device().clone();
+                Towers::Candle(Box::new(ClipModel::new(vb, config)?), device)
+            }
         };
         Ok(Engine {
-            backend,
+            towers,
             config: config.clone(),
-            logit_scale,
+            head,
             options: *options,
         })
-    }
-
-    /// The candle model, when the engine runs the reference path.
-    pub fn model(&self) -> Option<&ClipModel> {
-        match &self.backend {
-            Backend::Reference(m) => Some(m),
-            Backend::Fast(_) => None,
-        }
     }
 
     /// The checkpoint's configuration.
@@ -249,7 +261,12 @@ impl Engine {
 
     /// The stored `logit_scale` (natural log of the similarity multiplier).
     pub fn logit_scale(&self) -> f32 {
-        self.logit_scale
+        self.head.logit_scale
+    }
+
+    /// How similarities become scores.
+    pub fn head(&self) -> &ScoreHead {
+        &self.head
     }
 
     /// Unnormalized image features for `batch` images given as channel-major pixels
@@ -275,11 +292,11 @@ impl Engine {
             )));
         }
         let dim = self.embedding_dim();
-        match &self.backend {
-            Backend::Fast(m) => Ok(chunks(m.image_features(pixels, batch), dim)),
-            Backend::Reference(m) => {
+        match &self.towers {
+            Towers::Fast(m) => Ok(chunks(m.image_features(pixels, batch), dim)),
+            Towers::Candle(m, device) => {
                 let shape = (batch, v.num_channels, v.image_size, v.image_size);
-                let t = Tensor::from_slice(pixels, shape, m.device())?;
+                let t = Tensor::from_slice(pixels, shape, device)?;
                 rows(&m.image_features(&t)?)
             }
         }
@@ -323,10 +340,10 @@ impl Engine {
             )));
         }
         let dim = self.embedding_dim();
-        match &self.backend {
-            Backend::Fast(m) => Ok(chunks(m.text_features(ids, batch, eot), dim)),
-            Backend::Reference(m) => {
-                let tensor = Tensor::from_slice(ids, (batch, context), m.device())?;
+        match &self.towers {
+            Towers::Fast(m) => Ok(chunks(m.text_features(ids, batch, eot), dim)),
+            Towers::Candle(m, device) => {
+                let tensor = Tensor::from_slice(ids, (batch, context), device)?;
                 rows(&m.text_features(&tensor, eot)?)
             }
         }

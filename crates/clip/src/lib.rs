@@ -36,6 +36,7 @@ pub mod zeroshot;
 use std::path::{Path, PathBuf};
 
 pub use clip_model::arch::{architecture, ARCHITECTURES};
+pub use clip_model::Backend;
 pub use clip_model::{
     set_threads, threads, ClipConfig, DeviceKind as Device, Engine, EngineOptions, Precision,
 };

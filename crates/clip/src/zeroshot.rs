@@ -269,7 +269,7 @@ impl Clip {
             "model={}|files={files}|precision={}|reference={}|truncate={truncate}|context={}|classes={}|templates={}",
             dir.display(),
             o.precision,
-            o.reference,
+            o.backend == clip_model::Backend::Candle,
             self.context_length(),
             classes.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(&sep),
             templates.as_slice().join(&sep),

@@ -1,0 +1,7 @@
+//! The candle ports, one module per family in candle-transformers' layout: one struct per
+//! upstream module, weights read under the checkpoint's own key names.
+//!
+//! This is the path GPUs run, the one training will differentiate through, and the reference
+//! the CPU fast path ([`crate::fast`]) is checked against; it is not a second-class copy.
+
+pub mod clip;
