@@ -19,6 +19,7 @@ pub mod head;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -27,7 +28,7 @@ pub use candle::clip::ClipModel;
 pub use checkpoint::{find_weights, shard_names, WeightsFiles, WEIGHTS_FILE_NAMES};
 pub use config::{Activation, ClipConfig, Family, ModelConfig, TextConfig, VisionConfig};
 pub use error::ModelError;
-pub use fast::{FastClip, Precision};
+pub use fast::{FastClipText, FastClipVision, Precision};
 pub use head::{ScoreHead, ScoreKind};
 
 /// How an [`Engine`] is built.
@@ -94,7 +95,7 @@ impl From<DeviceKind> for EngineOptions {
 #[derive(Debug, Clone)]
 enum Towers {
     Candle(Box<ClipModel>, Device),
-    Fast(FastClip),
+    Fast(Arc<(FastClipVision, FastClipText)>),
 }
 
 /// Where the model runs.
@@ -230,7 +231,10 @@ impl Engine {
             );
         }
         let towers = match backend {
-            Backend::Fast => Towers::Fast(FastClip::new(vb, config, options.precision)?),
+            Backend::Fast => Towers::Fast(Arc::new((
+                FastClipVision::new(vb.clone(), config, options.precision)?,
+                FastClipText::new(vb, config, options.precision)?,
+            ))),
             Backend::Candle => {
                 let device = vb.device().clone();
                 Towers::Candle(Box::new(ClipModel::new(vb, config)?), device)
@@ -293,7 +297,7 @@ impl Engine {
         }
         let dim = self.embedding_dim();
         match &self.towers {
-            Towers::Fast(m) => Ok(chunks(m.image_features(pixels, batch), dim)),
+            Towers::Fast(m) => Ok(chunks(m.0.features(pixels, batch), dim)),
             Towers::Candle(m, device) => {
                 let shape = (batch, v.num_channels, v.image_size, v.image_size);
                 let t = Tensor::from_slice(pixels, shape, device)?;
@@ -341,7 +345,7 @@ impl Engine {
         }
         let dim = self.embedding_dim();
         match &self.towers {
-            Towers::Fast(m) => Ok(chunks(m.text_features(ids, batch, eot), dim)),
+            Towers::Fast(m) => Ok(chunks(m.1.features(ids, batch, eot), dim)),
             Towers::Candle(m, device) => {
                 let tensor = Tensor::from_slice(ids, (batch, context), device)?;
                 rows(&m.text_features(&tensor, eot)?)
