@@ -13,6 +13,10 @@
 use candle_core::{Device, IndexOp, Module, Tensor};
 use candle_nn::{Conv2dConfig, Embedding, LayerNorm, Linear, VarBuilder};
 
+use crate::error::ModelError;
+use crate::tower::{ImageTower, TextTower};
+
+use super::rows;
 use crate::config::{
     Activation, ClipConfig, EncoderConfig, EncoderDefaults, TextConfig, VisionConfig,
 };
@@ -331,6 +335,8 @@ impl ClipVisionTransformer {
 pub struct ClipVisionModelWithProjection {
     vision_model: ClipVisionTransformer,
     visual_projection: Linear,
+    /// `(channels, image_size)`, to shape the engine's pixels.
+    input: (usize, usize),
 }
 
 impl ClipVisionModelWithProjection {
@@ -345,6 +351,7 @@ impl ClipVisionModelWithProjection {
                 config.projection_dim,
                 vb.pp("visual_projection"),
             )?,
+            input: (v.num_channels, v.image_size),
         })
     }
 
@@ -393,6 +400,27 @@ impl ClipTextModelWithProjection {
         let ids = ids.narrow(1, 0, last + 1)?;
         let pooled = self.text_model.forward(&ids, eot)?;
         self.text_projection.forward(&pooled)
+    }
+}
+
+impl ImageTower for ClipVisionModelWithProjection {
+    fn image_features(&self, pixels: &[f32], batch: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+        let (c, s) = self.input;
+        let device = self.visual_projection.weight().device();
+        rows(&self.forward(&Tensor::from_slice(pixels, (batch, c, s, s), device)?)?)
+    }
+}
+
+impl TextTower for ClipTextModelWithProjection {
+    fn text_features(
+        &self,
+        ids: &[u32],
+        batch: usize,
+        eot: &[usize],
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        let device = self.text_projection.weight().device();
+        let ids = Tensor::from_slice(ids, (batch, ids.len() / batch), device)?;
+        rows(&self.forward(&ids, eot)?)
     }
 }
 

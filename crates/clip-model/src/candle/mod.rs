@@ -5,3 +5,12 @@
 //! the CPU fast path ([`crate::fast`]) is checked against; it is not a second-class copy.
 
 pub mod clip;
+
+use candle_core::{DType, Tensor};
+
+use crate::error::ModelError;
+
+/// The rows of a `[batch, dim]` tensor, for the tensor-free tower traits.
+fn rows(t: &Tensor) -> Result<Vec<Vec<f32>>, ModelError> {
+    Ok(t.to_dtype(DType::F32)?.to_vec2::<f32>()?)
+}

@@ -15,6 +15,8 @@ use super::gemm::{Format, Out};
 use super::ops::{sized, Act};
 use super::Precision;
 use crate::config::{ClipConfig, EncoderConfig, EncoderDefaults};
+use crate::error::ModelError;
+use crate::tower::{ImageTower, TextTower};
 
 /// The vision encoder: every position sees every other; the class token (row 0) is read.
 const VISION: EncoderOptions = EncoderOptions {
@@ -61,11 +63,11 @@ fn projection(vb: &VarBuilder, hidden: usize, config: &ClipConfig) -> R<Linear> 
     Linear::load(vb, hidden, config.projection_dim, false, Format::F32)
 }
 
-/// `[rows · n]` features of `[rows · k]` pooled states.
-fn project(pooled: &[f32], rows: usize, w: &Linear) -> Vec<f32> {
+/// The features of `rows` pooled states (`[rows · k]`), one `Vec` each.
+fn project(pooled: &[f32], rows: usize, w: &Linear) -> Vec<Vec<f32>> {
     let mut out = vec![0f32; rows * w.n()];
     w.forward(pooled, rows, &mut out, Out::Set, Act::None);
-    out
+    out.chunks_exact(w.n()).map(<[f32]>::to_vec).collect()
 }
 
 /// `CLIPVisionModelWithProjection` on the fast path.
@@ -102,9 +104,10 @@ impl FastClipVision {
             hidden: h,
         })
     }
+}
 
-    /// Image features `[batch · projection_dim]` from checked channel-major pixels.
-    pub fn features(&self, pixels: &[f32], batch: usize) -> Vec<f32> {
+impl ImageTower for FastClipVision {
+    fn image_features(&self, pixels: &[f32], batch: usize) -> Result<Vec<Vec<f32>>, ModelError> {
         let (h, np) = (self.hidden, self.patch_embedding.patches());
         let t = np + 1;
         let pooled = self.encoder.with_scratch(|s: &mut Scratch| {
@@ -127,7 +130,7 @@ impl FastClipVision {
         });
         let mut out = vec![0f32; batch * h];
         self.post_layernorm.forward(&pooled, &mut out);
-        project(&out, batch, &self.visual_projection)
+        Ok(project(&out, batch, &self.visual_projection))
     }
 }
 
@@ -160,10 +163,15 @@ impl FastClipText {
             hidden: h,
         })
     }
+}
 
-    /// Text features `[batch · projection_dim]` from checked ids (`ids.len() / batch` a row)
-    /// and end-of-text positions.
-    pub fn features(&self, ids: &[u32], batch: usize, eot: &[usize]) -> Vec<f32> {
+impl TextTower for FastClipText {
+    fn text_features(
+        &self,
+        ids: &[u32],
+        batch: usize,
+        eot: &[usize],
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
         let h = self.hidden;
         let context = ids.len() / batch;
         let t = self.encoder.positions_needed(context, eot);
@@ -180,7 +188,7 @@ impl FastClipText {
         });
         let mut out = vec![0f32; batch * h];
         self.final_layer_norm.forward(&pooled, &mut out);
-        project(&out, batch, &self.text_projection)
+        Ok(project(&out, batch, &self.text_projection))
     }
 }
 
