@@ -6,6 +6,8 @@
 //! here, at load time, so a new layout costs a key map and neither backend changes.
 
 mod keymap;
+#[cfg(test)]
+mod renamed;
 
 use keymap::mapped;
 
