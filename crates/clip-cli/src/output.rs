@@ -109,10 +109,11 @@ pub fn engine_options(device: &str, args: &EngineArgs) -> anyhow::Result<clip::E
     Ok(clip::EngineOptions {
         device: device.parse()?,
         precision: args.precision,
-        backend: args
-            .reference
-            .then_some(clip::Backend::Candle)
-            .unwrap_or_default(),
+        backend: if args.reference {
+            clip::Backend::Candle
+        } else {
+            clip::Backend::Fast
+        },
     })
 }
 

@@ -47,7 +47,9 @@ fn a_layout_that_only_renames_keys_loads_through_its_key_map() {
     let pixels: Vec<f32> = (0..2 * 3 * 224 * 224usize)
         .map(|i| ((i * 7919) % 2000) as f32 / 1000.0 - 1.0)
         .collect();
-    let ids: Vec<u32> = (0..3 * 77usize).map(|i| ((i * 31) % 49408) as u32).collect();
+    let ids: Vec<u32> = (0..3 * 77usize)
+        .map(|i| ((i * 31) % 49408) as u32)
+        .collect();
     let eot = [76, 5, 0];
     for backend in [Backend::Fast, Backend::Candle] {
         let options = EngineOptions {
