@@ -60,24 +60,12 @@ pub struct ClipConfig {
 pub struct TextDefaults;
 
 impl EncoderDefaults for TextDefaults {
-    fn hidden_size() -> usize {
-        512
-    }
-    fn intermediate_size() -> usize {
-        2048
-    }
-    fn num_hidden_layers() -> usize {
-        12
-    }
-    fn num_attention_heads() -> usize {
-        8
-    }
-    fn hidden_act() -> String {
-        "quick_gelu".into()
-    }
-    fn layer_norm_eps() -> f64 {
-        1e-5
-    }
+    const HIDDEN_SIZE: usize = 512;
+    const INTERMEDIATE_SIZE: usize = 2048;
+    const NUM_HIDDEN_LAYERS: usize = 12;
+    const NUM_ATTENTION_HEADS: usize = 8;
+    const HIDDEN_ACT: &'static str = "quick_gelu";
+    const LAYER_NORM_EPS: f64 = 1e-5;
 }
 
 impl TextDefaults {
@@ -96,24 +84,12 @@ impl TextDefaults {
 pub struct VisionDefaults;
 
 impl EncoderDefaults for VisionDefaults {
-    fn hidden_size() -> usize {
-        768
-    }
-    fn intermediate_size() -> usize {
-        3072
-    }
-    fn num_hidden_layers() -> usize {
-        12
-    }
-    fn num_attention_heads() -> usize {
-        12
-    }
-    fn hidden_act() -> String {
-        "quick_gelu".into()
-    }
-    fn layer_norm_eps() -> f64 {
-        1e-5
-    }
+    const HIDDEN_SIZE: usize = 768;
+    const INTERMEDIATE_SIZE: usize = 3072;
+    const NUM_HIDDEN_LAYERS: usize = 12;
+    const NUM_ATTENTION_HEADS: usize = 12;
+    const HIDDEN_ACT: &'static str = "quick_gelu";
+    const LAYER_NORM_EPS: f64 = 1e-5;
 }
 
 impl VisionDefaults {

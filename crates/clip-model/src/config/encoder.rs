@@ -36,17 +36,37 @@ impl Activation {
 /// implementation per tower of each family (e.g. [`super::clip::TextDefaults`]).
 pub trait EncoderDefaults {
     /// `hidden_size`.
-    fn hidden_size() -> usize;
+    const HIDDEN_SIZE: usize;
     /// `intermediate_size`.
-    fn intermediate_size() -> usize;
+    const INTERMEDIATE_SIZE: usize;
     /// `num_hidden_layers`.
-    fn num_hidden_layers() -> usize;
+    const NUM_HIDDEN_LAYERS: usize;
     /// `num_attention_heads`.
-    fn num_attention_heads() -> usize;
+    const NUM_ATTENTION_HEADS: usize;
     /// `hidden_act`.
-    fn hidden_act() -> String;
+    const HIDDEN_ACT: &'static str;
     /// `layer_norm_eps`.
-    fn layer_norm_eps() -> f64;
+    const LAYER_NORM_EPS: f64;
+}
+
+// serde's `default` takes a function.
+fn hidden_size<D: EncoderDefaults>() -> usize {
+    D::HIDDEN_SIZE
+}
+fn intermediate_size<D: EncoderDefaults>() -> usize {
+    D::INTERMEDIATE_SIZE
+}
+fn num_hidden_layers<D: EncoderDefaults>() -> usize {
+    D::NUM_HIDDEN_LAYERS
+}
+fn num_attention_heads<D: EncoderDefaults>() -> usize {
+    D::NUM_ATTENTION_HEADS
+}
+fn hidden_act<D: EncoderDefaults>() -> String {
+    D::HIDDEN_ACT.into()
+}
+fn layer_norm_eps<D: EncoderDefaults>() -> f64 {
+    D::LAYER_NORM_EPS
 }
 
 /// One tower's encoder sizes; `D` says which defaults fill absent fields. Tower configs hold
@@ -55,22 +75,22 @@ pub trait EncoderDefaults {
 #[serde(bound = "")]
 pub struct EncoderConfig<D: EncoderDefaults> {
     /// Width of the residual stream.
-    #[serde(default = "D::hidden_size")]
+    #[serde(default = "hidden_size::<D>")]
     pub hidden_size: usize,
     /// Width of the MLP.
-    #[serde(default = "D::intermediate_size")]
+    #[serde(default = "intermediate_size::<D>")]
     pub intermediate_size: usize,
     /// Number of transformer layers.
-    #[serde(default = "D::num_hidden_layers")]
+    #[serde(default = "num_hidden_layers::<D>")]
     pub num_hidden_layers: usize,
     /// Attention heads per layer.
-    #[serde(default = "D::num_attention_heads")]
+    #[serde(default = "num_attention_heads::<D>")]
     pub num_attention_heads: usize,
     /// Activation name, e.g. `quick_gelu`.
-    #[serde(default = "D::hidden_act")]
+    #[serde(default = "hidden_act::<D>")]
     pub hidden_act: String,
     /// Layer norm epsilon.
-    #[serde(default = "D::layer_norm_eps")]
+    #[serde(default = "layer_norm_eps::<D>")]
     pub layer_norm_eps: f64,
     #[serde(skip)]
     defaults: PhantomData<D>,
