@@ -32,11 +32,11 @@ pub struct EngineOptions {
 /// Which implementation of the towers computes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Backend {
-    /// The CPU fast path ([`fast`]): packed weights, our own kernels, f32 or bf16. The CPU
+    /// The CPU fast path ([`crate::fast`]): packed weights, our own kernels, f32 or bf16. The CPU
     /// default.
     #[default]
     Fast,
-    /// The candle port ([`candle`]): what GPUs run, and on the CPU the reference the fast path
+    /// The candle port ([`crate::candle`]): what GPUs run, and on the CPU the reference the fast path
     /// is checked against.
     Candle,
 }

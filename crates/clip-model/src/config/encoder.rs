@@ -97,7 +97,7 @@ pub struct EncoderConfig<D: EncoderDefaults> {
 }
 
 impl<D: EncoderDefaults> EncoderConfig<D> {
-    /// The MLP activation (checked by [`EncoderConfig::check`]).
+    /// The MLP activation (a known name once the config is validated).
     pub fn activation(&self) -> Activation {
         Activation::from_name(&self.hidden_act).unwrap_or(Activation::QuickGelu)
     }

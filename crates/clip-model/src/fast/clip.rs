@@ -1,5 +1,5 @@
 //! CLIP on the fast path: transformers' `CLIPVisionModelWithProjection` and
-//! `CLIPTextModelWithProjection` composed from [`super::blocks`], weights read under the
+//! `CLIPTextModelWithProjection` composed from the shared `blocks`, weights read under the
 //! checkpoint's keys. What makes them CLIP is said here and only here: pre-norm layers; a
 //! vision tower that adds a class token, normalizes before the encoder (`pre_layrnorm`) and
 //! reads row 0; a causal text tower read at the end-of-text position; projections without
