@@ -122,7 +122,11 @@ pub fn engine_options(
     Ok(clip::EngineOptions {
         device: *device,
         precision: args.precision,
-        reference: args.reference,
+        backend: if args.reference {
+            clip::Backend::Candle
+        } else {
+            clip::Backend::Fast
+        },
     })
 }
 

@@ -52,7 +52,7 @@ mod tests {
     fn names_give_their_sizes() {
         let c = architecture("ViT-L/14@336px").unwrap();
         assert_eq!(c.vision_config.image_size, 336);
-        assert_eq!(c.vision_config.num_hidden_layers, 24);
+        assert_eq!(c.vision_config.encoder.num_hidden_layers, 24);
         assert_eq!(c.projection_dim, 768);
         let e = architecture("ViT-X").unwrap_err().to_string();
         assert!(e.contains("\"ViT-X\"") && e.contains("ViT-B/32"), "{e}");

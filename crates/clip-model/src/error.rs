@@ -11,6 +11,18 @@ pub enum ModelError {
         /// What is wrong.
         detail: String,
     },
+    /// `config.json` names a model family (`model_type`) this build cannot load.
+    #[error(
+        "{path}: model_type {model_type:?} is not a supported model family (supported: {known})"
+    )]
+    UnsupportedFamily {
+        /// The config file.
+        path: String,
+        /// The `model_type` value.
+        model_type: String,
+        /// The families that are supported, comma-separated.
+        known: String,
+    },
     /// A file the model needs is not in the directory.
     #[error("{dir} has no {what} (looked for {tried})")]
     MissingFile {

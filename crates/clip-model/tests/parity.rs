@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
-use clip_model::{ClipConfig, ClipModel, DeviceKind, Engine, EngineOptions, ModelError, Precision};
+use clip_model::{
+    Backend, ClipConfig, ClipModel, DeviceKind, Engine, EngineOptions, ModelError, Precision,
+};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models")
@@ -124,7 +126,7 @@ fn logits(engine: &Engine, images: &[Vec<f32>], texts: &[Vec<f32>]) -> Vec<Vec<f
 fn check_model(name: &str) {
     check_model_with(name, &EngineOptions::new(DeviceKind::Cpu));
     let reference = EngineOptions {
-        reference: true,
+        backend: Backend::Candle,
         ..EngineOptions::new(DeviceKind::Cpu)
     };
     check_model_with(name, &reference);
@@ -134,7 +136,7 @@ fn check_model_with(name: &str, options: &EngineOptions) {
     let engine = Engine::load_with(&fixtures().join(name), options).unwrap();
     let name = &format!(
         "{name} ({})",
-        if options.reference {
+        if options.backend == Backend::Candle {
             "reference"
         } else {
             "fast"
@@ -170,9 +172,9 @@ fn pytorch_bin_checkpoint_matches_transformers() {
 #[test]
 fn openai_style_quick_gelu_text_tower_matches_transformers() {
     // (Its image side is checked from real photos in the `clip` crate's tests.)
-    for reference in [false, true] {
+    for backend in [Backend::Fast, Backend::Candle] {
         let options = EngineOptions {
-            reference,
+            backend,
             ..EngineOptions::new(DeviceKind::Cpu)
         };
         let engine = Engine::load_with(&fixtures().join("tiny-openai"), &options).unwrap();
@@ -244,7 +246,7 @@ fn fast_path_matches_the_candle_port_at_awkward_sizes() {
     std::fs::write(dir.join("config.json"), json).unwrap();
     let fast = Engine::load(&dir, DeviceKind::Cpu).unwrap();
     let reference = EngineOptions {
-        reference: true,
+        backend: Backend::Candle,
         ..EngineOptions::new(DeviceKind::Cpu)
     };
     let reference = Engine::load_with(&dir, &reference).unwrap();
@@ -346,7 +348,7 @@ fn bad_inputs_are_typed_errors() {
 fn bf16_needs_the_fast_path() {
     let options = EngineOptions {
         precision: Precision::Bf16,
-        reference: true,
+        backend: Backend::Candle,
         ..EngineOptions::new(DeviceKind::Cpu)
     };
     let e = Engine::load_with(&fixtures().join("tiny-pth"), &options)

@@ -159,6 +159,7 @@ impl ClipError {
             | ClipError::RootUnavailable { .. } => Fault::User,
             ClipError::Model(e) => match e {
                 ModelError::Config { .. }
+                | ModelError::UnsupportedFamily { .. }
                 | ModelError::MissingFile { .. }
                 | ModelError::Weights { .. }
                 | ModelError::Device { .. } => Fault::User,

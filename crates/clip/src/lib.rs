@@ -40,6 +40,7 @@ pub mod zeroshot;
 use std::path::{Path, PathBuf};
 
 pub use clip_model::arch::{architecture, ARCHITECTURES};
+pub use clip_model::Backend;
 pub use clip_model::{
     set_threads, threads, ClipConfig, DeviceKind as Device, Engine, EngineOptions, Precision,
 };
@@ -303,7 +304,7 @@ impl Clip {
             .into_iter()
             .map(|cosines| {
                 let logits: Vec<f32> = cosines.iter().map(|c| scale * c).collect();
-                let probs = softmax(&logits);
+                let probs = self.engine.head().probabilities(&logits);
                 let mut ranked: Vec<Prediction> = cosines
                     .into_iter()
                     .zip(logits.into_iter().zip(probs))
@@ -360,10 +361,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 /// Softmax of a row of logits (computed stably in `f64`).
 pub fn softmax(logits: &[f32]) -> Vec<f32> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f64> = logits.iter().map(|&l| f64::from(l - max).exp()).collect();
-    let sum: f64 = exps.iter().sum();
-    exps.iter().map(|e| (e / sum) as f32).collect()
+    clip_model::head::softmax(logits)
 }
 
 #[cfg(test)]

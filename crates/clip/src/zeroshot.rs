@@ -381,7 +381,7 @@ impl Clip {
             dir.display(),
             self.identity().fingerprint,
             o.precision,
-            o.reference,
+            o.backend == clip_model::Backend::Candle,
             self.context_length(),
             classes.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(&sep),
             templates.as_slice().join(&sep),

@@ -1,6 +1,8 @@
-//! The CLIP towers on candle, one struct per module of transformers' `modeling_clip.py`
-//! (<https://github.com/huggingface/transformers/blob/main/src/transformers/models/clip/modeling_clip.py>),
-//! with `vb.pp(..)` names equal to the checkpoint's keys.
+//! CLIP on candle, one struct per module of transformers' `modeling_clip.py`
+//! (<https://github.com/huggingface/transformers/blob/v5.23.0/src/transformers/models/clip/modeling_clip.py>,
+//! the version the goldens in `fixtures/` come from), with `vb.pp(..)` names equal to the
+//! checkpoint's keys. `new` and `forward` are public on every module, so that a training loop
+//! can build the model from a `VarMap` and differentiate through it.
 //!
 //! Two choices differ from a literal port, both for speed without changing results:
 //! - the text tower runs only up to the last end-of-text position of the batch (the mask is
@@ -8,10 +10,16 @@
 //!   the end-of-text position the tokenizer reported, not at an `argmax` over ids;
 //! - weights of any stored dtype (f32, f16, bf16) are converted to f32 once at load.
 
-use candle_core::{DType, Device, IndexOp, Module, Tensor};
+use candle_core::{Device, IndexOp, Module, Tensor};
 use candle_nn::{Conv2dConfig, Embedding, LayerNorm, Linear, VarBuilder};
 
-use crate::config::{Activation, ClipConfig, TextConfig, VisionConfig};
+use crate::error::ModelError;
+use crate::tower::{ImageTower, TextTower};
+
+use super::rows;
+use crate::config::{
+    Activation, ClipConfig, EncoderConfig, EncoderDefaults, TextConfig, VisionConfig,
+};
 
 fn activate(act: Activation, xs: &Tensor) -> candle_core::Result<Tensor> {
     match act {
@@ -35,7 +43,8 @@ pub struct ClipAttention {
 }
 
 impl ClipAttention {
-    fn new(vb: VarBuilder, hidden: usize, num_heads: usize) -> candle_core::Result<Self> {
+    /// Reads the module's weights under `vb`.
+    pub fn new(vb: VarBuilder, hidden: usize, num_heads: usize) -> candle_core::Result<Self> {
         let head_dim = hidden / num_heads;
         Ok(ClipAttention {
             q_proj: candle_nn::linear(hidden, hidden, vb.pp("q_proj"))?,
@@ -48,7 +57,8 @@ impl ClipAttention {
         })
     }
 
-    fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    /// Self-attention over `xs` (`[batch, t, hidden]`), `mask` added to the scores.
+    pub fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let (b, t, c) = xs.dims3()?;
         let heads = |x: Tensor| -> candle_core::Result<Tensor> {
             x.reshape((b, t, self.num_heads, self.head_dim))?
@@ -77,7 +87,8 @@ pub struct ClipMlp {
 }
 
 impl ClipMlp {
-    fn new(
+    /// Reads the module's weights under `vb`.
+    pub fn new(
         vb: VarBuilder,
         hidden: usize,
         intermediate: usize,
@@ -90,7 +101,8 @@ impl ClipMlp {
         })
     }
 
-    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+    /// `fc2(act(fc1(xs)))`.
+    pub fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
         self.fc2
             .forward(&activate(self.act, &self.fc1.forward(xs)?)?)
     }
@@ -105,51 +117,23 @@ pub struct ClipEncoderLayer {
     layer_norm2: LayerNorm,
 }
 
-/// Sizes shared by both towers' encoders (also used by the fast path).
-pub(crate) struct EncoderShape {
-    pub(crate) hidden: usize,
-    pub(crate) intermediate: usize,
-    pub(crate) heads: usize,
-    pub(crate) layers: usize,
-    pub(crate) eps: f64,
-    pub(crate) act: Activation,
-}
-
-/// The two tower configs name these fields alike but are different types.
-macro_rules! encoder_shape {
-    ($c:expr, $act:expr) => {
-        EncoderShape {
-            hidden: $c.hidden_size,
-            intermediate: $c.intermediate_size,
-            heads: $c.num_attention_heads,
-            layers: $c.num_hidden_layers,
-            eps: $c.layer_norm_eps,
-            act: $act,
-        }
-    };
-}
-
-impl EncoderShape {
-    pub(crate) fn text(c: &TextConfig, act: Activation) -> EncoderShape {
-        encoder_shape!(c, act)
-    }
-
-    pub(crate) fn vision(c: &VisionConfig, act: Activation) -> EncoderShape {
-        encoder_shape!(c, act)
-    }
-}
-
 impl ClipEncoderLayer {
-    fn new(vb: VarBuilder, s: &EncoderShape) -> candle_core::Result<Self> {
+    /// Reads the module's weights under `vb`.
+    pub fn new<D: EncoderDefaults>(
+        vb: VarBuilder,
+        c: &EncoderConfig<D>,
+    ) -> candle_core::Result<Self> {
+        let (h, eps) = (c.hidden_size, c.layer_norm_eps);
         Ok(ClipEncoderLayer {
-            self_attn: ClipAttention::new(vb.pp("self_attn"), s.hidden, s.heads)?,
-            layer_norm1: candle_nn::layer_norm(s.hidden, s.eps, vb.pp("layer_norm1"))?,
-            mlp: ClipMlp::new(vb.pp("mlp"), s.hidden, s.intermediate, s.act)?,
-            layer_norm2: candle_nn::layer_norm(s.hidden, s.eps, vb.pp("layer_norm2"))?,
+            self_attn: ClipAttention::new(vb.pp("self_attn"), h, c.num_attention_heads)?,
+            layer_norm1: candle_nn::layer_norm(h, eps, vb.pp("layer_norm1"))?,
+            mlp: ClipMlp::new(vb.pp("mlp"), h, c.intermediate_size, c.activation())?,
+            layer_norm2: candle_nn::layer_norm(h, eps, vb.pp("layer_norm2"))?,
         })
     }
 
-    fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    /// The layer over `xs` (`[batch, t, hidden]`): attention then MLP, each pre-normed.
+    pub fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let h = self
             .self_attn
             .forward(&self.layer_norm1.forward(xs)?, mask)?;
@@ -166,15 +150,20 @@ pub struct ClipEncoder {
 }
 
 impl ClipEncoder {
-    fn new(vb: VarBuilder, s: &EncoderShape) -> candle_core::Result<Self> {
+    /// Reads the module's weights under `vb`.
+    pub fn new<D: EncoderDefaults>(
+        vb: VarBuilder,
+        c: &EncoderConfig<D>,
+    ) -> candle_core::Result<Self> {
         let vb = vb.pp("layers");
-        let layers = (0..s.layers)
-            .map(|i| ClipEncoderLayer::new(vb.pp(i.to_string()), s))
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| ClipEncoderLayer::new(vb.pp(i.to_string()), c))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(ClipEncoder { layers })
     }
 
-    fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    /// Every layer in turn.
+    pub fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let mut xs = xs.clone();
         for layer in &self.layers {
             xs = layer.forward(&xs, mask)?;
@@ -191,22 +180,21 @@ pub struct ClipTextEmbeddings {
 }
 
 impl ClipTextEmbeddings {
-    fn new(vb: VarBuilder, c: &TextConfig) -> candle_core::Result<Self> {
+    /// Reads the module's weights under `vb`.
+    pub fn new(vb: VarBuilder, c: &TextConfig) -> candle_core::Result<Self> {
+        let h = c.encoder.hidden_size;
         Ok(ClipTextEmbeddings {
-            token_embedding: candle_nn::embedding(
-                c.vocab_size,
-                c.hidden_size,
-                vb.pp("token_embedding"),
-            )?,
+            token_embedding: candle_nn::embedding(c.vocab_size, h, vb.pp("token_embedding"))?,
             position_embedding: candle_nn::embedding(
                 c.max_position_embeddings,
-                c.hidden_size,
+                h,
                 vb.pp("position_embedding"),
             )?,
         })
     }
 
-    fn forward(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
+    /// Token plus position embeddings of `ids` (`[batch, t]`).
+    pub fn forward(&self, ids: &Tensor) -> candle_core::Result<Tensor> {
         let (_, t) = ids.dims2()?;
         let tokens = self.token_embedding.forward(ids)?;
         let positions = self.position_embedding.embeddings().narrow(0, 0, t)?;
@@ -223,14 +211,15 @@ pub struct ClipTextTransformer {
 }
 
 impl ClipTextTransformer {
-    fn new(vb: VarBuilder, c: &TextConfig, act: Activation) -> candle_core::Result<Self> {
-        let shape = EncoderShape::text(c, act);
+    /// Reads the module's weights under `vb`.
+    pub fn new(vb: VarBuilder, c: &TextConfig) -> candle_core::Result<Self> {
+        let e = &c.encoder;
         Ok(ClipTextTransformer {
             embeddings: ClipTextEmbeddings::new(vb.pp("embeddings"), c)?,
-            encoder: ClipEncoder::new(vb.pp("encoder"), &shape)?,
+            encoder: ClipEncoder::new(vb.pp("encoder"), e)?,
             final_layer_norm: candle_nn::layer_norm(
-                c.hidden_size,
-                c.layer_norm_eps,
+                e.hidden_size,
+                e.layer_norm_eps,
                 vb.pp("final_layer_norm"),
             )?,
         })
@@ -238,7 +227,7 @@ impl ClipTextTransformer {
 
     /// Pooled output `[batch, hidden]`: the final-normed state at each row's `eot` position.
     /// `ids` is `[batch, t]` with `t` already cut to `max(eot) + 1`.
-    fn forward(&self, ids: &Tensor, eot: &[usize]) -> candle_core::Result<Tensor> {
+    pub fn forward(&self, ids: &Tensor, eot: &[usize]) -> candle_core::Result<Tensor> {
         let (_, t) = ids.dims2()?;
         let xs = self.embeddings.forward(ids)?;
         let mask = causal_mask(t, xs.device())?;
@@ -269,30 +258,29 @@ pub struct ClipVisionEmbeddings {
 }
 
 impl ClipVisionEmbeddings {
-    fn new(vb: VarBuilder, c: &VisionConfig) -> candle_core::Result<Self> {
+    /// Reads the module's weights under `vb`.
+    pub fn new(vb: VarBuilder, c: &VisionConfig) -> candle_core::Result<Self> {
+        let h = c.encoder.hidden_size;
         let patches = (c.image_size / c.patch_size).pow(2);
         let conv = Conv2dConfig {
             stride: c.patch_size,
             ..Default::default()
         };
         Ok(ClipVisionEmbeddings {
-            class_embedding: vb.get(c.hidden_size, "class_embedding")?,
+            class_embedding: vb.get(h, "class_embedding")?,
             patch_embedding: candle_nn::conv2d_no_bias(
                 c.num_channels,
-                c.hidden_size,
+                h,
                 c.patch_size,
                 conv,
                 vb.pp("patch_embedding"),
             )?,
-            position_embedding: candle_nn::embedding(
-                patches + 1,
-                c.hidden_size,
-                vb.pp("position_embedding"),
-            )?,
+            position_embedding: candle_nn::embedding(patches + 1, h, vb.pp("position_embedding"))?,
         })
     }
 
-    fn forward(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
+    /// Class, patch and position embeddings of pixels `[batch, channels, size, size]`.
+    pub fn forward(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
         let b = pixels.dim(0)?;
         let patches = self
             .patch_embedding
@@ -319,26 +307,21 @@ pub struct ClipVisionTransformer {
 }
 
 impl ClipVisionTransformer {
-    fn new(vb: VarBuilder, c: &VisionConfig, act: Activation) -> candle_core::Result<Self> {
-        let shape = EncoderShape::vision(c, act);
+    /// Reads the module's weights under `vb`.
+    pub fn new(vb: VarBuilder, c: &VisionConfig) -> candle_core::Result<Self> {
+        let e = &c.encoder;
+        let (h, eps) = (e.hidden_size, e.layer_norm_eps);
         Ok(ClipVisionTransformer {
             embeddings: ClipVisionEmbeddings::new(vb.pp("embeddings"), c)?,
             // (sic) the checkpoint key really is spelled `pre_layrnorm`.
-            pre_layrnorm: candle_nn::layer_norm(
-                c.hidden_size,
-                c.layer_norm_eps,
-                vb.pp("pre_layrnorm"),
-            )?,
-            encoder: ClipEncoder::new(vb.pp("encoder"), &shape)?,
-            post_layernorm: candle_nn::layer_norm(
-                c.hidden_size,
-                c.layer_norm_eps,
-                vb.pp("post_layernorm"),
-            )?,
+            pre_layrnorm: candle_nn::layer_norm(h, eps, vb.pp("pre_layrnorm"))?,
+            encoder: ClipEncoder::new(vb.pp("encoder"), e)?,
+            post_layernorm: candle_nn::layer_norm(h, eps, vb.pp("post_layernorm"))?,
         })
     }
 
-    fn forward(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
+    /// The post-normed class token, `[batch, hidden]`.
+    pub fn forward(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
         let xs = self.embeddings.forward(pixels)?;
         let xs = self.pre_layrnorm.forward(&xs)?;
         let xs = self.encoder.forward(&xs, None)?;
@@ -346,75 +329,65 @@ impl ClipVisionTransformer {
     }
 }
 
-/// `CLIPModel`: both towers, their projections into the shared space, and `logit_scale`.
+/// `CLIPVisionModelWithProjection`: the vision tower and its projection into the shared
+/// space.
 #[derive(Debug, Clone)]
-pub struct ClipModel {
-    text_model: ClipTextTransformer,
+pub struct ClipVisionModelWithProjection {
     vision_model: ClipVisionTransformer,
     visual_projection: Linear,
-    text_projection: Linear,
-    logit_scale: f32,
-    config: ClipConfig,
-    device: Device,
+    /// `(channels, image_size)`, to shape the engine's pixels.
+    input: (usize, usize),
 }
 
-impl ClipModel {
-    /// Builds the model from weights named as in a Hugging Face `CLIPModel` checkpoint.
+impl ClipVisionModelWithProjection {
+    /// Builds the tower from weights named as in a Hugging Face `CLIPModel` checkpoint (`vb` at
+    /// its root).
     pub fn new(vb: VarBuilder, config: &ClipConfig) -> candle_core::Result<Self> {
-        let t = &config.text_config;
         let v = &config.vision_config;
-        let logit_scale = vb
-            .get((), "logit_scale")?
-            .to_dtype(DType::F32)?
-            .to_scalar::<f32>()?;
-        Ok(ClipModel {
-            text_model: ClipTextTransformer::new(vb.pp("text_model"), t, config.text_activation())?,
-            vision_model: ClipVisionTransformer::new(
-                vb.pp("vision_model"),
-                v,
-                config.vision_activation(),
-            )?,
+        Ok(ClipVisionModelWithProjection {
+            vision_model: ClipVisionTransformer::new(vb.pp("vision_model"), v)?,
             visual_projection: candle_nn::linear_no_bias(
-                v.hidden_size,
+                v.encoder.hidden_size,
                 config.projection_dim,
                 vb.pp("visual_projection"),
             )?,
-            text_projection: candle_nn::linear_no_bias(
-                t.hidden_size,
-                config.projection_dim,
-                vb.pp("text_projection"),
-            )?,
-            logit_scale,
-            config: config.clone(),
-            device: vb.device().clone(),
+            input: (v.num_channels, v.image_size),
         })
-    }
-
-    /// The configuration the model was built from.
-    pub fn config(&self) -> &ClipConfig {
-        &self.config
-    }
-
-    /// The device the weights live on.
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
-    /// The stored `logit_scale` (a log); similarities are multiplied by its exponential.
-    pub fn logit_scale(&self) -> f32 {
-        self.logit_scale
     }
 
     /// Image features `[batch, projection_dim]`, before normalization, from pixels
     /// `[batch, channels, image_size, image_size]`.
-    pub fn image_features(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
+    pub fn forward(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
         let pooled = self.vision_model.forward(pixels)?;
         self.visual_projection.forward(&pooled)
+    }
+}
+
+/// `CLIPTextModelWithProjection`: the text tower and its projection into the shared space.
+#[derive(Debug, Clone)]
+pub struct ClipTextModelWithProjection {
+    text_model: ClipTextTransformer,
+    text_projection: Linear,
+}
+
+impl ClipTextModelWithProjection {
+    /// Builds the tower from weights named as in a Hugging Face `CLIPModel` checkpoint (`vb` at
+    /// its root).
+    pub fn new(vb: VarBuilder, config: &ClipConfig) -> candle_core::Result<Self> {
+        let t = &config.text_config;
+        Ok(ClipTextModelWithProjection {
+            text_model: ClipTextTransformer::new(vb.pp("text_model"), t)?,
+            text_projection: candle_nn::linear_no_bias(
+                t.encoder.hidden_size,
+                config.projection_dim,
+                vb.pp("text_projection"),
+            )?,
+        })
     }
 
     /// Text features `[batch, projection_dim]`, before normalization, from token ids
     /// `[batch, context]` (u32) and each row's end-of-text position.
-    pub fn text_features(&self, ids: &Tensor, eot: &[usize]) -> candle_core::Result<Tensor> {
+    pub fn forward(&self, ids: &Tensor, eot: &[usize]) -> candle_core::Result<Tensor> {
         let (b, t) = ids.dims2()?;
         if eot.len() != b {
             candle_core::bail!("{} end positions for a batch of {b}", eot.len());
@@ -427,5 +400,60 @@ impl ClipModel {
         let ids = ids.narrow(1, 0, last + 1)?;
         let pooled = self.text_model.forward(&ids, eot)?;
         self.text_projection.forward(&pooled)
+    }
+}
+
+impl ImageTower for ClipVisionModelWithProjection {
+    fn image_features(&self, pixels: &[f32], batch: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+        let (c, s) = self.input;
+        let device = self.visual_projection.weight().device();
+        rows(&self.forward(&Tensor::from_slice(pixels, (batch, c, s, s), device)?)?)
+    }
+}
+
+impl TextTower for ClipTextModelWithProjection {
+    fn text_features(
+        &self,
+        ids: &[u32],
+        batch: usize,
+        eot: &[usize],
+    ) -> Result<Vec<Vec<f32>>, ModelError> {
+        let device = self.text_projection.weight().device();
+        let ids = Tensor::from_slice(ids, (batch, ids.len() / batch), device)?;
+        rows(&self.forward(&ids, eot)?)
+    }
+}
+
+/// `CLIPModel`: both towers with their projections, and the learned `logit_scale`.
+#[derive(Debug, Clone)]
+pub struct ClipModel {
+    /// The vision tower.
+    pub vision: ClipVisionModelWithProjection,
+    /// The text tower.
+    pub text: ClipTextModelWithProjection,
+    /// The natural log of the multiplier of cosine similarities (a scalar).
+    pub logit_scale: Tensor,
+}
+
+impl ClipModel {
+    /// Builds the model from weights named as in a Hugging Face `CLIPModel` checkpoint.
+    pub fn new(vb: VarBuilder, config: &ClipConfig) -> candle_core::Result<Self> {
+        Ok(ClipModel {
+            vision: ClipVisionModelWithProjection::new(vb.clone(), config)?,
+            text: ClipTextModelWithProjection::new(vb.clone(), config)?,
+            logit_scale: crate::head::logit_scale(&vb)?,
+        })
+    }
+
+    /// Image features `[batch, projection_dim]`, before normalization, from pixels
+    /// `[batch, channels, image_size, image_size]`.
+    pub fn image_features(&self, pixels: &Tensor) -> candle_core::Result<Tensor> {
+        self.vision.forward(pixels)
+    }
+
+    /// Text features `[batch, projection_dim]`, before normalization, from token ids
+    /// `[batch, context]` (u32) and each row's end-of-text position.
+    pub fn text_features(&self, ids: &Tensor, eot: &[usize]) -> candle_core::Result<Tensor> {
+        self.text.forward(ids, eot)
     }
 }
