@@ -34,6 +34,7 @@ pub mod eval;
 pub mod hub;
 pub mod identity;
 pub mod photos;
+pub mod vector;
 pub mod walk;
 pub mod zeroshot;
 
@@ -49,6 +50,7 @@ pub use clip_preprocess::text::{Tokenizer, Tokens, DEFAULT_CONTEXT_LENGTH};
 pub use error::{ClipError, Fault};
 pub use hub::{DownloadProgress, NoProgress, ResolveOptions, DEFAULT_MODEL, KNOWN_MODELS};
 pub use identity::ModelId;
+pub use vector::{cosine, normalized, softmax};
 pub use zeroshot::{ClassifierOptions, Templates};
 
 /// How many items go through the model at once by default.
@@ -286,7 +288,7 @@ impl Clip {
     /// `logits[i][j] = logit_scale * cos(image i, text j)`, as CLIP's `logits_per_image`.
     pub fn logits(&self, image_features: &[Vec<f32>], text_features: &[Vec<f32>]) -> Vec<Vec<f32>> {
         let scale = self.logit_scale();
-        eval::cosine_matrix(image_features, text_features)
+        vector::cosine_matrix(image_features, text_features)
             .into_iter()
             .map(|row| row.into_iter().map(|c| scale * c).collect())
             .collect()
@@ -300,7 +302,7 @@ impl Clip {
         label_features: &[Vec<f32>],
     ) -> Vec<Vec<Prediction>> {
         let scale = self.logit_scale();
-        eval::cosine_matrix(image_features, label_features)
+        vector::cosine_matrix(image_features, label_features)
             .into_iter()
             .map(|cosines| {
                 let logits: Vec<f32> = cosines.iter().map(|c| scale * c).collect();
@@ -336,8 +338,6 @@ pub struct Prediction {
     pub cosine: f32,
 }
 
-use clip_index::search::dot;
-
 /// 64-bit FNV-1a of `bytes`, continuing from `h` (start from [`FNV_OFFSET`]): stable names and
 /// fingerprints, not security.
 pub(crate) fn fnv1a(bytes: &[u8], h: u64) -> u64 {
@@ -348,39 +348,3 @@ pub(crate) fn fnv1a(bytes: &[u8], h: u64) -> u64 {
 
 /// FNV-1a's starting value.
 pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-/// A copy of `v` scaled to unit length (unchanged if it is all zeros).
-pub fn normalized(v: &[f32]) -> Vec<f32> {
-    clip_index::search::normalized(v)
-}
-
-/// Cosine similarity of two vectors.
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    dot(&normalized(a), &normalized(b))
-}
-
-/// Softmax of a row of logits (computed stably in `f64`).
-pub fn softmax(logits: &[f32]) -> Vec<f32> {
-    clip_model::head::softmax(logits)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn softmax_sums_to_one_and_orders() {
-        let p = softmax(&[1.0, 2.0, 3.0]);
-        assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-6);
-        assert!(p[2] > p[1] && p[1] > p[0]);
-        let big = softmax(&[1000.0, 0.0]);
-        assert!((big[0] - 1.0).abs() < 1e-6);
-    }
-
-    #[test]
-    fn normalized_handles_zero() {
-        assert_eq!(normalized(&[0.0, 0.0]), vec![0.0, 0.0]);
-        assert_eq!(normalized(&[3.0, 4.0]), vec![0.6, 0.8]);
-        assert!((cosine(&[1.0, 0.0], &[2.0, 0.0]) - 1.0).abs() < 1e-6);
-    }
-}

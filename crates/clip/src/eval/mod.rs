@@ -13,12 +13,12 @@ pub mod probe;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 pub use crate::batch::{Embedded, Failure};
 use crate::dataset::{Captions, ClassLabels, ImageFolder};
-use crate::{normalized, Clip, ClipError};
+pub use crate::vector::cosine_matrix;
+use crate::{Clip, ClipError};
 
 /// How many entries rank before `target` in `scores`: those with a higher score, and those
 /// with an equal score and a lower index.
@@ -40,19 +40,6 @@ pub fn argmax(scores: &[f32]) -> usize {
         }
     }
     best
-}
-
-/// `scores[i][j]`: cosine similarity of row `i` of `a` and row `j` of `b`, on all cores.
-pub fn cosine_matrix(a: &[Vec<f32>], b: &[Vec<f32>]) -> Vec<Vec<f32>> {
-    let b: Vec<Vec<f32>> = b.iter().map(|v| normalized(v)).collect();
-    a.par_iter()
-        .map(|row| {
-            let row = normalized(row);
-            b.iter()
-                .map(|col| row.iter().zip(col).map(|(x, y)| x * y).sum())
-                .collect()
-        })
-        .collect()
 }
 
 /// One class's line of the per-class table.
