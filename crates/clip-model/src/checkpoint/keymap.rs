@@ -4,8 +4,9 @@
 //! and shape. A [`KeyMap`] answers such a request from the checkpoint: a layout that only
 //! names things differently overrides [`KeyMap::key`]; one that stores them differently
 //! (open_clip's stacked `attn.in_proj_weight`, its transposed `text_projection`) overrides
-//! [`KeyMap::load`] to slice or transpose what it reads. [`key_map`] is the one place that
-//! decides, from the checkpoint's keys, which map applies; transformers' own layout needs none.
+//! [`KeyMap::load`] to slice or transpose what it reads. [`mapped`] picks, from the checkpoint's
+//! keys, the first layout of the list it is given (`checkpoint::FOREIGN_LAYOUTS`, the one place
+//! layouts are listed) that applies; transformers' own layout needs none.
 
 use candle_core::{Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
@@ -32,19 +33,13 @@ pub(crate) trait KeyMap: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// The map for `checkpoint`: the first foreign layout whose keys it holds; `None` for
-/// transformers' own layout, whose names are those the ports use.
-pub(crate) fn key_map(checkpoint: &VarBuilder) -> Option<&'static dyn KeyMap> {
-    let foreign: &[&'static dyn KeyMap] = &[
-        #[cfg(test)]
-        &super::renamed::Renamed,
-    ];
-    foreign.iter().copied().find(|map| map.matches(checkpoint))
-}
-
-/// `checkpoint` read through its key map, if it needs one.
-pub(crate) fn mapped(checkpoint: VarBuilder<'static>) -> VarBuilder<'static> {
-    let Some(map) = key_map(&checkpoint) else {
+/// `checkpoint` read through the first of the `foreign` layouts whose keys it holds; as it
+/// is when none does (transformers' own layout, whose names are those the ports use).
+pub(crate) fn mapped(
+    checkpoint: VarBuilder<'static>,
+    foreign: &[&'static dyn KeyMap],
+) -> VarBuilder<'static> {
+    let Some(map) = foreign.iter().copied().find(|map| map.matches(&checkpoint)) else {
         return checkpoint;
     };
     let (dtype, device) = (checkpoint.dtype(), checkpoint.device().clone());

@@ -9,7 +9,14 @@ mod keymap;
 #[cfg(test)]
 mod renamed;
 
-use keymap::mapped;
+use keymap::{mapped, KeyMap};
+
+/// Every layout other than transformers' own, in the order they are tried; a new layout is one
+/// entry here (and its module above).
+const FOREIGN_LAYOUTS: &[&dyn KeyMap] = &[
+    #[cfg(test)]
+    &renamed::Renamed,
+];
 
 use std::path::{Path, PathBuf};
 
@@ -68,7 +75,7 @@ impl WeightsFiles {
             path: self.shown(),
             detail: e.to_string(),
         })?;
-        Ok(mapped(vb))
+        Ok(mapped(vb, FOREIGN_LAYOUTS))
     }
 }
 

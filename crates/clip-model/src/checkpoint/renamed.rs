@@ -1,6 +1,6 @@
 //! A throwaway layout that proves the key-map seam: every key under `renamed.`, and
 //! `pre_layrnorm` spelled `pre_layernorm`. It exists only in tests; a family that only renames
-//! keys costs what this file costs, plus its line in [`super::keymap::key_map`].
+//! keys costs what this file costs, plus its line in `FOREIGN_LAYOUTS` (`checkpoint/mod.rs`).
 
 use candle_nn::VarBuilder;
 
