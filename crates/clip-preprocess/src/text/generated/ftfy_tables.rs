@@ -6,18 +6,19 @@
 // Code point sets are sorted, inclusive `(first, last)` ranges; maps are sorted by key
 // for binary search. Regex sources are written for the Rust `regex` crate with every
 // character class spelled out, so they do not depend on the crate's Unicode tables.
+// body-blake3: 8d79f67cb42867a5dabd6d2ee21f7906e5edd2f29fcb63e826813232d6d5fde1
 
 #![allow(clippy::unreadable_literal)]
 
 /// The ftfy release these tables were extracted from.
-pub(super) const FTFY_VERSION: &str = "6.3.1";
+pub(crate) const FTFY_VERSION: &str = "6.3.1";
 /// The Unicode version of the Python `unicodedata` these tables were extracted from.
-pub(super) const PY_UNICODE_VERSION: &str = "14.0.0";
+pub(crate) const PY_UNICODE_VERSION: &str = "14.0.0";
 
 // ---- Regex sources -------------------------------------------------------------
 
 /// `ftfy.badness.BADNESS_RE` (only ever searched: `is_bad`).
-pub(super) const BADNESS_RE: &str = concat!(
+pub(crate) const BADNESS_RE: &str = concat!(
     r#"(?:[\x{80}-\x{9F}]|[\x{A1}-\x{AC}\x{AE}-\x{AF}\x{B1}-\x{B3}\x{B5}-\x{B6}\x{B8}-\x{D1}"#,
     r#"\x{D7}-\x{D8}\x{DC}-\x{DD}\x{DF}-\x{F1}\x{F7}\x{FC}\x{100}-\x{107}\x{10C}-\x{113}\x{116}"#,
     r#"-\x{11B}\x{11E}-\x{11F}\x{122}-\x{123}\x{12A}-\x{12B}\x{12F}-\x{130}\x{136}-\x{137}\x{139}"#,
@@ -299,14 +300,14 @@ pub(super) const BADNESS_RE: &str = concat!(
 );
 
 /// `ftfy.chardata.ALTERED_UTF8_RE` (bytes; for `regex::bytes`).
-pub(super) const ALTERED_UTF8_RE: &str = concat!(
+pub(crate) const ALTERED_UTF8_RE: &str = concat!(
     r#"(?-u)(?:[\xC2-\xC3\xC5\xCE\xD0\xD9]\x20|[\xE2-\xE3]\x20[\x80-\x84\x86-\x9F\xA1-\xBF]"#,
     r#"|[\xE0-\xE3][\x80-\x84\x86-\x9F\xA1-\xBF]\x20|\xF0\x20[\x80-\xBF][\x80-\xBF]|\xF0[\x80"#,
     r#"-\xBF]\x20[\x80-\xBF]|\xF0[\x80-\xBF][\x80-\xBF]\x20)"#,
 );
 
 /// `ftfy.chardata.LOSSY_UTF8_RE` (bytes; for `regex::bytes`).
-pub(super) const LOSSY_UTF8_RE: &str = concat!(
+pub(crate) const LOSSY_UTF8_RE: &str = concat!(
     r#"(?-u)(?:[\xC2-\xDF]\x1A|[\xC2-\xC3]\x3F|\xED[\xA0-\xAF][\x1A\x3F]\xED[\xB0-\xBF][\x1A"#,
     r#"\x3F\x80-\xBF]|\xED[\xA0-\xAF][\x1A\x3F\x80-\xBF]\xED[\xB0-\xBF][\x1A\x3F]|[\xE0-\xEF"#,
     r#"][\x1A\x3F][\x1A\x80-\xBF]|[\xE0-\xEF][\x1A\x80-\xBF][\x1A\x3F]|[\xF0-\xF4][\x1A\x3F"#,
@@ -315,7 +316,7 @@ pub(super) const LOSSY_UTF8_RE: &str = concat!(
 );
 
 /// `ftfy.fixes.ANSI_RE` (Python's `\d` is any Unicode decimal digit).
-pub(super) const ANSI_RE: &str = concat!(
+pub(crate) const ANSI_RE: &str = concat!(
     r#"\x{1B}\x{5B}(?:[0-9\x{3B}\x{660}-\x{669}\x{6F0}-\x{6F9}\x{7C0}-\x{7C9}\x{966}-\x{96F}"#,
     r#"\x{9E6}-\x{9EF}\x{A66}-\x{A6F}\x{AE6}-\x{AEF}\x{B66}-\x{B6F}\x{BE6}-\x{BEF}\x{C66}-\x{C6F}"#,
     r#"\x{CE6}-\x{CEF}\x{D66}-\x{D6F}\x{DE6}-\x{DEF}\x{E50}-\x{E59}\x{ED0}-\x{ED9}\x{F20}-\x{F29}"#,
@@ -334,7 +335,7 @@ pub(super) const ANSI_RE: &str = concat!(
 // ---- Character classes ---------------------------------------------------------
 
 /// `ftfy.chardata.UTF8_CLUES['utf8_first_of_2']`.
-pub(super) static UTF8_FIRST_OF_2: &[(u32, u32)] = &[
+pub(crate) static UTF8_FIRST_OF_2: &[(u32, u32)] = &[
     (0xC2, 0xDF), (0x100, 0x100), (0x102, 0x102), (0x106, 0x106), (0x10C, 0x10C),
     (0x10E, 0x10E), (0x110, 0x110), (0x112, 0x112), (0x116, 0x116), (0x118, 0x118),
     (0x11A, 0x11A), (0x11E, 0x11E), (0x122, 0x122), (0x12A, 0x12A), (0x130, 0x130),
@@ -345,7 +346,7 @@ pub(super) static UTF8_FIRST_OF_2: &[(u32, u32)] = &[
     (0x17D, 0x17D), (0x392, 0x3A1), (0x3A3, 0x3AF), (0x412, 0x42F),
 ];
 /// `ftfy.chardata.UTF8_CLUES['utf8_first_of_3']`.
-pub(super) static UTF8_FIRST_OF_3: &[(u32, u32)] = &[
+pub(crate) static UTF8_FIRST_OF_3: &[(u32, u32)] = &[
     (0xE0, 0xEF), (0x101, 0x101), (0x103, 0x103), (0x105, 0x105), (0x107, 0x107),
     (0x10D, 0x10D), (0x10F, 0x10F), (0x113, 0x113), (0x117, 0x117), (0x119, 0x119),
     (0x11B, 0x11B), (0x123, 0x123), (0x12B, 0x12B), (0x12F, 0x12F), (0x137, 0x137),
@@ -353,12 +354,12 @@ pub(super) static UTF8_FIRST_OF_3: &[(u32, u32)] = &[
     (0x430, 0x43F),
 ];
 /// `ftfy.chardata.UTF8_CLUES['utf8_first_of_4']`.
-pub(super) static UTF8_FIRST_OF_4: &[(u32, u32)] = &[
+pub(crate) static UTF8_FIRST_OF_4: &[(u32, u32)] = &[
     (0xF0, 0xF0), (0xF3, 0xF3), (0x111, 0x111), (0x11F, 0x11F), (0x161, 0x161), (0x3C0, 0x3C0),
     (0x3C3, 0x3C3), (0x440, 0x440), (0x443, 0x443),
 ];
 /// `ftfy.chardata.UTF8_CLUES['utf8_continuation']`.
-pub(super) static UTF8_CONTINUATION: &[(u32, u32)] = &[
+pub(crate) static UTF8_CONTINUATION: &[(u32, u32)] = &[
     (0x20, 0x20), (0x80, 0xBF), (0xC6, 0xC6), (0xD8, 0xD8), (0xE6, 0xE6), (0xF8, 0xF8),
     (0x104, 0x105), (0x13D, 0x13E), (0x141, 0x142), (0x152, 0x153), (0x156, 0x157),
     (0x15A, 0x15B), (0x15E, 0x161), (0x164, 0x165), (0x178, 0x17E), (0x192, 0x192),
@@ -369,7 +370,7 @@ pub(super) static UTF8_CONTINUATION: &[(u32, u32)] = &[
     (0x2116, 0x2116), (0x2122, 0x2122),
 ];
 /// `ftfy.chardata.UTF8_CLUES['utf8_continuation_strict']`.
-pub(super) static UTF8_CONTINUATION_STRICT: &[(u32, u32)] = &[
+pub(crate) static UTF8_CONTINUATION_STRICT: &[(u32, u32)] = &[
     (0x80, 0xBF), (0xC6, 0xC6), (0xD8, 0xD8), (0xE6, 0xE6), (0xF8, 0xF8), (0x104, 0x105),
     (0x13D, 0x13E), (0x141, 0x142), (0x152, 0x153), (0x156, 0x157), (0x15A, 0x15B),
     (0x15E, 0x161), (0x164, 0x165), (0x178, 0x17E), (0x192, 0x192), (0x2C6, 0x2C7),
@@ -379,17 +380,17 @@ pub(super) static UTF8_CONTINUATION_STRICT: &[(u32, u32)] = &[
     (0x2116, 0x2116), (0x2122, 0x2122),
 ];
 /// `ftfy.chardata.CONTROL_CHARS`: removed by `remove_control_chars`.
-pub(super) static CONTROL_CHARS: &[(u32, u32)] = &[
+pub(crate) static CONTROL_CHARS: &[(u32, u32)] = &[
     (0x0, 0x8), (0xB, 0xB), (0xE, 0x1F), (0x7F, 0x7F), (0x206A, 0x206F), (0xFEFF, 0xFEFF),
     (0xFFF9, 0xFFFC),
 ];
 /// Python's `str.isspace()` / `re` `\s` (Unicode 14; includes U+1C..U+1F).
-pub(super) static PY_WHITESPACE: &[(u32, u32)] = &[
+pub(crate) static PY_WHITESPACE: &[(u32, u32)] = &[
     (0x9, 0xD), (0x1C, 0x20), (0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A),
     (0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000),
 ];
 /// Code points unassigned (`Cn`) in Python's Unicode 14 database: inert under its NFC.
-pub(super) static PY_UNASSIGNED: &[(u32, u32)] = &[
+pub(crate) static PY_UNASSIGNED: &[(u32, u32)] = &[
     (0x378, 0x379), (0x380, 0x383), (0x38B, 0x38B), (0x38D, 0x38D), (0x3A2, 0x3A2),
     (0x530, 0x530), (0x557, 0x558), (0x58B, 0x58C), (0x590, 0x590), (0x5C8, 0x5CF),
     (0x5EB, 0x5EE), (0x5F5, 0x5FF), (0x70E, 0x70E), (0x74B, 0x74C), (0x7B2, 0x7BF),
@@ -553,7 +554,7 @@ pub(super) static PY_UNASSIGNED: &[(u32, u32)] = &[
 // ---- str.translate maps ---------------------------------------------------------
 
 /// `ftfy.chardata.LIGATURES`.
-pub(super) static LIGATURES: &[(u32, &str)] = &[
+pub(crate) static LIGATURES: &[(u32, &str)] = &[
     (0x132, "IJ"), (0x133, "ij"), (0x149, "\u{2bc}n"), (0x1C4, "D\u{17d}"),
     (0x1C5, "D\u{17e}"), (0x1C6, "d\u{17e}"), (0x1C7, "LJ"), (0x1C8, "Lj"), (0x1C9, "lj"),
     (0x1CA, "NJ"), (0x1CB, "Nj"), (0x1CC, "nj"), (0x1F1, "DZ"), (0x1F2, "Dz"), (0x1F3, "dz"),
@@ -561,7 +562,7 @@ pub(super) static LIGATURES: &[(u32, &str)] = &[
     (0xFB05, "\u{17f}t"), (0xFB06, "st"),
 ];
 /// `ftfy.chardata.WIDTH_MAP` (NFKC of U+FF01..U+FFEF, plus U+3000).
-pub(super) static WIDTH_MAP: &[(u32, &str)] = &[
+pub(crate) static WIDTH_MAP: &[(u32, &str)] = &[
     (0x3000, " "), (0xFF01, "!"), (0xFF02, "\""), (0xFF03, "#"), (0xFF04, "$"), (0xFF05, "%"),
     (0xFF06, "&"), (0xFF07, "'"), (0xFF08, "("), (0xFF09, ")"), (0xFF0A, "*"), (0xFF0B, "+"),
     (0xFF0C, ","), (0xFF0D, "-"), (0xFF0E, "."), (0xFF0F, "/"), (0xFF10, "0"), (0xFF11, "1"),
@@ -619,7 +620,7 @@ pub(super) static WIDTH_MAP: &[(u32, &str)] = &[
 /// `ftfy.bad_codecs.sloppy`: unassigned bytes decode to the same-numbered code point,
 /// and byte 0x1A stands for U+FFFD).
 #[derive(Debug)]
-pub(super) struct Charmap {
+pub(crate) struct Charmap {
     /// The Python codec name.
     pub name: &'static str,
     /// `name.startswith("sloppy")`.
@@ -882,7 +883,7 @@ static ENCODE_CP437: [(u16, u8); 129] = [
 ];
 
 /// `ftfy.chardata.CHARMAP_ENCODINGS`, in the order ftfy tries them.
-pub(super) static CHARMAPS: [Charmap; 10] = [
+pub(crate) static CHARMAPS: [Charmap; 10] = [
     Charmap {
         name: "latin-1",
         sloppy: false,
@@ -1086,13 +1087,13 @@ pub(super) static CHARMAPS: [Charmap; 10] = [
 ];
 
 /// Bytes that strict (non-sloppy) `windows-1252` cannot decode.
-pub(super) static WINDOWS_1252_UNDEFINED: [u8; 5] = [0x81, 0x8D, 0x8F, 0x90, 0x9D];
+pub(crate) static WINDOWS_1252_UNDEFINED: [u8; 5] = [0x81, 0x8D, 0x8F, 0x90, 0x9D];
 
 // ---- HTML ----------------------------------------------------------------------
 
 /// `html.entities.html5`: entity name (without `&`, with `;` where the name has one)
 /// to replacement text, sorted by name.
-pub(super) static HTML5_ENTITIES: &[(&str, &str)] = &[
+pub(crate) static HTML5_ENTITIES: &[(&str, &str)] = &[
     ("AElig", "\u{c6}"), ("AElig;", "\u{c6}"), ("AMP", "&"), ("AMP;", "&"),
     ("Aacute", "\u{c1}"), ("Aacute;", "\u{c1}"), ("Abreve;", "\u{102}"), ("Acirc", "\u{c2}"),
     ("Acirc;", "\u{c2}"), ("Acy;", "\u{410}"), ("Afr;", "\u{1d504}"), ("Agrave", "\u{c0}"),
@@ -1823,10 +1824,10 @@ pub(super) static HTML5_ENTITIES: &[(&str, &str)] = &[
     ("zwnj;", "\u{200c}"),
 ];
 /// The longest `html.entities.html5` name without a trailing `;`.
-pub(super) const HTML5_MAX_NAME_WITHOUT_SEMICOLON: usize = 6;
+pub(crate) const HTML5_MAX_NAME_WITHOUT_SEMICOLON: usize = 6;
 /// The entries of `ftfy.chardata.HTML_ENTITIES` that are not `&` + an html5 name ending
 /// in `;`: the upper-cased entities ftfy also decodes (key without `&`), sorted.
-pub(super) static FTFY_UPPERCASE_ENTITIES: &[(&str, &str)] = &[
+pub(crate) static FTFY_UPPERCASE_ENTITIES: &[(&str, &str)] = &[
     ("AACUTE;", "\u{c1}"), ("ABREVE;", "\u{102}"), ("AC;", "\u{223e}"), ("ACD;", "\u{223f}"),
     ("ACIRC;", "\u{c2}"), ("ACUTE;", "\u{b4}"), ("ACY;", "\u{410}"), ("AELIG;", "\u{c6}"),
     ("AF;", "\u{2061}"), ("AFR;", "\u{1d51e}"), ("AGRAVE;", "\u{c0}"),
@@ -2271,7 +2272,7 @@ pub(super) static FTFY_UPPERCASE_ENTITIES: &[(&str, &str)] = &[
     ("ZWJ;", "\u{200d}"), ("ZWNJ;", "\u{200c}"),
 ];
 /// `html._invalid_charrefs`: numeric references replaced per the HTML5 spec.
-pub(super) static INVALID_CHARREFS: &[(u32, &str)] = &[
+pub(crate) static INVALID_CHARREFS: &[(u32, &str)] = &[
     (0x0, "\u{fffd}"), (0xD, "\u{d}"), (0x80, "\u{20ac}"), (0x81, "\u{81}"),
     (0x82, "\u{201a}"), (0x83, "\u{192}"), (0x84, "\u{201e}"), (0x85, "\u{2026}"),
     (0x86, "\u{2020}"), (0x87, "\u{2021}"), (0x88, "\u{2c6}"), (0x89, "\u{2030}"),
@@ -2283,7 +2284,7 @@ pub(super) static INVALID_CHARREFS: &[(u32, &str)] = &[
     (0x9E, "\u{17e}"), (0x9F, "\u{178}"),
 ];
 /// `html._invalid_codepoints`: numeric references that decode to nothing.
-pub(super) static INVALID_CODEPOINTS: &[(u32, u32)] = &[
+pub(crate) static INVALID_CODEPOINTS: &[(u32, u32)] = &[
     (0x1, 0x8), (0xB, 0xB), (0xE, 0x1F), (0x7F, 0x9F), (0xFDD0, 0xFDEF), (0xFFFE, 0xFFFF),
     (0x1FFFE, 0x1FFFF), (0x2FFFE, 0x2FFFF), (0x3FFFE, 0x3FFFF), (0x4FFFE, 0x4FFFF),
     (0x5FFFE, 0x5FFFF), (0x6FFFE, 0x6FFFF), (0x7FFFE, 0x7FFFF), (0x8FFFE, 0x8FFFF),
