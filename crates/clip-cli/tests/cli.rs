@@ -1,11 +1,10 @@
 //! The `clip` binary as a user runs it: output snapshots, exit codes, error messages, and a
 //! model downloaded from a loopback hub then used offline.
 
-#[path = "../../../fixtures/hub_server.rs"]
-mod hub_server;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+use clip_test_support::hub_server;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")

@@ -1,13 +1,10 @@
 //! End-to-end tests of the library: image files and texts through `Clip` against the Python
 //! reference's goldens, and model resolution through a loopback hub.
 
-#[path = "../../../fixtures/hub_server.rs"]
-mod hub_server;
-
 use std::path::{Path, PathBuf};
 
 use clip::{Clip, ClipError, Device, DownloadProgress, NoProgress, ResolveOptions};
-use hub_server::HubServer;
+use clip_test_support::hub_server::{self, HubServer};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
