@@ -15,7 +15,10 @@ use crate::cli::{Cli, Command};
 fn main() -> ExitCode {
     init_logging();
     let matches = Cli::command()
-        .after_help(clip::env::help_section())
+        .after_help(format!(
+            "{}\n\nExit status: 0 done, 1 nothing found (search, duplicates), 2 an error.",
+            clip::env::help_section()
+        ))
         .get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
@@ -31,14 +34,10 @@ fn main() -> ExitCode {
             if let Some(hint) = hint(&err) {
                 eprintln!("hint: {hint}");
             }
-            ExitCode::from(ERROR)
+            ExitCode::from(output::ERROR)
         }
     }
 }
-
-/// The exit code of every failure, as for a usage error (clap's): 0 means results, 1 a
-/// search that found nothing ([`output::NO_RESULTS`]), 2 that something went wrong.
-const ERROR: u8 = 2;
 
 fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     match cli.command {

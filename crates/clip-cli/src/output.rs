@@ -88,8 +88,12 @@ impl clip::DownloadProgress for DownloadBar {
     }
 }
 
-/// The exit code of a search that ran and found nothing (errors exit with 2, see `main`).
+/// The exit code of a search or duplicates run that found nothing.
 pub const NO_RESULTS: ExitCode = ExitCode::FAILURE;
+
+/// The exit code of every failure, as for a usage error (clap's): 0 means done, 1 a search
+/// that found nothing ([`NO_RESULTS`]), 2 that something went wrong.
+pub const ERROR: u8 = 2;
 
 /// Loads the model the arguments name (`--model`, else [`clip::DEFAULT_MODEL`]).
 pub fn load_model(args: &ModelArgs) -> Result<clip::Clip, clip::ClipError> {

@@ -81,11 +81,11 @@ pub const VARS: &[Var] = &[
     },
     Var {
         name: CLIP_CACHE_DIR,
-        help: "where label embeddings are cached (default $XDG_CACHE_HOME/clip, else ~/.cache/clip)",
+        help: "the label embeddings cache (default $XDG_CACHE_HOME/clip or ~/.cache/clip)",
     },
     Var {
         name: CLIP_INDEX,
-        help: "the index file of index, search and duplicates (default $XDG_DATA_HOME/clip/index.sqlite, else ~/.local/share/clip/index.sqlite)",
+        help: "the index file (default ~/.local/share/clip/index.sqlite; see XDG_DATA_HOME)",
     },
     Var {
         name: CLIP_LOG,
@@ -93,11 +93,11 @@ pub const VARS: &[Var] = &[
     },
     Var {
         name: HF_HOME,
-        help: "Hugging Face home; the cache is $HF_HOME/hub (default $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface)",
+        help: "Hugging Face home, with the cache in hub/ (default ~/.cache/huggingface)",
     },
     Var {
         name: HF_HUB_CACHE,
-        help: "the hub cache folder itself, overriding HF_HOME (also HUGGINGFACE_HUB_CACHE)",
+        help: "the hub cache itself, overriding HF_HOME (also HUGGINGFACE_HUB_CACHE)",
     },
     Var {
         name: HF_ENDPOINT,
@@ -194,5 +194,9 @@ mod tests {
             "{section}"
         );
         assert_eq!(section.lines().count(), VARS.len() + 1);
+        // Lines of `clip --help` stay unwrapped in 100 columns.
+        for line in section.lines() {
+            assert!(line.chars().count() <= 100, "too long for the help: {line}");
+        }
     }
 }

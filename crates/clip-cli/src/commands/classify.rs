@@ -160,7 +160,7 @@ pub fn run(args: &ClassifyArgs) -> anyhow::Result<ExitCode> {
             "error: {failed} of {} images could not be classified",
             images.len()
         );
-        return Ok(ExitCode::FAILURE);
+        return Ok(ExitCode::from(output::ERROR));
     }
     Ok(ExitCode::SUCCESS)
 }

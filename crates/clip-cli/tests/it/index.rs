@@ -1,0 +1,316 @@
+//! `clip index`: incremental scans, the guards against another model, mass deletion and a second writer, and recovery from a killed run.
+
+use std::path::Path;
+
+use clip_test_support::{fixture, temp_dir};
+
+use crate::{distinct_png, run, stderr, stdout, TestContext, OPENAI};
+
+#[test]
+fn index_is_incremental_and_search_finds_what_embed_computes() {
+    let context = TestContext::new();
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(lib.join("sub")).unwrap();
+    for f in ["chelsea.png", "coins.png", "camera.png"] {
+        std::fs::copy(fixture("photos").join(f), lib.join(f)).unwrap();
+    }
+    std::fs::copy(fixture("photos/rocket.jpg"), lib.join("sub/rocket.jpg")).unwrap();
+    std::fs::write(lib.join("broken.jpg"), "<html>no</html>").unwrap();
+    std::fs::write(lib.join("notes.txt"), "not an image").unwrap();
+    let index = dir.join("idx/index.sqlite");
+    let libs = lib.to_str().unwrap();
+    let s = context.scan_json(&index, &["index", libs, "-m", OPENAI]);
+    assert_eq!(
+        (&s["files"], &s["embedded"], &s["reused"], &s["unchanged"]),
+        (&5.into(), &4.into(), &0.into(), &0.into())
+    );
+    assert_eq!(
+        s["failed"][0]["path"].as_str().unwrap(),
+        lib.join("broken.jpg")
+            .canonicalize()
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
+    // Nothing changed: nothing read, the failure not retried.
+    let s = context.scan_json(&index, &["index", libs]);
+    assert_eq!(
+        (&s["unchanged"], &s["failed_before"], &s["embedded"]),
+        (&4.into(), &1.into(), &0.into())
+    );
+    // Rename, copy, edit, delete, fix the broken file.
+    std::fs::rename(lib.join("coins.png"), lib.join("sub/coins-renamed.png")).unwrap();
+    std::fs::copy(lib.join("chelsea.png"), lib.join("chelsea-copy.png")).unwrap();
+    std::fs::copy(fixture("photos/horse.png"), lib.join("camera.png")).unwrap();
+    std::fs::remove_file(lib.join("sub/rocket.jpg")).unwrap();
+    std::fs::copy(fixture("photos/rocket.jpg"), lib.join("broken.jpg")).unwrap();
+    let s = context.scan_json(&index, &["index"]);
+    // The rename, the copy and the fixed file (now the content of the deleted rocket.jpg,
+    // whose vector is dropped only after the scan) reuse vectors; the edit is embedded.
+    assert_eq!(
+        (&s["reused"], &s["embedded"], &s["unchanged"], &s["removed"]),
+        (&3.into(), &1.into(), &1.into(), &2.into()),
+        "{s}"
+    );
+    assert_eq!(s["failed"], serde_json::json!([]));
+    let status: serde_json::Value = serde_json::from_str(
+        context
+            .index_ok(&index, &["index", "--status", "--json"])
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(
+        (&status["indexed"], &status["vectors"]),
+        (&5.into(), &4.into())
+    );
+    assert_eq!(status["integrity"], "ok");
+    assert_eq!(status["failed"], serde_json::json!([]));
+    // Search: the scores are the cosines `clip embed` gives, best first, ties in path order.
+    let hits: Vec<serde_json::Value> = context
+        .index_ok(&index, &["search", "a cat", "-k", "5", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(hits.len(), 5);
+    let text = context.ok(&["embed", "--text", "a cat", "-m", OPENAI]);
+    let t: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+    let t: Vec<f64> = t["embedding"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect();
+    let mut expected: Vec<(f64, String)> = hits
+        .iter()
+        .map(|h| {
+            let path = h["path"].as_str().unwrap();
+            let e = context.ok(&["embed", "--image", path, "-m", OPENAI]);
+            let e: serde_json::Value = serde_json::from_str(e.trim()).unwrap();
+            let cos: f64 = e["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(&t)
+                .map(|(a, b)| a.as_f64().unwrap() * b)
+                .sum();
+            assert!(
+                (cos - h["score"].as_f64().unwrap()).abs() < 1e-4,
+                "{path}: {cos} vs {}",
+                h["score"]
+            );
+            (cos, path.to_string())
+        })
+        .collect();
+    expected.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let scores: Vec<f64> = hits.iter().map(|h| h["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    let chelsea = hits
+        .iter()
+        .position(|h| h["path"].as_str().unwrap().ends_with("/chelsea.png"))
+        .unwrap();
+    let copy = hits
+        .iter()
+        .position(|h| h["path"].as_str().unwrap().ends_with("/chelsea-copy.png"))
+        .unwrap();
+    assert_eq!(copy + 1, chelsea, "equal vectors tie, in path order");
+    // Paths only, a min score that nothing reaches (exit 1), weights that do not fit.
+    let paths = context.index_ok(&index, &["search", "a cat", "-k", "2", "--paths"]);
+    assert_eq!(paths.lines().count(), 2);
+    assert!(paths.lines().all(|l| Path::new(l).is_absolute()));
+    let null = context.index_ok(&index, &["search", "a cat", "-k", "2", "-0"]);
+    assert_eq!(null, paths.replace('\n', "\0"));
+    let o = run(&mut context.clip_index(&index, &["search", "a cat", "--min-score", "0.99"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), "");
+    let o = run(&mut context.clip_index(&index, &["search", "a cat", "--weights", "1,2"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("2 weights for 1 query terms"),
+        "{}",
+        stderr(&o)
+    );
+    // Terms that cancel out leave nothing to look for.
+    let o = run(&mut context.clip_index(&index, &["search", "cat -cat"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cancel out"), "{}", stderr(&o));
+    // A folder inside another indexed root is not counted twice.
+    let sub = lib.join("sub");
+    let s = context.scan_json(&index, &["index", libs, sub.to_str().unwrap()]);
+    assert_eq!(
+        (&s["files"], &s["unchanged"]),
+        (&5.into(), &5.into()),
+        "{s}"
+    );
+    // Text and image together, and a negative word.
+    let both = context.index_ok(
+        &index,
+        &[
+            "search",
+            "beach -people",
+            "--image",
+            lib.join("camera.png").to_str().unwrap(),
+            "--weights",
+            "1,0.5",
+            "-k",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(both.lines().count(), 1);
+}
+
+#[test]
+fn index_refuses_another_model_mass_deletes_and_a_second_writer() {
+    let context = TestContext::new();
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    for i in 0..15 {
+        distinct_png(&lib.join(format!("h{i:02}.png")), &format!("guard{i}"));
+    }
+    let index = dir.join("index.sqlite");
+    let libs = lib.to_str().unwrap();
+    context.scan_json(&index, &["index", libs, "-m", OPENAI]);
+    // Another model: refused, naming both, with the way out.
+    let o = run(&mut context.clip_index(&index, &["index", libs, "-m", "models/tiny-laion"]));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("tiny-openai") && err.contains("tiny-laion") && err.contains("delete"),
+        "{err}"
+    );
+    let o = run(&mut context.clip_index(&index, &["search", "x", "-m", "models/tiny-laion"]));
+    assert!(
+        stderr(&o).contains("was built with model"),
+        "{}",
+        stderr(&o)
+    );
+    // Without --model, search uses the index's model.
+    context.index_ok(&index, &["search", "a horse", "-k", "1"]);
+    // Most files gone: refused, nothing deleted; then allowed.
+    for i in 0..11 {
+        std::fs::remove_file(lib.join(format!("h{i:02}.png"))).unwrap();
+    }
+    let o = run(&mut context.clip_index(&index, &["index", "-q"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--allow-mass-delete"), "{}", stderr(&o));
+    let status = context.index_ok(&index, &["index", "--status", "--json"]);
+    assert!(status.contains("\"indexed\":15"), "{status}");
+    let s = context.scan_json(&index, &["index", "--allow-mass-delete"]);
+    assert_eq!(s["removed"], 11);
+    // The root itself gone: refused.
+    std::fs::rename(&lib, dir.join("moved")).unwrap();
+    let o = run(&mut context.clip_index(&index, &["index", "-q"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unavailable"), "{}", stderr(&o));
+    // A second indexer is refused while another process holds the index's lock (this test
+    // process plays the first indexer, so no timing is involved).
+    let moved = dir.join("moved");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("index.sqlite.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let o = run(&mut context.clip_index(&index, &["index", moved.to_str().unwrap(), "-q"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("being updated by another process"),
+        "{}",
+        stderr(&o)
+    );
+    drop(lock);
+    context.index_ok(&index, &["index", moved.to_str().unwrap(), "-q"]);
+}
+
+#[test]
+fn a_killed_indexer_loses_nothing_committed_and_resumes() {
+    let context = TestContext::new();
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    for i in 0..1500 {
+        distinct_png(&lib.join(format!("k{i:04}.png")), &format!("kill{i}"));
+    }
+    let libs = lib.to_str().unwrap();
+    let clean = dir.join("clean.sqlite");
+    context.scan_json(&clean, &["index", libs, "-m", OPENAI]);
+    let killed = dir.join("killed.sqlite");
+    for (trial, ms) in [150u64, 400, 700].into_iter().enumerate() {
+        let mut child = context
+            .clip_index(&killed, &["index", libs, "-m", OPENAI, "-q"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let status: serde_json::Value = serde_json::from_str(
+            context
+                .index_ok(&killed, &["index", "--status", "--json"])
+                .trim(),
+        )
+        .unwrap_or_else(|_| serde_json::json!({"integrity": "ok", "indexed": 0}));
+        assert_eq!(status["integrity"], "ok", "trial {trial}");
+        eprintln!("trial {trial}: {} indexed when killed", status["indexed"]);
+        // Files indexed means the folder is recorded: a plain `clip index` resumes.
+        if status["indexed"].as_u64() > Some(0) {
+            let canonical = lib.canonicalize().unwrap();
+            assert_eq!(
+                status["roots"],
+                serde_json::json!([canonical.to_str().unwrap()])
+            );
+        }
+    }
+    let s = context.scan_json(&killed, &["index", libs]);
+    assert_eq!(s["failed"], serde_json::json!([]));
+    let summary = |i: &Path| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(context.index_ok(i, &["index", "--status", "--json"]).trim())
+                .unwrap();
+        for k in ["index", "bytes", "last_scan"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    assert_eq!(summary(&killed), summary(&clean));
+    // Same vectors: the same search results with the same scores.
+    let q = ["search", "a horse", "-k", "1500", "--json"];
+    assert_eq!(context.index_ok(&killed, &q), context.index_ok(&clean, &q));
+}
+
+#[test]
+fn a_blank_index_file_left_by_a_killed_first_run_is_built_afresh() {
+    let context = TestContext::new();
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    distinct_png(&lib.join("a.png"), "blank");
+    let index = dir.join("index.sqlite");
+    std::fs::write(&index, b"").unwrap();
+    // Searching it says what happened and what to do.
+    let o = run(&mut context.clip_index(&index, &["search", "a horse"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("empty: a first `clip index` stopped"),
+        "{}",
+        stderr(&o)
+    );
+    // Indexing makes it an index.
+    let s = context.scan_json(&index, &["index", lib.to_str().unwrap(), "-m", OPENAI]);
+    assert_eq!(s["embedded"], 1);
+    assert_eq!(
+        context
+            .index_ok(&index, &["search", "a horse", "--paths"])
+            .lines()
+            .count(),
+        1
+    );
+}

@@ -1,0 +1,178 @@
+//! Decoding what is not a good image file: junk, truncated files, bad metadata, folders,
+//! pipes and files too big to read.
+
+use std::io::Write;
+
+use clip_preprocess::image::{self, DecodeLimits};
+use clip_preprocess::ImageError;
+use clip_test_support::{fixture, temp_dir};
+
+use crate::common::{decode_bytes, flat_png, png, png_chunk};
+
+#[test]
+fn junk_is_a_typed_error_naming_the_file() {
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", vec![]),
+        ("one byte", vec![0xff]),
+        (
+            "random",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect(),
+        ),
+        (
+            "html",
+            b"<!DOCTYPE html><html><body>not an image</body></html>".to_vec(),
+        ),
+        (
+            "pdf",
+            b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n".to_vec(),
+        ),
+        (
+            "svg",
+            b"<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\"/>".to_vec(),
+        ),
+    ];
+    for (what, bytes) in cases {
+        let err = decode_bytes(&bytes).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("test-input.jpg"), "{what}: {msg}");
+        assert!(
+            matches!(
+                err,
+                ImageError::Empty { .. } | ImageError::UnsupportedFormat { .. }
+            ),
+            "{what}: {err:?}"
+        );
+    }
+    let html = decode_bytes(b"<html><body>x</body></html>")
+        .unwrap_err()
+        .to_string();
+    assert!(html.contains("HTML"), "{html}");
+}
+
+#[test]
+fn truncated_files_fail_cleanly_and_deterministically() {
+    let files = [
+        "photos/rocket.jpg",
+        "photos/horse.png",
+        "images/chelsea_lossy.webp",
+        "images/chelsea_lossless.webp",
+        "images/chelsea.gif",
+        "images/chelsea_small.bmp",
+        "images/chelsea_small.tiff",
+        "images/chelsea_cmyk.jpg",
+        "images/anim.png",
+    ];
+    for file in files {
+        let bytes = std::fs::read(fixture(file)).unwrap();
+        for percent in [1, 50, 99] {
+            let cut = &bytes[..bytes.len() * percent / 100];
+            let first = decode_bytes(cut)
+                .map(|i| i.data.len())
+                .map_err(|e| e.to_string());
+            let second = decode_bytes(cut)
+                .map(|i| i.data.len())
+                .map_err(|e| e.to_string());
+            assert_eq!(first, second, "{file} at {percent}%: not deterministic");
+            if let Err(e) = &first {
+                assert!(e.contains("test-input.jpg"), "{file} at {percent}%: {e}");
+            }
+            // A truncated JPEG is refused, as Pillow does, not filled in.
+            if file.ends_with(".jpg") {
+                let e = first.expect_err(&format!("{file} cut at {percent}% decoded"));
+                assert!(
+                    percent == 1 || e.contains("truncated"),
+                    "{file} at {percent}%: {e}"
+                );
+            }
+        }
+        // Bytes after the end (a phone's appended video or metadata) do not matter, even
+        // ones that look like markers.
+        // A cut JPEG with a whole one appended is still cut, as Pillow says.
+        if file.ends_with(".jpg") {
+            let mut spliced = bytes[..bytes.len() / 2].to_vec();
+            spliced.extend_from_slice(&bytes);
+            let e = decode_bytes(&spliced).unwrap_err().to_string();
+            assert!(e.contains("truncated"), "{file} spliced: {e}");
+        }
+        let mut trailed = bytes.clone();
+        trailed.extend_from_slice(b"\xff\xda\x00\x08 trailer \xff\xd8");
+        assert!(decode_bytes(&trailed).is_ok(), "{file} with a trailer");
+    }
+}
+
+#[test]
+fn corrupt_exif_is_ignored() {
+    let mut ok = png(1, 1, 0, &{
+        let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&[0, 77]).unwrap();
+        enc.finish().unwrap()
+    });
+    let iend = ok.len() - 12;
+    let garbage = png_chunk(b"eXIf", b"MM\x00\x2a\xff\xff\xff\xffgarbage");
+    ok.splice(iend..iend, garbage);
+    let img = decode_bytes(&ok).unwrap();
+    assert_eq!(
+        (img.width, img.height, img.data.as_slice()),
+        (1, 1, &[77u8][..])
+    );
+}
+
+#[test]
+fn folders_are_refused_pipes_read_and_big_files_not_read() {
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let limits = DecodeLimits::default();
+    // A folder, and a FIFO named on purpose.
+    let err = image::open(dir, &limits).unwrap_err().to_string();
+    assert!(err.contains("a folder, not an image file"), "{err}");
+    #[cfg(unix)]
+    {
+        let fifo = dir.join("pipe.jpg");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // Named on purpose, a pipe is read (here from a writer thread), up to the limit.
+        let png = flat_png(8);
+        let writer = {
+            let (fifo, png) = (fifo.clone(), png.clone());
+            std::thread::spawn(move || std::fs::write(fifo, png).unwrap())
+        };
+        assert_eq!(image::open(&fifo, &limits).unwrap().width, 8);
+        writer.join().unwrap();
+        let small = DecodeLimits {
+            max_alloc_bytes: 70,
+            ..limits
+        };
+        let writer = std::thread::spawn({
+            let fifo = fifo.clone();
+            move || {
+                let _ = std::fs::write(fifo, png);
+            }
+        });
+        let err = image::open(&fifo, &small).unwrap_err();
+        assert!(matches!(err, ImageError::FileTooLarge { .. }), "{err:?}");
+        writer.join().unwrap();
+    }
+    // Over the allocation limit: refused by its size, unread.
+    let big = dir.join("big.png");
+    std::fs::write(&big, flat_png(8)).unwrap();
+    let small = DecodeLimits {
+        max_alloc_bytes: 10,
+        ..limits
+    };
+    let err = image::open(&big, &small).unwrap_err();
+    assert!(
+        matches!(err, ImageError::FileTooLarge { limit: 10, .. }),
+        "{err:?}"
+    );
+    assert!(image::open(&big, &limits).is_ok());
+    // A large file that is no image is refused by its first bytes.
+    let text = dir.join("notes.jpg");
+    std::fs::write(&text, "<html>".repeat(100_000)).unwrap();
+    let err = image::open(&text, &limits).unwrap_err().to_string();
+    assert!(err.contains("HTML") && err.contains("notes.jpg"), "{err}");
+}
