@@ -273,7 +273,8 @@ mod tests {
 
     #[test]
     fn missing_files_are_named() {
-        let dir = std::env::temp_dir().join(format!("clip-model-empty-{}", std::process::id()));
+        let tmp = clip_test_support::temp_dir();
+        let dir = tmp.path().to_path_buf();
         std::fs::create_dir_all(&dir).unwrap();
         let e = Engine::load(&dir, DeviceKind::Cpu).unwrap_err().to_string();
         assert!(e.contains("config.json"), "{e}");

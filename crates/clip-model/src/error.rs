@@ -41,6 +41,15 @@ pub enum ModelError {
         /// The loader's explanation (names the tensor).
         detail: String,
     },
+    /// The compute threads could not be set up (the pool already runs, or the system refused
+    /// to start threads).
+    #[error("cannot use {threads} threads: {detail}")]
+    Threads {
+        /// How many were asked for.
+        threads: usize,
+        /// Why not.
+        detail: String,
+    },
     /// The requested compute device is not available in this build or on this machine.
     #[error("device {device} is not available: {detail}")]
     Device {

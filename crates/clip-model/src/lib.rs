@@ -36,7 +36,10 @@ pub fn set_threads(n: usize) -> Result<(), ModelError> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build_global()
-        .map_err(|e| ModelError::Input(format!("cannot use {n} threads: {e}")))
+        .map_err(|e| ModelError::Threads {
+            threads: n,
+            detail: e.to_string(),
+        })
 }
 
 /// The number of compute threads of the CPU paths.

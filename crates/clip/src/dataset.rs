@@ -439,16 +439,10 @@ pub fn read_captions(path: &Path, images_root: Option<&Path>) -> Result<Captions
 mod tests {
     use super::*;
 
-    fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("clip-dataset-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn mapping_files_in_each_form() {
-        let dir = temp("mapping");
+        let tmp = clip_test_support::temp_dir();
+        let dir = tmp.path().to_path_buf();
         let f = dir.join("map.txt");
         std::fs::write(
             &f,
@@ -531,7 +525,8 @@ mod tests {
 
     #[test]
     fn image_folders_and_their_errors() {
-        let dir = temp("folder");
+        let tmp = clip_test_support::temp_dir();
+        let dir = tmp.path().to_path_buf();
         for (f, body) in [
             ("b/x.jpg", "x"),
             ("b/sub/y.PNG", "y"),
@@ -599,7 +594,8 @@ mod tests {
 
     #[test]
     fn caption_files_with_and_without_header() {
-        let dir = temp("captions");
+        let tmp = clip_test_support::temp_dir();
+        let dir = tmp.path().to_path_buf();
         let f = dir.join("c.csv");
         std::fs::write(
             &f,

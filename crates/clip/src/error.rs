@@ -164,7 +164,7 @@ impl ClipError {
                 | ModelError::Weights { .. }
                 | ModelError::Device { .. } => Fault::User,
                 ModelError::Input(_) => Fault::Bug,
-                ModelError::Compute(_) => Fault::Runtime,
+                ModelError::Threads { .. } | ModelError::Compute(_) => Fault::Runtime,
             },
             ClipError::Image(e) => match e {
                 ImageError::Io { .. } => Fault::Runtime,
@@ -198,6 +198,7 @@ impl ClipError {
             ClipError::Model(ModelError::Device { .. }) => "device_unavailable",
             ClipError::Model(ModelError::Input(_)) => "invalid_model_input",
             ClipError::Model(ModelError::Compute(_)) => "compute_failed",
+            ClipError::Model(ModelError::Threads { .. }) => "threads_unavailable",
             ClipError::Model(_) => "invalid_checkpoint",
             ClipError::PreprocessConfig(_) | ClipError::PreprocessMismatch { .. } => {
                 "invalid_preprocess_config"

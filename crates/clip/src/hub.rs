@@ -498,7 +498,8 @@ mod tests {
 
     #[test]
     fn finds_snapshots_by_ref_or_commit() {
-        let cache = std::env::temp_dir().join(format!("clip-hub-{}", std::process::id()));
+        let tmp = clip_test_support::temp_dir();
+        let cache = tmp.path().to_path_buf();
         let repo = repo_cache_dir(&cache, "org/model");
         let commit = "0123456789abcdef0123456789abcdef01234567";
         std::fs::create_dir_all(repo.join("snapshots").join(commit)).unwrap();

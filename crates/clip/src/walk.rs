@@ -168,16 +168,10 @@ fn listing_with(dir: &Path, list: &Lister) -> Result<Listing, ClipError> {
 mod tests {
     use super::*;
 
-    fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("clip-walk-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn a_folder_that_cannot_be_listed_is_noted_and_the_walk_goes_on() {
-        let dir = temp("unlisted");
+        let tmp = clip_test_support::temp_dir();
+        let dir = tmp.path().to_path_buf();
         for f in ["a/1.jpg", "b/2.png", "b/c/3.jpg", "d/4.jpg", "notes.txt"] {
             let p = dir.join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();

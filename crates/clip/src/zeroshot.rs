@@ -558,7 +558,8 @@ mod spec_tests {
             Labels::parse("cat, dog ,,car").unwrap().labels,
             ["cat", "dog", "car"]
         );
-        let dir = tempfile_dir("labels");
+        let tmp = clip_test_support::temp_dir();
+        let dir = tmp.path().to_path_buf();
         let f = dir.join("labels.txt");
         std::fs::write(&f, "# animals\ncat\n\n a dog \n").unwrap();
         assert_eq!(
@@ -595,11 +596,5 @@ mod spec_tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("nope") && e.contains("imagenet"), "{e}");
-    }
-
-    fn tempfile_dir(tag: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("clip-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
     }
 }

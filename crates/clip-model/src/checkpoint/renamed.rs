@@ -24,7 +24,8 @@ fn a_layout_that_only_renames_keys_loads_through_its_key_map() {
     use crate::{Backend, DeviceKind, Engine, EngineOptions};
     let fixture =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/models/tiny-openai");
-    let dir = std::env::temp_dir().join(format!("clip-model-renamed-{}", std::process::id()));
+    let tmp = clip_test_support::temp_dir();
+    let dir = tmp.path().to_path_buf();
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(fixture.join("config.json"), dir.join("config.json")).unwrap();
     let bytes = std::fs::read(fixture.join("model.safetensors")).unwrap();

@@ -35,7 +35,8 @@ mod tests {
 
     #[test]
     fn round_trips_through_the_decoder() {
-        let dir = std::env::temp_dir().join(format!("clip-png-{}", std::process::id()));
+        let tmp = clip_test_support::temp_dir();
+        let dir = tmp.path().to_path_buf();
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t.png");
         let rgb: Vec<u8> = (0..2 * 3 * 3).map(|i| i as u8 * 10).collect();

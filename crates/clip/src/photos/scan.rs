@@ -470,7 +470,8 @@ mod tests {
 
     #[test]
     fn files_under_a_folder_that_cannot_be_listed_are_kept() {
-        let root = std::env::temp_dir().join(format!("clip-walked-{}", std::process::id()));
+        let tmp = clip_test_support::temp_dir();
+        let root = tmp.path().to_path_buf();
         std::fs::create_dir_all(&root).unwrap();
         let r = root.to_str().unwrap().to_string();
         let known: Known = ["a/x.jpg", "a/deep/y.jpg", "ab/z.jpg"]
