@@ -15,7 +15,7 @@ deterministic: rerunning the script reproduces the file byte for byte.
 
 Usage (from the repository root):
 
-    . /work/venv/bin/activate   # ftfy==6.3.1 on CPython 3.11
+    . ../venv/bin/activate   # a venv outside the repository: ftfy==6.3.1 on CPython 3.11
     python tools/ftfy/gen_cases.py [output.json]
 """
 

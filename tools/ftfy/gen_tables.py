@@ -17,7 +17,7 @@ checks: change this script and run it again rather than editing the file.
 
 Usage (from the repository root):
 
-    . /work/venv/bin/activate   # or any venv with `pip install ftfy==6.3.1 blake3==1.0.11`
+    . ../venv/bin/activate   # any venv outside the repository with `pip install ftfy==6.3.1 blake3==1.0.11`
     python tools/ftfy/gen_tables.py [output.rs]
 """
 

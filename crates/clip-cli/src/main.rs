@@ -13,6 +13,7 @@ use clap::{CommandFactory, FromArgMatches};
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    unset_empty_variables();
     init_logging();
     let matches = Cli::command()
         .after_help(format!(
@@ -60,6 +61,17 @@ fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// An empty variable counts as unset (README, Environment): clap would otherwise take
+/// `CLIP_MODEL=` as the model "" and `CLIP_INDEX=` as a missing value.
+fn unset_empty_variables() {
+    for v in clip::env::VARS {
+        if std::env::var_os(v.name).is_some_and(|value| value.is_empty()) {
+            // First thing in `main`, before any thread reads the environment.
+            std::env::remove_var(v.name);
+        }
+    }
+}
+
 /// Logs go to stderr, filtered by `CLIP_LOG` (default: warnings and errors).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env(clip::env::CLIP_LOG)
@@ -68,7 +80,7 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(
-            std::env::var_os(clip::env::NO_COLOR).is_none()
+            clip::env::get(clip::env::NO_COLOR).is_none()
                 && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         )
         .without_time()
@@ -93,6 +105,9 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         ClipError::Tokenize(_) => "pass --truncate to cut long texts to the context".into(),
         ClipError::NoIndex { .. } => "build one with `clip index FOLDER` (or pass --index)".into(),
         ClipError::NoFolders => "name one, e.g. `clip index ~/Pictures`".into(),
+        ClipError::IndexDamaged { .. } => "delete it and run `clip index` with its folders \
+             again; the photos are untouched"
+            .into(),
         ClipError::RootUnavailable { path, .. } => {
             format!(
                 "if it is gone for good, `clip index --forget {path:?}` drops it from the index"
@@ -108,9 +123,6 @@ fn hint(err: &anyhow::Error) -> Option<String> {
             IndexError::Refused { reason } if reason.can_override() => {
                 "if they are really gone, run again with --allow-mass-delete".into()
             }
-            IndexError::Corrupt { .. } => "delete it and run `clip index` with its folders \
-                 again; the photos are untouched"
-                .into(),
             _ => return None,
         },
         _ => return None,

@@ -23,7 +23,8 @@ pub fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
 
 /// Writes one line of JSON.
 pub fn json_line(out: &mut impl Write, value: &serde_json::Value) -> anyhow::Result<()> {
-    serde_json::to_writer(&mut *out, value)?;
+    // As an io::Error, so a closed pipe is recognised as one (`is_broken_pipe`).
+    serde_json::to_writer(&mut *out, value).map_err(std::io::Error::from)?;
     out.write_all(b"\n")?;
     Ok(())
 }

@@ -891,3 +891,20 @@ impl WriteLock {
         }
     }
 }
+
+impl IndexError {
+    /// The refusal of vectors made as `wanted` says by the index at `path`, made as `existing`.
+    pub fn mismatch(
+        path: &std::path::Path,
+        existing: &IndexInfo,
+        wanted: &IndexInfo,
+    ) -> IndexError {
+        IndexError::ModelMismatch {
+            path: path.display().to_string(),
+            index_model: existing.model.clone(),
+            index_detail: existing.describe(),
+            model: wanted.model.clone(),
+            detail: wanted.describe(),
+        }
+    }
+}

@@ -2,9 +2,10 @@
 //!
 //! The names are constants, so a typo is a compile error; [`VARS`] lists each with what it
 //! does, in the order the help text and the README's table show them (a test in the CLI checks
-//! both against this list). Library code reads the environment only through [`get`] and
-//! [`path`], and only in functions whose name says so (`default_*`, `*_from_env`); everything
-//! else takes its paths and switches as arguments. (uv keeps its variables in one crate the
+//! both against this list). Library code reads the environment only through [`get`], [`text`],
+//! [`path`] and [`flag`], and only in functions whose documentation says so (`default_*`,
+//! `*_from_env`, the hub's `cache_dir`, `token`, `endpoint`); everything else takes its paths
+//! and switches as arguments. (uv keeps its variables in one crate the
 //! same way, `uv-static`.)
 
 use std::ffi::OsString;
@@ -65,7 +66,7 @@ pub struct Var {
 pub const VARS: &[Var] = &[
     Var {
         name: CLIP_MODEL,
-        help: "default for --model (default ViT-B/32)",
+        help: "default for --model (else ViT-B/32, or the model an index was built with)",
     },
     Var {
         name: CLIP_DEVICE,

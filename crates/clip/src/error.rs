@@ -83,6 +83,14 @@ pub enum ClipError {
     /// A scan was asked to rescan the index's folders, and the index has none.
     #[error("no folders to index")]
     NoFolders,
+    /// The index file fails SQLite's integrity check.
+    #[error("the index {path} is damaged (integrity check: {integrity})")]
+    IndexDamaged {
+        /// The index file.
+        path: String,
+        /// What the check reported.
+        integrity: String,
+    },
     /// A folder the index holds photos of is not there (a missing disk, or gone for good).
     #[error("{detail}")]
     RootUnavailable {
@@ -146,9 +154,11 @@ impl ClipError {
         use clip_index::IndexError as I;
         match self {
             ClipError::ModelNotFound { .. }
-            | ClipError::PreprocessConfig(_)
+            | ClipError::PreprocessConfig(
+                ConfigError::Json { .. } | ConfigError::Unsupported { .. },
+            )
             | ClipError::PreprocessMismatch { .. }
-            | ClipError::Tokenize(_)
+            | ClipError::Tokenize(TokenizeError::TooLong { .. })
             | ClipError::Labels { .. }
             | ClipError::UnknownTemplates { .. }
             | ClipError::Templates { .. }
@@ -167,7 +177,7 @@ impl ClipError {
                 ModelError::Threads { .. } | ModelError::Compute(_) => Fault::Runtime,
             },
             ClipError::Image(e) => match e {
-                ImageError::Io { .. } => Fault::Runtime,
+                ImageError::Io { error, .. } => io_fault(error),
                 ImageError::FileTooLarge { .. }
                 | ImageError::Empty { .. }
                 | ImageError::UnsupportedFormat { .. }
@@ -183,9 +193,11 @@ impl ClipError {
                 }
                 I::Dimension { .. } => Fault::Bug,
             },
-            ClipError::Write { .. } | ClipError::DecodeThreads { .. } | ClipError::Io { .. } => {
-                Fault::Runtime
-            }
+            ClipError::IndexDamaged { .. } => Fault::Runtime,
+            // A context too small for the start and end tokens is set by the program.
+            ClipError::Tokenize(TokenizeError::ContextTooSmall(_)) => Fault::Bug,
+            ClipError::Io { error, .. } => io_fault(error),
+            ClipError::Write { .. } | ClipError::DecodeThreads { .. } => Fault::Runtime,
         }
     }
 
@@ -215,6 +227,7 @@ impl ClipError {
             ClipError::Dataset { .. } => "invalid_dataset",
             ClipError::Query { .. } => "invalid_query",
             ClipError::NoIndex { .. } => "no_index",
+            ClipError::IndexDamaged { .. } => "index_corrupt",
             ClipError::NoFolders => "no_folders",
             ClipError::RootUnavailable { .. } => "folder_unavailable",
             ClipError::Index(e) => match e.as_ref() {
@@ -229,6 +242,15 @@ impl ClipError {
             ClipError::DecodeThreads { .. } => "threads_unavailable",
             ClipError::Io { .. } => "read_failed",
         }
+    }
+}
+
+/// A file the user named that is missing or not theirs to read is their mistake; any other
+/// I/O failure is the system's.
+fn io_fault(error: &std::io::Error) -> Fault {
+    match error.kind() {
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied => Fault::User,
+        _ => Fault::Runtime,
     }
 }
 

@@ -462,6 +462,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn known_names_are_openais_with_their_repos() {
+        // A reordering of ARCHITECTURES must not send a name to another repo.
+        for (name, repo) in KNOWN_MODELS {
+            let size = match *name {
+                "ViT-B/32" => "base-patch32",
+                "ViT-B/16" => "base-patch16",
+                "ViT-L/14" => "large-patch14",
+                "ViT-L/14@336px" => "large-patch14-336",
+                other => panic!("unexpected name {other}"),
+            };
+            assert_eq!(*repo, format!("openai/clip-vit-{size}"));
+        }
+        assert_eq!(DEFAULT_MODEL, "ViT-B/32");
+    }
+
+    #[test]
     fn parses_names() {
         assert_eq!(
             ModelSpec::parse("ViT-B/32").unwrap(),

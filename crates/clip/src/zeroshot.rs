@@ -349,9 +349,11 @@ fn write_cached(path: &Path, key: &str, rows: &[Vec<f32>]) -> std::io::Result<()
 }
 
 impl Clip {
-    /// What identifies a classifier: the model's [`identity`](Clip::identity), the files it
-    /// was loaded from (folder, sizes and modification times, so a checkpoint rewritten in
-    /// place is noticed), how the engine computes, and the classes and templates.
+    /// What identifies a classifier: the checkpoint (folder, weights files' sizes and
+    /// modification times, so a checkpoint rewritten in place is noticed), how the engine
+    /// computes, and the classes and templates. Stricter than [`Clip::identity`] (which the
+    /// index uses, and which must not change when a model folder moves); the format is kept
+    /// as it is so caches made by earlier versions stay valid.
     fn classifier_key<S: AsRef<str>>(
         &self,
         classes: &[S],
@@ -377,9 +379,8 @@ impl Clip {
         let o = self.engine.options();
         let sep = KEY_SEP.to_string();
         Some(format!(
-            "model={}|id={}|files={files}|precision={}|reference={}|truncate={truncate}|context={}|classes={}|templates={}",
+            "model={}|files={files}|precision={}|reference={}|truncate={truncate}|context={}|classes={}|templates={}",
             dir.display(),
-            self.identity().fingerprint,
             o.precision,
             o.backend == clip_model::Backend::Candle,
             self.context_length(),

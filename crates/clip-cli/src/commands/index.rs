@@ -213,10 +213,10 @@ fn status(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     if integrity != "ok" {
-        return Err(clip::ClipError::from(clip::photos::IndexError::Corrupt {
+        return Err(clip::ClipError::IndexDamaged {
             path: path.display().to_string(),
-            detail: format!("damaged (integrity check: {integrity})"),
-        })
+            integrity,
+        }
         .into());
     }
     Ok(ExitCode::SUCCESS)

@@ -228,15 +228,55 @@ fn eval_and_index_inputs_that_are_wrong_say_so_early() {
 fn a_closed_pipe_is_not_an_error() {
     let context = TestContext::new();
     let texts: Vec<String> = (0..3000).map(|i| format!("text number {i}")).collect();
-    let mut args = vec!["tokenize", "--pad"];
-    args.extend(texts.iter().map(String::as_str));
-    let mut child = context
-        .clip(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
+    // Text lines and JSON lines (written through serde_json) alike.
+    for format in ["--pad", "--json"] {
+        let mut args = vec!["tokenize", format];
+        args.extend(texts.iter().map(String::as_str));
+        let mut child = context
+            .clip(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{format}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn an_empty_variable_counts_as_unset() {
+    let context = TestContext::new();
+    // CLIP_PRECISION= would otherwise be an unknown precision, CLIP_THREADS= no number.
+    let out = context.ok(&["tokenize", "a dog"]);
+    for var in ["CLIP_PRECISION", "CLIP_DEVICE", "CLIP_THREADS"] {
+        let o = run(context
+            .clip(&[
+                "classify",
+                "photos/horse.png",
+                "-l",
+                "cat,dog",
+                "-m",
+                OPENAI,
+            ])
+            .env(var, ""));
+        assert!(o.status.success(), "{var}=: {}", stderr(&o));
+    }
+    let o = run(context.clip(&["tokenize", "a dog"]).env("NO_COLOR", ""));
+    assert_eq!(crate::stdout(&o), out);
+    // A photo given as the index is not an index, and no hint says to delete it.
+    let o = run(&mut context.clip(&["search", "x", "--index", "photos/horse.png"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("photos/horse.png"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("delete"), "{}", stderr(&o));
+    // CLIP_MODEL= is no model "": the default is looked for (offline here, so not found).
+    let o = run(context
+        .clip(&["classify", "photos/horse.png", "-l", "cat,dog"])
+        .env("CLIP_MODEL", ""));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("model \"ViT-B/32\" not found"),
+        "{}",
+        stderr(&o)
+    );
 }
