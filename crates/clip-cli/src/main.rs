@@ -117,8 +117,8 @@ fn hint(err: &anyhow::Error) -> Option<String> {
             IndexError::ModelMismatch {
                 path, index_model, ..
             } => format!(
-                "search it with --model {index_model:?}, or rebuild it for this model: \
-                 delete {path} and run clip index again (or use another --index)"
+                "use the index's model (--model {index_model:?}), or rebuild the index for this \
+                 model: delete {path} and run clip index again (or use another --index)"
             ),
             IndexError::Refused { reason } if reason.can_override() => {
                 "if they are really gone, run again with --allow-mass-delete".into()

@@ -36,19 +36,19 @@ impl TestContext {
         TestContext { home }
     }
 
-    /// The binary with a clean environment: no user cache, no network, fixtures as cwd.
+    /// The binary with a clean environment: no user cache or home, no network, fixtures as cwd.
     fn clip(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_clip"));
+        // Every variable the program reads, then the few the tests set.
+        for v in clip::env::VARS {
+            cmd.env_remove(v.name);
+        }
+        cmd.env_remove(clip::env::HUGGINGFACE_HUB_CACHE)
+            .env_remove(clip::env::HUGGING_FACE_HUB_TOKEN);
         cmd.args(args)
             .current_dir(fixtures())
-            .env_remove("CLIP_MODEL")
-            .env_remove("CLIP_DEVICE")
-            .env_remove("CLIP_PRECISION")
-            .env_remove("CLIP_THREADS")
-            .env_remove("CLIP_INDEX")
+            .env("HOME", self.home.path())
             .env("CLIP_CACHE_DIR", self.home.path().join("clip-cache"))
-            .env_remove("HF_HUB_CACHE")
-            .env_remove("HF_TOKEN")
             .env("HF_HOME", self.home.path().join("hf-home"))
             .env("HF_HUB_OFFLINE", "1")
             .env("NO_COLOR", "1")
