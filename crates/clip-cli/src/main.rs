@@ -104,7 +104,7 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         }
         ClipError::Tokenize(_) => "pass --truncate to cut long texts to the context".into(),
         ClipError::NoIndex { .. } => "build one with `clip index FOLDER` (or pass --index)".into(),
-        ClipError::NoFolders => "name one, e.g. `clip index ~/Pictures`".into(),
+        ClipError::NoFolders { .. } => "name one, e.g. `clip index ~/Pictures`".into(),
         ClipError::IndexDamaged { .. } => "delete it and run `clip index` with its folders \
              again; the photos are untouched"
             .into(),

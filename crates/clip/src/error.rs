@@ -81,8 +81,11 @@ pub enum ClipError {
         path: String,
     },
     /// A scan was asked to rescan the index's folders, and the index has none.
-    #[error("no folders to index")]
-    NoFolders,
+    #[error("no folders to index (index {index})")]
+    NoFolders {
+        /// The index file.
+        index: String,
+    },
     /// The index file fails SQLite's integrity check.
     #[error("the index {path} is damaged (integrity check: {integrity})")]
     IndexDamaged {
@@ -165,7 +168,7 @@ impl ClipError {
             | ClipError::Dataset { .. }
             | ClipError::Query { .. }
             | ClipError::NoIndex { .. }
-            | ClipError::NoFolders
+            | ClipError::NoFolders { .. }
             | ClipError::RootUnavailable { .. } => Fault::User,
             ClipError::Model(e) => match e {
                 ModelError::Config { .. }
@@ -228,7 +231,7 @@ impl ClipError {
             ClipError::Query { .. } => "invalid_query",
             ClipError::NoIndex { .. } => "no_index",
             ClipError::IndexDamaged { .. } => "index_corrupt",
-            ClipError::NoFolders => "no_folders",
+            ClipError::NoFolders { .. } => "no_folders",
             ClipError::RootUnavailable { .. } => "folder_unavailable",
             ClipError::Index(e) => match e.as_ref() {
                 I::ModelMismatch { .. } => "index_model_mismatch",

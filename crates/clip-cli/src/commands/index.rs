@@ -93,7 +93,7 @@ pub fn scan(
     options: ScanOptions,
 ) -> anyhow::Result<(clip::Clip, Index, photos::ScanReport)> {
     let existing = photos::open_for_scan(path)?;
-    let folders = photos::scan_roots(existing.as_ref(), folders)?;
+    let folders = photos::scan_roots(path, existing.as_ref(), folders)?;
     // Before the index file is created: a wrong folder leaves nothing behind.
     photos::check_roots(existing.as_ref(), &folders)?;
     let _lock = WriteLock::acquire(path).map_err(clip::ClipError::from)?;

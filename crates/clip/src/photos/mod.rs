@@ -158,8 +158,13 @@ pub fn check_roots(index: Option<&Index>, folders: &[PathBuf]) -> Result<(), Cli
     })
 }
 
-/// The folders a scan covers: `folders` when given, else the ones the index was built from.
-pub fn scan_roots(index: Option<&Index>, folders: &[PathBuf]) -> Result<Vec<PathBuf>, ClipError> {
+/// The folders a scan of the index at `path` covers: `folders` when given, else the ones
+/// `index` (the one there, if any) was built from.
+pub fn scan_roots(
+    path: &Path,
+    index: Option<&Index>,
+    folders: &[PathBuf],
+) -> Result<Vec<PathBuf>, ClipError> {
     if !folders.is_empty() {
         return Ok(folders.to_vec());
     }
@@ -168,7 +173,9 @@ pub fn scan_roots(index: Option<&Index>, folders: &[PathBuf]) -> Result<Vec<Path
         None => Vec::new(),
     };
     if roots.is_empty() {
-        return Err(ClipError::NoFolders);
+        return Err(ClipError::NoFolders {
+            index: path.display().to_string(),
+        });
     }
     Ok(roots.into_iter().map(PathBuf::from).collect())
 }

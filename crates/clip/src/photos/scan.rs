@@ -125,7 +125,7 @@ impl Walked {
     }
 
     /// Compares one root's listing with the index's rows.
-    fn add(&mut self, known: &Known, listing: crate::dataset::Listing) {
+    fn add(&mut self, known: &Known, listing: crate::walk::Listing) {
         for (path, error) in listing.unlisted {
             // What is there is unknown: keep what is indexed there, as if seen.
             let path = path.to_string_lossy().into_owned();
@@ -213,7 +213,7 @@ impl Clip {
         let known: Known = index.files()?.into_iter().collect();
         let mut walked = Walked::default();
         for root in &roots {
-            let listing = crate::dataset::image_files_listing(Path::new(root))?;
+            let listing = crate::walk::image_files_listing(Path::new(root))?;
             walked.add(&known, listing);
         }
         let Walked {
@@ -481,7 +481,7 @@ mod tests {
         let mut walked = Walked::default();
         walked.add(
             &known,
-            crate::dataset::Listing {
+            crate::walk::Listing {
                 files: Vec::new(),
                 unlisted: vec![(root.join("a"), "Permission denied (os error 13)".into())],
             },
@@ -521,7 +521,7 @@ mod tests {
         let mut walked = Walked::default();
         walked.add(
             &Known::new(),
-            crate::dataset::Listing {
+            crate::walk::Listing {
                 // Any metadata: the path is refused before it is looked at.
                 files: vec![(path, std::fs::metadata(std::env::temp_dir()).unwrap())],
                 unlisted: Vec::new(),
