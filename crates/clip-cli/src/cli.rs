@@ -91,11 +91,15 @@ pub enum Command {
     Index(IndexArgs),
     /// Search the index by text, by example image, or both.
     ///
-    /// Prints the best matches, best first: cosine similarity and path. Several terms are
-    /// combined: each term's embedding times its weight (--weights, in the order texts then
-    /// images; default 1 each), summed. In a text, words starting with '-' are subtracted:
-    /// "beach -people" finds beaches without people. Exits with 1 when nothing scores at
-    /// least --min-score.
+    /// Prints the best matches, best first: score and path. The score is the cosine
+    /// similarity of the image to the query. Several terms are combined: each term's embedding
+    /// times its weight (--weights, in the order texts then images; default 1 each), summed.
+    /// In a text, words starting with '-' are subtracted: "beach -people" finds beaches without
+    /// people. A subtracted word lowers the score of the images that match it more than the
+    /// index's average image does (and raises the others'), so scores keep the scale of the
+    /// plain query and one --min-score serves both. Options go before `--`: after it, every
+    /// argument is query words. Exits with 1 when nothing scores at least --min-score, and
+    /// says the best score on stderr.
     #[command(after_help = "Examples:
   clip search \"a dog playing in the snow\"
   clip search --image query.jpg
@@ -117,7 +121,9 @@ pub enum Command {
     ///
     /// classify and eval keep the label embeddings of each model, label list and template set
     /// in $CLIP_CACHE_DIR (else $XDG_CACHE_HOME/clip, else ~/.cache/clip), so a second run does
-    /// not run the text tower again.
+    /// not run the text tower again. Label embeddings are kept as they are computed, so a run
+    /// interrupted with Ctrl-C (the 1000 ImageNet classes with 80 templates take minutes) is
+    /// continued by the next; such entries are listed as interrupted.
     Cache(CacheArgs),
 }
 
@@ -181,8 +187,8 @@ pub struct DuplicatesArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("query").args(["text", "image"]).required(true).multiple(true)))]
 pub struct SearchArgs {
-    /// What to look for, in words. A text that starts with a -word goes after `--`:
-    /// clip search -- "-people beach".
+    /// What to look for, in words. A text that starts with a -word goes after `--`, the
+    /// options before it: clip search -k 3 -- "-people beach".
     #[arg(value_name = "TEXT")]
     pub text: Vec<String>,
     /// An example image (repeatable).
@@ -199,7 +205,7 @@ pub struct SearchArgs {
     /// How many results.
     #[arg(long, short = 'k', default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub top_k: u64,
-    /// Leave out results below this cosine similarity.
+    /// Leave out results scoring below this (a cosine similarity, e.g. 0.25).
     #[arg(long, value_name = "SCORE", allow_negative_numbers = true)]
     pub min_score: Option<f32>,
     /// Print only the paths, one a line (for piping).
@@ -272,8 +278,12 @@ ImageNet's LOC_synset_mapping.txt), or a JSON object {\"folder\": \"label\"}.")]
     ///
     /// Each row holds an image path (relative to the caption file's folder, or to
     /// --images-root) and a caption; an image may have several rows. A header row naming the
-    /// columns (image/filepath/path and caption/text/title) is recognized; without one the
-    /// first two columns are used. text->image recall@k: share of captions whose image is among
+    /// columns picks them: the image column named image, file_name (Hugging Face's
+    /// metadata.csv), filepath, path, filename, file, img, image_path, image_file, image_name,
+    /// img_path, file_path or images, the caption column caption, text, title, sentence,
+    /// sentences, captions, comment, description or label (any case). Without a header the
+    /// first two columns are used; a first row that looks like a header but names other
+    /// columns is an error. text->image recall@k: share of captions whose image is among
     /// the k images closest to the caption; image->text: share of images with one of their
     /// captions among the k closest captions (as CLIP_benchmark reports them).
     #[command(after_help = "Examples:

@@ -72,19 +72,50 @@ fn unset_empty_variables() {
     }
 }
 
-/// Logs go to stderr, filtered by `CLIP_LOG` (default: warnings and errors).
+/// Logs go to stderr, filtered by `CLIP_LOG` (default: warnings and errors), written as the
+/// program's other messages are ([`LogLine`]).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env(clip::env::CLIP_LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(
-            clip::env::get(clip::env::NO_COLOR).is_none()
-                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        )
-        .without_time()
+        .with_ansi(false)
+        .event_format(LogLine)
         .try_init();
+}
+
+/// A log event as one line like the program's own messages: `warning: …`, `error: …`,
+/// `info: …`; debug and trace lines name where they come from.
+struct LogLine;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for LogLine
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let meta = event.metadata();
+        let level = *meta.level();
+        let name = match level {
+            tracing::Level::ERROR => "error",
+            tracing::Level::WARN => "warning",
+            tracing::Level::INFO => "info",
+            tracing::Level::DEBUG => "debug",
+            tracing::Level::TRACE => "trace",
+        };
+        write!(writer, "{name}: ")?;
+        if level > tracing::Level::INFO {
+            write!(writer, "{}: ", meta.target())?;
+        }
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }
 
 /// A next step for errors whose fix is not obvious from the message: the one place hints are

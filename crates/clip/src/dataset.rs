@@ -107,7 +107,8 @@ impl ImageFolder {
 /// (`{"n01440764": "tench", ...}`). Otherwise each line is `folder<TAB>label`, or, without a
 /// tab, the folder and the label separated by the first comma or run of spaces, whichever
 /// comes first (so ImageNet's `LOC_synset_mapping.txt`, `n01440764 tench, Tinca tinca`, reads
-/// as folder `n01440764`); blank lines and `#` comments are skipped.
+/// as folder `n01440764`); blank lines and `#` comments (at the start of a line or after a
+/// space) are skipped.
 pub fn read_mapping(path: &Path) -> Result<BTreeMap<String, String>, ClipError> {
     let text = std::fs::read_to_string(path).map_err(|error| ClipError::Io {
         path: path.display().to_string(),
@@ -128,8 +129,8 @@ pub fn read_mapping(path: &Path) -> Result<BTreeMap<String, String>, ClipError> 
     }
     let mut map = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+        let line = crate::zeroshot::strip_comment(line).trim();
+        if line.is_empty() {
             continue;
         }
         let split = line.find('\t').or_else(|| line.find([',', ' ']));
@@ -334,27 +335,104 @@ pub struct Captions {
     pub caption_image: Vec<usize>,
 }
 
-const IMAGE_COLUMNS: [&str; 7] = [
+/// Header names of the image column a caption file may have (any case; `-` or a space
+/// reads as `_`): Hugging Face ImageFolder's `metadata.csv` names it `file_name`,
+/// CLIP_benchmark and open_clip's CSVs `filepath` or `image`.
+pub const IMAGE_COLUMNS: [&str; 13] = [
     "image",
+    "images",
+    "image_path",
+    "image_file",
+    "image_name",
+    "img",
+    "img_path",
     "filepath",
+    "file_path",
     "path",
     "file",
     "filename",
-    "image_path",
-    "img",
+    "file_name",
 ];
-const CAPTION_COLUMNS: [&str; 6] = ["caption", "text", "title", "sentence", "captions", "label"];
+/// Header names of the caption column (as [`IMAGE_COLUMNS`]): `text` (Hugging Face),
+/// `caption` (COCO, Flickr30k conversions), `title` (open_clip), …
+pub const CAPTION_COLUMNS: [&str; 9] = [
+    "caption",
+    "captions",
+    "text",
+    "title",
+    "sentence",
+    "sentences",
+    "comment",
+    "description",
+    "label",
+];
+
+fn is_blank(row: &csv::StringRecord) -> bool {
+    row.iter().all(|f| f.trim().is_empty())
+}
+
+fn column_name(field: &str) -> String {
+    field.trim().to_ascii_lowercase().replace(['-', ' '], "_")
+}
+
+/// The image and caption columns a first row names, if it is a header; an error when it looks
+/// like one (it names one of the two, or it is the only row whose first field is not an image
+/// file name) but does not name both.
+fn header_columns(
+    path: &Path,
+    rows: &[csv::StringRecord],
+) -> Result<Option<(usize, usize)>, ClipError> {
+    let Some(head) = rows.first() else {
+        return Ok(None);
+    };
+    let find = |names: &[&str]| {
+        head.iter()
+            .position(|f| names.contains(&column_name(f).as_str()))
+    };
+    let (image, caption) = (find(&IMAGE_COLUMNS), find(&CAPTION_COLUMNS));
+    if let (Some(i), Some(c)) = (image, caption) {
+        return Ok(Some((i, c)));
+    }
+    let is_image = |r: &csv::StringRecord| {
+        r.get(0)
+            .is_some_and(|f| has_image_extension(Path::new(f.trim())))
+    };
+    let looks_like_header = image.is_some()
+        || caption.is_some()
+        || (!is_image(head)
+            && rows.len() > 1
+            && rows[1..].iter().filter(|r| !is_blank(r)).all(is_image));
+    if !looks_like_header {
+        return Ok(None);
+    }
+    let fields: Vec<&str> = head.iter().map(str::trim).collect();
+    let missing = match (image, caption) {
+        (None, Some(_)) => format!("no image column (one of {})", IMAGE_COLUMNS.join(", ")),
+        (Some(_), None) => format!("no caption column (one of {})", CAPTION_COLUMNS.join(", ")),
+        _ => format!(
+            "neither an image column (one of {}) nor a caption column (one of {})",
+            IMAGE_COLUMNS.join(", "),
+            CAPTION_COLUMNS.join(", ")
+        ),
+    };
+    Err(dataset_error(
+        path,
+        format!("row 1 looks like a header, {fields:?}, but names {missing}; rename the columns, or drop the header to use the first two columns"),
+    ))
+}
 
 /// Reads a caption file: CSV (or TSV for `.tsv` files) with an image path and a caption per
-/// row. A header row naming the columns (`image`/`filepath`/`path`… and
-/// `caption`/`text`/`title`…) picks them; without one, the first two columns are used. An image
-/// may appear on several rows (several captions). Relative image paths are taken from
-/// `images_root`, by default the caption file's folder.
+/// row. A header row naming the columns ([`IMAGE_COLUMNS`] and [`CAPTION_COLUMNS`], such as
+/// Hugging Face's `file_name,text` or `image,caption`) picks them; without one, the first two
+/// columns are used; a first row that looks like a header but does not name both columns is an
+/// error. An image may appear on several rows (several captions). Relative image paths are
+/// taken from `images_root`, by default the caption file's folder.
 pub fn read_captions(path: &Path, images_root: Option<&Path>) -> Result<Captions, ClipError> {
     let bytes = std::fs::read(path).map_err(|error| ClipError::Io {
         path: path.display().to_string(),
         error,
     })?;
+    let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&bytes);
     let tsv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
@@ -362,25 +440,16 @@ pub fn read_captions(path: &Path, images_root: Option<&Path>) -> Result<Captions
         .has_headers(false)
         .flexible(true)
         .delimiter(if tsv { b'\t' } else { b',' })
-        .from_reader(bytes.as_slice());
+        .from_reader(bytes);
     let mut rows = Vec::new();
     for (n, record) in reader.records().enumerate() {
         let record = record
             .map_err(|e| dataset_error(path, format!("row {}: not valid CSV: {e}", n + 1)))?;
         rows.push(record);
     }
-    let mut columns = (0, 1);
-    let mut first = 0;
-    if let Some(head) = rows.first() {
-        let find = |names: &[&str]| {
-            head.iter()
-                .position(|f| names.contains(&f.trim().to_ascii_lowercase().as_str()))
-        };
-        if let (Some(i), Some(c)) = (find(&IMAGE_COLUMNS), find(&CAPTION_COLUMNS)) {
-            columns = (i, c);
-            first = 1;
-        }
-    }
+    let header = header_columns(path, &rows)?;
+    let columns = header.unwrap_or((0, 1));
+    let first = usize::from(header.is_some());
     let root = images_root
         .map(Path::to_path_buf)
         .unwrap_or_else(|| path.parent().map(Path::to_path_buf).unwrap_or_default());
@@ -392,7 +461,7 @@ pub fn read_captions(path: &Path, images_root: Option<&Path>) -> Result<Captions
     };
     let mut seen: HashMap<PathBuf, usize> = HashMap::new();
     for (n, row) in rows.iter().enumerate().skip(first) {
-        if row.iter().all(|f| f.trim().is_empty()) {
+        if is_blank(row) {
             continue;
         }
         let (Some(image), Some(caption)) = (row.get(columns.0), row.get(columns.1)) else {
@@ -446,7 +515,7 @@ mod tests {
         let f = dir.join("map.txt");
         std::fs::write(
             &f,
-            "\u{feff}# synsets\n  n01440764 tench, Tinca tinca\ncat_dir,a cat\nmy dogs\tdog\r\n",
+            "\u{feff}# synsets\n  n01440764 tench, Tinca tinca\ncat_dir,a cat # mine\nmy dogs\tdog\r\n",
         )
         .unwrap();
         let m = read_mapping(&f).unwrap();
@@ -615,6 +684,41 @@ mod tests {
         assert_eq!(
             (c.captions[0].as_str(), &c.images[0]),
             ("hello, world", &dir.join("a.png"))
+        );
+        // The headers of Hugging Face's ImageFolder metadata.csv and of COCO conversions.
+        for head in [
+            "file_name,text",
+            "\u{feff}Image,Caption",
+            "caption,file_name",
+            "image_path,sentence",
+        ] {
+            let (image, caption) = if head.starts_with("caption") {
+                ("a dog", "b.jpg")
+            } else {
+                ("b.jpg", "a dog")
+            };
+            std::fs::write(&f, format!("{head}\n{image},{caption}\n")).unwrap();
+            let c = read_captions(&f, None).unwrap();
+            assert_eq!(
+                (c.images, c.captions),
+                (vec![dir.join("b.jpg")], vec!["a dog".to_string()]),
+                "{head}"
+            );
+        }
+        // A header that names one column only, or none, is not read as an image.
+        std::fs::write(&f, "file_name,sentence_en\nb.jpg,a dog\n").unwrap();
+        let e = read_captions(&f, None).unwrap_err().to_string();
+        assert!(
+            e.contains("row 1 looks like a header")
+                && e.contains("no caption column")
+                && e.contains("text"),
+            "{e}"
+        );
+        std::fs::write(&f, "picture,words\nb.jpg,a dog\n\nc.png,a cat\n").unwrap();
+        let e = read_captions(&f, None).unwrap_err().to_string();
+        assert!(
+            e.contains("[\"picture\", \"words\"]") && e.contains("neither"),
+            "{e}"
         );
         std::fs::write(&f, "image,caption\nonly-one-column\n").unwrap();
         let e = read_captions(&f, None).unwrap_err().to_string();

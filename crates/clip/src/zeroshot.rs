@@ -5,6 +5,7 @@
 //! The built-in class lists and template sets are the ones the CLIP authors published
 //! (`data/zeroshot/*.txt`, made by `tools/zeroshot/gen_lists.py`; each file names its source).
 
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::{env, fnv1a, normalized, Clip, ClipError, FNV_OFFSET};
@@ -62,15 +63,28 @@ fn builtin_text(name: &str, kind: &str) -> Option<&'static str> {
     }
 }
 
-/// The entries of a list file: one a line, blank lines and `#` comments skipped, trimmed (a
-/// byte-order mark at the start is dropped).
+/// The entries of a list file: one a line, trimmed; a `#` at the start of a line or after a
+/// space or tab starts a comment ("cat  # the animal" is "cat"; "C#" stays whole); blank
+/// lines are skipped (a byte-order mark at the start is dropped).
 pub fn parse_list(text: &str) -> Vec<String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| strip_comment(l).trim())
+        .filter(|l| !l.is_empty())
         .map(String::from)
         .collect()
+}
+
+/// `line` without its `#` comment: from a `#` at its start or after whitespace.
+pub(crate) fn strip_comment(line: &str) -> &str {
+    let mut previous = None;
+    for (i, c) in line.char_indices() {
+        if c == '#' && previous.is_none_or(char::is_whitespace) {
+            return &line[..i];
+        }
+        previous = Some(c);
+    }
+    line
 }
 
 /// A built-in class list (`imagenet`, `cifar10`, `cifar100`), with the CLIP authors' names.
@@ -183,9 +197,26 @@ impl Labels {
         }
         let mut warnings = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        if let Some(dup) = labels.iter().find(|l| !seen.insert(l.as_str())) {
+        let mut twice: Vec<&str> = Vec::new();
+        for l in &labels {
+            if !seen.insert(l.as_str()) && !twice.contains(&l.as_str()) {
+                twice.push(l);
+            }
+        }
+        if !twice.is_empty() {
+            let names = twice.iter().map(|l| format!("{l:?}")).collect::<Vec<_>>();
+            let (names, are) = match names.len() {
+                1 => (names[0].clone(), "is"),
+                _ => (names.join(", "), "are"),
+            };
+            let whose = if builtin_classes(spec).is_some() && !path.is_file() {
+                format!(" in the built-in {spec} list (as its authors published it)")
+            } else {
+                String::new()
+            };
             warnings.push(format!(
-                "label {dup:?} is given more than once: its copies share its probability, and ties go to the first"
+                "{names} {are} given more than once{whose}: the copies share a probability, and \
+                 the first of them always wins"
             ));
         }
         if labels.len() == 1 {
@@ -244,20 +275,25 @@ impl Clip {
         templates: &Templates,
         truncate: bool,
     ) -> Result<Vec<Vec<f32>>, ClipError> {
-        self.compute_classifier(classes, templates, truncate, &mut |_| {})
+        let mut out = Vec::with_capacity(classes.len());
+        self.compute_classifier(classes, templates, truncate, &mut |rows| {
+            out.extend_from_slice(rows)
+        })?;
+        Ok(out)
     }
 
+    /// Computes the classifier rows of `classes`, a few classes per model call (about a batch
+    /// of prompts), handing each call's rows to `done` as they come.
     fn compute_classifier<S: AsRef<str>>(
         &self,
         classes: &[S],
         templates: &Templates,
         truncate: bool,
-        progress: &mut dyn FnMut(usize),
-    ) -> Result<Vec<Vec<f32>>, ClipError> {
+        done: &mut dyn FnMut(&[Vec<f32>]),
+    ) -> Result<(), ClipError> {
         let per_class = templates.as_slice().len();
         // Whole classes per call, about a batch of prompts each.
         let classes_per_call = (self.batch_size / per_class).max(1);
-        let mut out = Vec::with_capacity(classes.len());
         for group in classes.chunks(classes_per_call) {
             let prompts: Vec<String> = group
                 .iter()
@@ -265,21 +301,24 @@ impl Clip {
                 .collect();
             let tokens = self.tokenize_all(&prompts, truncate)?;
             let features = self.encode_text(&tokens)?;
-            out.extend(features.chunks(per_class).map(|group| {
-                let mut mean = vec![0f32; group[0].len()];
-                for f in group {
-                    for (m, v) in mean.iter_mut().zip(normalized(f)) {
-                        *m += v;
+            let rows: Vec<Vec<f32>> = features
+                .chunks(per_class)
+                .map(|group| {
+                    let mut mean = vec![0f32; group[0].len()];
+                    for f in group {
+                        for (m, v) in mean.iter_mut().zip(normalized(f)) {
+                            *m += v;
+                        }
                     }
-                }
-                for m in &mut mean {
-                    *m /= per_class as f32;
-                }
-                normalized(&mean)
-            }));
-            progress(group.len());
+                    for m in &mut mean {
+                        *m /= per_class as f32;
+                    }
+                    normalized(&mean)
+                })
+                .collect();
+            done(&rows);
         }
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -342,10 +381,132 @@ fn write_cached(path: &Path, key: &str, rows: &[Vec<f32>]) -> std::io::Result<()
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    // Written aside and renamed, so a reader never sees half a file.
+    write_atomically(path, |f| f.write_all(&bytes))
+}
+
+/// Writes a file through a temporary file beside it, renamed into place, so that a reader
+/// never sees half a file; on any failure (a full disk included) the temporary file is
+/// removed and `path` is left as it was.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, &bytes)?;
-    std::fs::rename(&tmp, path)
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        write(&mut file)?;
+        // A full disk may only show when the data is written out.
+        file.sync_data()?;
+        drop(file);
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The magic of a classifier being computed: rows are appended as they are computed, so an
+/// interrupted computation goes on where it stopped.
+const PARTIAL_MAGIC: &[u8; 8] = b"CLIPZP1\n";
+
+/// The file of the classifier at `path` while it is computed.
+fn partial_path(path: &Path) -> PathBuf {
+    path.with_extension("classifier.partial")
+}
+
+fn partial_header(key: &str, dim: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(PARTIAL_MAGIC.len() + 8 + key.len());
+    bytes.extend_from_slice(PARTIAL_MAGIC);
+    bytes.extend_from_slice(&(key.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(key.as_bytes());
+    bytes.extend_from_slice(&(dim as u32).to_le_bytes());
+    bytes
+}
+
+/// The key and the whole rows of a partial file (a row cut short by an interruption is left
+/// out); `None` if it is not one.
+fn split_partial(bytes: &[u8]) -> Option<(&[u8], usize, Vec<Vec<f32>>)> {
+    let rest = bytes.strip_prefix(PARTIAL_MAGIC)?;
+    let key_len = u32_at(rest, 0)?;
+    let key = rest.get(4..4 + key_len)?;
+    let dim = u32_at(rest, 4 + key_len)?;
+    let data = rest.get(8 + key_len..)?;
+    if dim == 0 {
+        return None;
+    }
+    let rows = data
+        .chunks_exact(dim * 4)
+        .map(|row| {
+            row.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        })
+        .collect();
+    Some((key, dim, rows))
+}
+
+/// Progress kept on disk while a classifier is computed: the rows done so far, appended to
+/// the partial file as they come. Holds the file's lock, so two runs computing the same
+/// classifier do not write into each other's file (the second keeps its rows in memory).
+struct PartialFile {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl PartialFile {
+    /// Opens the partial file of `key` for appending, after the `rows` it holds for it (read
+    /// here, at most `max`); a stale or corrupt one is started afresh. `Ok(None)` when another
+    /// run holds it.
+    fn open(
+        path: PathBuf,
+        key: &str,
+        dim: usize,
+        max: usize,
+    ) -> std::io::Result<Option<(PartialFile, Vec<Vec<f32>>)>> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let header = partial_header(key, dim);
+        let mut rows = match split_partial(&bytes) {
+            Some((k, d, rows)) if k == key.as_bytes() && d == dim => rows,
+            _ => Vec::new(),
+        };
+        rows.truncate(max);
+        // Cut what follows the whole rows (a row half written when the run was stopped).
+        file.set_len((header.len() + rows.len() * dim * 4) as u64)?;
+        file.seek(std::io::SeekFrom::Start(0))?;
+        file.write_all(&header)?;
+        file.seek(std::io::SeekFrom::End(0))?;
+        Ok(Some((PartialFile { path, file }, rows)))
+    }
+
+    fn append(&mut self, rows: &[Vec<f32>]) -> std::io::Result<()> {
+        let bytes: Vec<u8> = rows
+            .iter()
+            .flatten()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        self.file.write_all(&bytes)
+    }
+
+    /// Deletes the file (the classifier is complete, or the progress cannot be kept).
+    fn remove(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 impl Clip {
@@ -391,43 +552,102 @@ impl Clip {
 
     /// [`Clip::zero_shot_classifier`] with options: kept in `options.cache_dir` between runs
     /// when given (see [`default_cache_dir`]): a second call with the same checkpoint, engine
-    /// options, classes and templates reads the file instead of running the text tower. An
-    /// unreadable, stale or corrupt entry is recomputed and rewritten; a failure to write is
-    /// only logged. `progress` is called with the number of classes computed after each model
-    /// call (the 1000 ImageNet classes with 80 templates are 80,000 prompts). Returns the
-    /// classifier and whether it was read from the cache.
+    /// options, classes and templates reads the file instead of running the text tower. While
+    /// the classes are computed, each model call's rows are appended to a partial file beside
+    /// it, so a run that is interrupted (Ctrl-C, a crash) or fails is continued by the next
+    /// from where it stopped. An unreadable, stale or corrupt entry is recomputed and
+    /// rewritten; a failure to write the cache does not fail the call: it is told in
+    /// [`Classifier::warnings`] and nothing is left behind. `progress` is called with the
+    /// number of classes done, those read from an interrupted run first (the 1000 ImageNet
+    /// classes with 80 templates are 80,000 prompts).
     pub fn zero_shot_classifier_with<S: AsRef<str>>(
         &self,
         classes: &[S],
         templates: &Templates,
         options: &ClassifierOptions,
         progress: &mut dyn FnMut(usize),
-    ) -> Result<(Vec<Vec<f32>>, bool), ClipError> {
+    ) -> Result<Classifier, ClipError> {
         let truncate = options.truncate;
-        let compute = |progress: &mut dyn FnMut(usize)| {
-            self.compute_classifier(classes, templates, truncate, progress)
+        let computed = |rows: Vec<Vec<f32>>, cached: usize, warnings: Vec<String>| Classifier {
+            rows,
+            cached,
+            warnings,
         };
-        let Some(cache_dir) = options.cache_dir.as_deref() else {
-            return Ok((compute(progress)?, false));
-        };
-        let Some(key) = self.classifier_key(classes, templates, truncate) else {
-            return Ok((compute(progress)?, false));
+        let key = options
+            .cache_dir
+            .as_deref()
+            .and_then(|dir| Some((dir, self.classifier_key(classes, templates, truncate)?)));
+        let Some((cache_dir, key)) = key else {
+            let mut rows = Vec::with_capacity(classes.len());
+            self.compute_classifier(classes, templates, truncate, &mut |done| {
+                rows.extend_from_slice(done);
+                progress(done.len());
+            })?;
+            return Ok(computed(rows, 0, Vec::new()));
         };
         let path = cache_dir.join(format!(
             "{:016x}.classifier",
             fnv1a(key.as_bytes(), FNV_OFFSET)
         ));
+        let dim = self.embedding_dim();
         if let Some(rows) = read_cached(&path, &key) {
-            if rows.len() == classes.len() && rows[0].len() == self.embedding_dim() {
-                return Ok((rows, true));
+            if rows.len() == classes.len() && rows[0].len() == dim {
+                return Ok(computed(rows, classes.len(), Vec::new()));
             }
         }
-        let rows = compute(progress)?;
-        if let Err(e) = write_cached(&path, &key, &rows) {
-            tracing::warn!("cannot cache the classifier in {}: {e}", path.display());
+        // The progress is kept when it can be; when it cannot (a read-only or full disk),
+        // the final write below fails too and says so.
+        let (mut partial, mut rows) =
+            match PartialFile::open(partial_path(&path), &key, dim, classes.len()) {
+                Ok(Some((file, rows))) => (Some(file), rows),
+                Ok(None) => (None, Vec::new()),
+                Err(e) => {
+                    tracing::debug!("cannot keep progress in {}: {e}", path.display());
+                    let _ = std::fs::remove_file(partial_path(&path));
+                    (None, Vec::new())
+                }
+            };
+        let resumed = rows.len();
+        if resumed > 0 {
+            progress(resumed);
         }
-        Ok((rows, false))
+        self.compute_classifier(&classes[resumed..], templates, truncate, &mut |done| {
+            rows.extend_from_slice(done);
+            if let Some(file) = partial.as_mut() {
+                if let Err(e) = file.append(done) {
+                    tracing::debug!("cannot keep progress in {}: {e}", file.path.display());
+                    if let Some(file) = partial.take() {
+                        file.remove();
+                    }
+                }
+            }
+            progress(done.len());
+        })?;
+        let mut warnings = Vec::new();
+        if let Err(e) = write_cached(&path, &key, &rows) {
+            warnings.push(format!(
+                "cannot keep the label embeddings in {} ({e}); they were computed, not cached",
+                path.display()
+            ));
+        }
+        if let Some(file) = partial {
+            file.remove();
+        }
+        Ok(computed(rows, resumed, warnings))
     }
+}
+
+/// A zero-shot classifier made by [`Clip::zero_shot_classifier_with`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classifier {
+    /// One unit-length embedding per class, in the order of the classes.
+    pub rows: Vec<Vec<f32>>,
+    /// How many classes were read from the cache: all of them when the classifier was
+    /// there, some when an interrupted computation was continued, else none.
+    pub cached: usize,
+    /// What went wrong with the cache without failing the call (such as a full disk), for
+    /// the caller to pass on as warnings.
+    pub warnings: Vec<String>,
 }
 
 /// One classifier in the cache.
@@ -445,6 +665,9 @@ pub struct CacheEntry {
     pub templates: usize,
     /// The first few class names.
     pub sample: Vec<String>,
+    /// For a classifier whose computation was interrupted (a `.classifier.partial` file, which
+    /// the next run that needs it continues), how many classes are done.
+    pub partial: Option<usize>,
 }
 
 /// The classifiers kept in `cache_dir` (see [`default_cache_dir`]), in file name order. A
@@ -462,16 +685,27 @@ pub fn cache_entries(cache_dir: &Path) -> Result<Vec<CacheEntry>, ClipError> {
     };
     let mut paths: Vec<PathBuf> = read
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "classifier"))
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "classifier" || e == "partial")
+        })
         .collect();
     paths.sort();
     Ok(paths
         .into_iter()
         .map(|path| {
             let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
-            let key = std::fs::read(&path)
-                .ok()
-                .and_then(|b| String::from_utf8(split_key(&b)?.0.to_vec()).ok());
+            let content = std::fs::read(&path).unwrap_or_default();
+            let is_partial = path.extension().is_some_and(|e| e == "partial");
+            let (key, partial) = if is_partial {
+                match split_partial(&content) {
+                    Some((k, _, rows)) => (String::from_utf8(k.to_vec()).ok(), Some(rows.len())),
+                    None => (None, Some(0)),
+                }
+            } else {
+                let key = split_key(&content).and_then(|(k, _)| String::from_utf8(k.to_vec()).ok());
+                (key, None)
+            };
             let field = |name: &str| {
                 key.as_deref().and_then(|k| {
                     k.split('|')
@@ -489,12 +723,14 @@ pub fn cache_entries(cache_dir: &Path) -> Result<Vec<CacheEntry>, ClipError> {
                 classes: classes.len(),
                 templates: field("templates").map_or(0, |t| t.split(KEY_SEP).count()),
                 sample: classes.into_iter().take(3).collect(),
+                partial,
             }
         })
         .collect())
 }
 
-/// Deletes every cached classifier in `cache_dir`; returns how many files and bytes.
+/// Deletes every cached classifier in `cache_dir` (those partly computed too); returns how
+/// many files and bytes.
 pub fn clear_cache(cache_dir: &Path) -> Result<(usize, u64), ClipError> {
     let mut removed = (0, 0);
     for entry in cache_entries(cache_dir)? {
@@ -546,6 +782,50 @@ mod tests {
         assert!(Templates::new(vec![], "t.txt").is_err());
         assert_eq!(Templates::none().prompts("dog"), ["dog"]);
         assert_eq!(parse_list("# c\n a \n\nb\n"), ["a", "b"]);
+        assert_eq!(
+            parse_list("cat  # the animal\nC#\nsharp\t#x\n#\n a#b #c"),
+            ["cat", "C#", "sharp", "a#b"]
+        );
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    /// A write that fails partway (as on a full disk) leaves neither the temporary file nor a
+    /// changed target; one that succeeds leaves only the target.
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file() {
+        let tmp = clip_test_support::temp_dir();
+        let target = tmp.path().join("x.classifier");
+        std::fs::write(&target, b"old").unwrap();
+        let e = write_atomically(&target, |f| {
+            f.write_all(b"half of it")?;
+            Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "No space left on device",
+            ))
+        })
+        .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::StorageFull);
+        let names = || {
+            let mut v: Vec<_> = std::fs::read_dir(tmp.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(), ["x.classifier"]);
+        assert_eq!(std::fs::read(&target).unwrap(), b"old");
+        write_atomically(&target, |f| f.write_all(b"new")).unwrap();
+        assert_eq!(names(), ["x.classifier"]);
+        assert_eq!(std::fs::read(&target).unwrap(), b"new");
+        // Where the folder is gone, nothing is made.
+        let gone = tmp.path().join("gone/x.classifier");
+        assert!(write_atomically(&gone, |f| f.write_all(b"x")).is_err());
+        assert_eq!(names(), ["x.classifier"]);
     }
 }
 
@@ -574,6 +854,25 @@ mod spec_tests {
         );
         assert!(Labels::parse(" , ").is_err());
         assert_eq!(Labels::parse("a,a").unwrap().warnings.len(), 1);
+        let w = Labels::parse("a,b,a,b,a").unwrap().warnings;
+        assert_eq!(
+            w,
+            [
+                "\"a\", \"b\" are given more than once: the copies share a probability, and the \
+              first of them always wins"
+            ]
+        );
+        let w = Labels::parse("imagenet").unwrap().warnings;
+        assert_eq!(w.len(), 1);
+        assert!(
+            w[0].starts_with("\"missile\", \"sunglasses\" are given more than once in the built-in imagenet list"),
+            "{w:?}"
+        );
+        std::fs::write(&f, "cat # a comment\ndog\n").unwrap();
+        assert_eq!(
+            Labels::parse(f.to_str().unwrap()).unwrap().labels,
+            ["cat", "dog"]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -40,7 +40,8 @@ pub fn run(args: &CacheArgs) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|e| {
                 json!({"file": e.path.display().to_string(), "bytes": e.bytes, "model": e.model,
-                       "classes": e.classes, "templates": e.templates, "first_classes": e.sample})
+                       "classes": e.classes, "templates": e.templates, "first_classes": e.sample,
+                       "partial": e.partial})
             })
             .collect();
         output::json_line(
@@ -58,6 +59,18 @@ pub fn run(args: &CacheArgs) -> anyhow::Result<ExitCode> {
             human_bytes(total)
         )?;
         for e in &entries {
+            if let (Some(done), true) = (e.partial, e.classes > 0) {
+                writeln!(
+                    out,
+                    "  {:>9}  {} of {} classes x {} templates, interrupted (continued when next needed)  {}",
+                    human_bytes(e.bytes),
+                    done,
+                    e.classes,
+                    e.templates,
+                    e.model
+                )?;
+                continue;
+            }
             if e.classes == 0 {
                 writeln!(
                     out,

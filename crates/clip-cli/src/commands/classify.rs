@@ -10,11 +10,11 @@ use serde_json::json;
 use crate::cli::{ClassifyArgs, PromptArgs};
 use crate::output;
 
-/// The labels of a spec (see [`clip::zeroshot::Labels::parse`]), with its warnings logged.
+/// The labels of a spec (see [`clip::zeroshot::Labels::parse`]), with its warnings printed.
 pub fn parse_labels(spec: &str) -> anyhow::Result<Vec<String>> {
     let parsed = clip::zeroshot::Labels::parse(spec)?;
     for w in &parsed.warnings {
-        tracing::warn!("{w}");
+        eprintln!("warning: {w}");
     }
     Ok(parsed.labels)
 }
@@ -56,15 +56,25 @@ pub fn build_classifier(
             .flatten(),
     };
     let bar = output::bar(labels.len() as u64, quiet, "embedding labels");
-    let (features, hit) =
+    let classifier =
         model.zero_shot_classifier_with(labels, templates, &options, &mut |n| bar.inc(n as u64))?;
     bar.finish_and_clear();
-    if hit {
-        if let Some(dir) = &options.cache_dir {
-            tracing::info!("label embeddings read from the cache in {}", dir.display());
+    for w in &classifier.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(dir) = &options.cache_dir {
+        match classifier.cached {
+            0 => {}
+            n if n == labels.len() => {
+                tracing::info!("label embeddings read from the cache in {}", dir.display())
+            }
+            n => tracing::info!(
+                "continued the label embeddings of an interrupted run: {n} of {} were done",
+                labels.len()
+            ),
         }
     }
-    Ok(features)
+    Ok(classifier.rows)
 }
 
 /// The command line's images with each folder replaced by the image files under it (sorted,

@@ -41,9 +41,10 @@ fn open_split(
     Ok((dataset, classes))
 }
 
-fn report_failures(failed: &[Failure], bar: &indicatif::ProgressBar) {
+/// One warning per image left out: `what` says what was skipped with it.
+fn report_failures(failed: &[Failure], what: &str, bar: &indicatif::ProgressBar) {
     for f in failed {
-        bar.suspend(|| eprintln!("warning: skipped {}", f.error));
+        bar.suspend(|| eprintln!("warning: skipped {what}: {}", f.error));
     }
 }
 
@@ -84,7 +85,7 @@ fn zeroshot(args: &EvalZeroShotArgs) -> anyhow::Result<ExitCode> {
     let (zero_shot, test_x) =
         model.evaluate_zero_shot(&test, &classes, &classifier, &mut |n| bar.inc(n as u64))?;
     bar.finish_and_clear();
-    report_failures(&test_x.failed, &bar);
+    report_failures(&test_x.failed, "an image", &bar);
 
     let mut probe = None;
     let mut train_failed = Vec::new();
@@ -94,7 +95,7 @@ fn zeroshot(args: &EvalZeroShotArgs) -> anyhow::Result<ExitCode> {
         let train_x =
             model.encode_image_folder(train, train_classes, &mut |n| bar.inc(n as u64))?;
         bar.finish_and_clear();
-        report_failures(&train_x.failed, &bar);
+        report_failures(&train_x.failed, "a training image", &bar);
         let train_set = (train_x.features.as_slice(), train_x.targets.as_slice());
         let test_set = (test_x.features.as_slice(), test_x.targets.as_slice());
         let report = match args.probe_c {
@@ -118,8 +119,8 @@ fn zeroshot(args: &EvalZeroShotArgs) -> anyhow::Result<ExitCode> {
             }
         };
         if !report.converged {
-            tracing::warn!(
-                "the linear probe did not converge in {} iterations",
+            eprintln!(
+                "warning: the linear probe did not converge in {} iterations",
                 report.iterations
             );
         }
@@ -288,7 +289,7 @@ fn retrieval(args: &EvalRetrievalArgs) -> anyhow::Result<ExitCode> {
     let report =
         model.evaluate_retrieval(&captions, &ks, args.truncate, &mut |n| bar.inc(n as u64))?;
     bar.finish_and_clear();
-    report_failures(&report.failed, &bar);
+    report_failures(&report.failed, "an image and its captions", &bar);
     let mut out = output::stdout();
     if args.json {
         output::json_line(

@@ -145,7 +145,14 @@ pub fn open(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, ImageErr
     let mut bytes = Vec::new();
     (&mut file).take(64).read_to_end(&mut bytes).map_err(io)?;
     if sniff(&bytes).is_none() {
-        return decode(&bytes, &name, limits); // the error for what the head shows
+        if bytes.is_empty() {
+            return Err(ImageError::Empty { source_name: name });
+        }
+        // Only the head was read: the size is the file's (unknown for a pipe).
+        return Err(ImageError::UnsupportedFormat {
+            detected: describe_content(&bytes, meta.is_file().then_some(meta.len())),
+            source_name: name,
+        });
     }
     file.take(limits.max_alloc_bytes.saturating_sub(63))
         .read_to_end(&mut bytes)
@@ -191,7 +198,7 @@ pub fn decode(
     }
     let format = sniff(bytes).ok_or_else(|| ImageError::UnsupportedFormat {
         source_name: source_name.to_string(),
-        detected: describe_content(bytes),
+        detected: describe_content(bytes, Some(bytes.len() as u64)),
     })?;
     let fname = format_name(format).unwrap_or("image");
     guarded(source_name, fname, || {
@@ -488,39 +495,101 @@ fn into_pillow_mode(
     })
 }
 
-/// A short description of what unrecognised bytes look like, for the error message.
-fn describe_content(bytes: &[u8]) -> String {
-    let head: Vec<u8> = bytes.iter().take(64).copied().collect();
-    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+/// A short description of what unrecognised bytes look like, for the error message, from
+/// the first bytes (`bytes`; the first 64 are looked at) and the size of the whole input
+/// when it is known.
+fn describe_content(bytes: &[u8], size: Option<u64>) -> String {
+    let head = &bytes[..bytes.len().min(64)];
+    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
     let trimmed = text.trim_start();
     let kind = if trimmed.starts_with("<!doctype html") || trimmed.starts_with("<html") {
-        Some("is HTML")
+        Some("is HTML".to_string())
     } else if trimmed.starts_with("<svg") || (trimmed.starts_with("<?xml") && text.contains("svg"))
     {
-        Some("is SVG (vector images are not supported)")
+        Some("is SVG (vector images are not supported)".to_string())
     } else if trimmed.starts_with("<?xml") {
-        Some("is XML")
+        Some("is XML".to_string())
     } else if head.starts_with(b"%PDF") {
-        Some("is PDF")
+        Some("is PDF".to_string())
     } else {
-        None
+        plain_text(head).map(|start| format!("is text: {start:?}"))
+    };
+    let size = match size {
+        Some(1) => " (1 byte in all)".to_string(),
+        Some(n) => format!(" ({n} bytes in all)"),
+        None => String::new(),
     };
     match kind {
-        Some(k) => k.to_string(),
+        Some(k) => k,
         None => {
-            let hex: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
-            format!(
-                "starts with bytes {} ({} bytes in all)",
-                hex.join(" "),
-                bytes.len()
-            )
+            let hex: Vec<String> = head.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            format!("starts with bytes {}{size}", hex.join(" "))
         }
     }
+}
+
+/// The start of `head`'s first line (at most 40 characters) when `head` reads as text: UTF-8
+/// (a character cut at the end aside) without control characters other than whitespace.
+fn plain_text(head: &[u8]) -> Option<String> {
+    let valid = match std::str::from_utf8(head) {
+        Ok(s) => s,
+        // A character cut by the 64-byte limit is not a reason to call it binary.
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()]).ok()?,
+        Err(_) => return None,
+    };
+    let text = valid.strip_prefix('\u{feff}').unwrap_or(valid);
+    let is_text = !text.trim().is_empty()
+        && text
+            .chars()
+            .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t' | '\x0c'));
+    if !is_text {
+        return None;
+    }
+    let line = text.trim_start().lines().next().unwrap_or_default();
+    let mut start: String = line.chars().take(40).collect();
+    if start.len() < line.len() {
+        start.push('…');
+    }
+    Some(start)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unsupported_content_is_described() {
+        let text =
+            b"hello, world\nthis is a plain text file that goes on for well over sixty-four bytes";
+        assert_eq!(
+            describe_content(text, Some(1000)),
+            "is text: \"hello, world\""
+        );
+        let long = b"a first line of text that is longer than forty characters, surely";
+        assert_eq!(
+            describe_content(long, None),
+            "is text: \"a first line of text that is longer than\u{2026}\""
+        );
+        // A character cut by the 64-byte head is still text.
+        let mut cut = "é".repeat(40).into_bytes();
+        cut.truncate(63);
+        assert!(describe_content(&cut, None).starts_with("is text"));
+        // Binary: the first bytes and the size of the whole file, not of the head.
+        let binary = [0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+        assert_eq!(
+            describe_content(&binary, Some(70_000)),
+            "starts with bytes 00 01 02 03 04 05 06 07 (70000 bytes in all)"
+        );
+        assert_eq!(
+            describe_content(&binary[..1], Some(1)),
+            "starts with bytes 00 (1 byte in all)"
+        );
+        assert_eq!(
+            describe_content(&binary, None),
+            "starts with bytes 00 01 02 03 04 05 06 07"
+        );
+        assert_eq!(describe_content(b"%PDF-1.7", Some(9)), "is PDF");
+    }
 
     #[test]
     fn a_panicking_decoder_fails_only_its_file() {

@@ -51,6 +51,28 @@ fn junk_is_a_typed_error_naming_the_file() {
     assert!(html.contains("HTML"), "{html}");
 }
 
+/// A file that is no image is described by its content, and by its whole size (only its
+/// first 64 bytes are read).
+#[test]
+fn files_that_are_no_image_say_what_they_are() {
+    let tmp = temp_dir();
+    let binary = tmp.path().join("data.jpg");
+    std::fs::write(&binary, [7u8; 5000]).unwrap();
+    let e = image::open(&binary, &DecodeLimits::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.ends_with("starts with bytes 07 07 07 07 07 07 07 07 (5000 bytes in all)"),
+        "{e}"
+    );
+    let text = tmp.path().join("notes.png");
+    std::fs::write(&text, "Shopping list\n- milk\n- bread\n".repeat(20)).unwrap();
+    let e = image::open(&text, &DecodeLimits::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.ends_with("the content is text: \"Shopping list\""), "{e}");
+}
+
 #[test]
 fn truncated_files_fail_cleanly_and_deterministically() {
     let files = [

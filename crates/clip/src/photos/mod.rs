@@ -28,7 +28,7 @@ pub use clip_index::{
     is_under, Change, FileState, Hash, Hit, Index, IndexError, IndexInfo, Status, Vectors,
     WriteLock, DEFAULT_MAX_DELETE_SHARE,
 };
-pub use query::{Query, QueryTerm};
+pub use query::{search, Query, QueryTerm, QueryVector, SearchResults};
 pub use scan::{canonical_roots, ScanOptions, ScanProgress, ScanReport};
 
 /// Where the index lives by default: `$CLIP_INDEX`, else `$XDG_DATA_HOME/clip/index.sqlite`,

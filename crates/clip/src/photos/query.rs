@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{mtime_ns, Index};
+use super::{mtime_ns, Hit, Index, Vectors};
 use crate::{normalized, Clip, ClipError};
 
 /// One part of a search query.
@@ -82,6 +82,98 @@ fn split_negatives(text: &str) -> (String, Vec<String>) {
     (positive.join(" "), negative)
 }
 
+/// A query embedded: the weighted sum of the unit embeddings of its terms to look for
+/// (`seek`), and of those to avoid (`avoid`, the terms of negative weight, with the weight's
+/// size), kept apart so that scores can stay on the scale of a plain query (see [`search`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryVector {
+    seek: Vec<f32>,
+    avoid: Vec<f32>,
+}
+
+impl QueryVector {
+    /// The direction results are ranked by: `seek − avoid`, normalized.
+    pub fn direction(&self) -> Vec<f32> {
+        normalized(&self.combined())
+    }
+
+    fn combined(&self) -> Vec<f32> {
+        self.seek
+            .iter()
+            .zip(&self.avoid)
+            .map(|(s, a)| s - a)
+            .collect()
+    }
+
+    /// How an index's vectors are scored: `(direction, scale, offset)`, a row's score being
+    /// `scale · cos(row, direction) + offset`.
+    ///
+    /// Without terms to avoid the score is the cosine similarity to `seek` (scale 1, offset 0).
+    /// With them, it is `cos(row, seek) − (row·avoid − mean·avoid) / |seek|`, `mean` being the
+    /// mean of the rows: the cosine similarity to what the query looks for, lowered by how
+    /// much more than the index's average image the row matches what it avoids (raised by
+    /// how much less). It ranks as `cos(row, seek − avoid)` does, and its mean over the index
+    /// is that of the plain query's, so one `--min-score` serves both. A query of terms to
+    /// avoid only is scored by the cosine similarity to `−avoid`.
+    fn scorer(&self, vectors: &Vectors) -> (Vec<f32>, f32, f32) {
+        let combined = self.combined();
+        let direction = normalized(&combined);
+        let seek_norm = norm(&self.seek);
+        let avoid_norm = norm(&self.avoid);
+        if seek_norm < 1e-6 || avoid_norm == 0.0 || vectors.is_empty() {
+            return (direction, 1.0, 0.0);
+        }
+        let scale = norm(&combined) / seek_norm;
+        // mean_rows(row · avoid) / |seek|, as |avoid| · mean(cos(row, avoid)) / |seek|.
+        let cosines = vectors.scores(&self.avoid);
+        let mean = cosines.iter().map(|&c| f64::from(c)).sum::<f64>() / cosines.len() as f64;
+        let offset = (mean * f64::from(avoid_norm / seek_norm)) as f32;
+        (direction, scale, offset)
+    }
+}
+
+fn norm(v: &[f32]) -> f32 {
+    v.iter().map(|x| x * x).sum::<f32>().sqrt()
+}
+
+/// What [`search`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResults {
+    /// The best `k` rows scoring at least the minimum score, best first.
+    pub hits: Vec<Hit>,
+    /// The best score of all, kept or not; `None` for an index without images. When `hits`
+    /// is empty and this is not, every score was below the minimum.
+    pub best: Option<f32>,
+}
+
+/// The `k` rows of `vectors` that match `query` best, best first (equal scores in row order),
+/// leaving out those scoring below `min_score`. Scores are cosine similarities for queries
+/// without terms to avoid, and on the same scale with them (see [`QueryVector`]).
+pub fn search(
+    vectors: &Vectors,
+    query: &QueryVector,
+    k: usize,
+    min_score: Option<f32>,
+) -> SearchResults {
+    let (direction, scale, offset) = query.scorer(vectors);
+    let hits: Vec<Hit> = vectors
+        .top_k(&direction, k)
+        .into_iter()
+        .map(|h| Hit {
+            index: h.index,
+            score: scale * h.score + offset,
+        })
+        .collect();
+    let best = hits.first().map(|h| h.score);
+    SearchResults {
+        hits: hits
+            .into_iter()
+            .filter(|h| min_score.is_none_or(|m| h.score >= m))
+            .collect(),
+        best,
+    }
+}
+
 impl Clip {
     /// The query vector of weighted terms: the sum of each term's unit embedding times its
     /// weight (negative weights push results away from a term), normalized. An image already
@@ -92,7 +184,28 @@ impl Clip {
         index: Option<&Index>,
         truncate: bool,
     ) -> Result<Vec<f32>, ClipError> {
-        let mut q = vec![0f32; self.embedding_dim()];
+        Ok(self.embed_terms(terms, index, truncate)?.direction())
+    }
+
+    /// `query` embedded for [`search`]; as [`Clip::query_vector`], with what to look for and
+    /// what to avoid kept apart.
+    pub fn embed_query(
+        &self,
+        query: &Query,
+        index: Option<&Index>,
+        truncate: bool,
+    ) -> Result<QueryVector, ClipError> {
+        self.embed_terms(query.terms(), index, truncate)
+    }
+
+    fn embed_terms(
+        &self,
+        terms: &[(QueryTerm, f32)],
+        index: Option<&Index>,
+        truncate: bool,
+    ) -> Result<QueryVector, ClipError> {
+        let dim = self.embedding_dim();
+        let (mut seek, mut avoid) = (vec![0f32; dim], vec![0f32; dim]);
         for (term, weight) in terms {
             let e = match term {
                 QueryTerm::Text(t) => {
@@ -110,18 +223,19 @@ impl Clip {
                     }
                 }
             };
-            for (a, b) in q.iter_mut().zip(normalized(&e)) {
-                *a += weight * b;
+            let sum = if *weight < 0.0 { &mut avoid } else { &mut seek };
+            for (a, b) in sum.iter_mut().zip(normalized(&e)) {
+                *a += weight.abs() * b;
             }
         }
-        let norm = q.iter().map(|x| x * x).sum::<f32>().sqrt();
-        if norm < 1e-4 {
+        let query = QueryVector { seek, avoid };
+        if norm(&query.combined()) < 1e-4 {
             return Err(ClipError::Query {
                 detail: "the terms cancel out (e.g. \"cat -cat\"), leaving nothing to look for"
                     .into(),
             });
         }
-        Ok(normalized(&q))
+        Ok(query)
     }
 }
 
@@ -180,5 +294,76 @@ mod tests {
         assert!(Query::parse(&["-".into()], &[], &[]).is_ok());
         assert!(Query::parse(&[" ".into()], &[], &[]).is_err());
         assert!(Query::parse(&["a".into()], &[], &[f32::NAN]).is_err());
+    }
+
+    fn rows(v: &[&[f32]]) -> Vectors {
+        let items = v
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("{i}"), r.to_vec()))
+            .collect();
+        Vectors::new(items, v[0].len())
+    }
+
+    #[test]
+    fn a_plain_query_scores_the_cosine_similarity() {
+        let v = rows(&[&[1.0, 0.0, 0.0], &[0.6, 0.8, 0.0], &[0.0, 0.0, 1.0]]);
+        let q = QueryVector {
+            seek: vec![2.0, 0.0, 0.0],
+            avoid: vec![0.0; 3],
+        };
+        let r = search(&v, &q, 10, None);
+        let scores: Vec<f32> = r.hits.iter().map(|h| h.score).collect();
+        assert_eq!(scores, [1.0, 0.6, 0.0]);
+        assert_eq!(r.best, Some(1.0));
+        // Everything below the minimum: no hits, and the best score is still told.
+        let r = search(&v, &q, 10, Some(1.5));
+        assert!(r.hits.is_empty());
+        assert_eq!(r.best, Some(1.0));
+        let empty = Vectors::new(Vec::new(), 3);
+        assert_eq!(search(&empty, &q, 10, None).best, None);
+    }
+
+    /// Subtracting a term ranks as the normalized difference does, and keeps the scores on
+    /// the plain query's scale: same mean over the index, and a row that matches the avoided
+    /// term as much as the average row keeps its plain score.
+    #[test]
+    fn terms_to_avoid_keep_the_score_scale() {
+        let seek = normalized(&[1.0, 0.2, 0.1, 0.0]);
+        let avoid = normalized(&[0.7, 0.7, 0.0, 0.1]);
+        let v = rows(&[
+            &[0.9, 0.1, 0.3, 0.2],
+            &[0.8, 0.6, 0.0, 0.1],
+            &[0.2, 0.1, 0.9, 0.4],
+            &[0.5, 0.9, 0.1, 0.0],
+            &[0.7, 0.0, 0.1, 0.7],
+        ]);
+        let plain = QueryVector {
+            seek: seek.clone(),
+            avoid: vec![0.0; 4],
+        };
+        let q = QueryVector {
+            seek: seek.clone(),
+            avoid: avoid.clone(),
+        };
+        let with = search(&v, &q, 10, None).hits;
+        let without = search(&v, &plain, 10, None).hits;
+        // Ranked by the cosine similarity to seek − avoid.
+        let cos = v.scores(&q.combined());
+        let mut order: Vec<usize> = (0..v.len()).collect();
+        order.sort_by(|&a, &b| cos[b].total_cmp(&cos[a]));
+        assert_eq!(with.iter().map(|h| h.index).collect::<Vec<_>>(), order);
+        let mean = |h: &[Hit]| h.iter().map(|h| h.score).sum::<f32>() / h.len() as f32;
+        assert!((mean(&with) - mean(&without)).abs() < 1e-5);
+        // Each score: cos(row, seek) − (cos(row, avoid) − mean cos(·, avoid)).
+        let to_avoid = v.scores(&avoid);
+        let mean_avoid = to_avoid.iter().sum::<f32>() / to_avoid.len() as f32;
+        for h in &with {
+            let expected =
+                super::super::dot(v.vector(h.index), &seek) - (to_avoid[h.index] - mean_avoid);
+            assert!((h.score - expected).abs() < 1e-5, "{h:?} {expected}");
+        }
+        // The old score, the cosine similarity to seek − avoid, was on another scale.
+        assert!(cos.iter().cloned().fold(f32::MIN, f32::max) < with[0].score - 0.2);
     }
 }

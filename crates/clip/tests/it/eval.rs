@@ -164,7 +164,7 @@ fn eval_on_an_image_folder_matches_the_reference_end_to_end() {
             &mut |n| built += n,
         )
         .unwrap()
-        .0;
+        .rows;
     assert_eq!(built, 6);
     let mut done = 0;
     let (zs, images) = clip

@@ -45,35 +45,130 @@ fn classifier_cache_hits_misses_and_repairs() {
         truncate: false,
         cache_dir: Some(cache.to_path_buf()),
     };
-    let (first, hit) = model
-        .zero_shot_classifier_with(&classes, &templates, &cached, &mut |_| {})
-        .unwrap();
-    assert!(!hit);
-    let (second, hit) = model
-        .zero_shot_classifier_with(&classes, &templates, &cached, &mut |_| {})
-        .unwrap();
-    assert!(hit);
-    assert_eq!(first, second);
-    let (_, hit) = model
-        .zero_shot_classifier_with(&classes, &clip::Templates::none(), &cached, &mut |_| {})
-        .unwrap();
-    assert!(!hit, "other templates are another entry");
-    let files: Vec<_> = std::fs::read_dir(cache)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let build = |templates: &clip::Templates| {
+        model
+            .zero_shot_classifier_with(&classes, templates, &cached, &mut |_| {})
+            .unwrap()
+    };
+    let first = build(&templates);
+    assert_eq!((first.cached, first.warnings.len()), (0, 0));
+    let second = build(&templates);
+    assert_eq!(second.cached, 2);
+    assert_eq!(first.rows, second.rows);
+    assert_eq!(
+        build(&clip::Templates::none()).cached,
+        0,
+        "other templates are another entry"
+    );
+    let files = files_in(cache);
     assert_eq!(files.len(), 2, "{files:?}");
     for f in &files {
         std::fs::write(f, b"CLIPZS1\ngarbage").unwrap();
     }
-    let (repaired, hit) = model
-        .zero_shot_classifier_with(&classes, &templates, &cached, &mut |_| {})
-        .unwrap();
-    assert!(!hit);
-    assert_eq!(repaired, first);
-    let (_, hit) = model
-        .zero_shot_classifier_with(&classes, &templates, &cached, &mut |_| {})
-        .unwrap();
-    assert!(hit, "the repaired entry is used");
+    let repaired = build(&templates);
+    assert_eq!(repaired.cached, 0);
+    assert_eq!(repaired.rows, first.rows);
+    assert_eq!(build(&templates).cached, 2, "the repaired entry is used");
     cache_dir.close().unwrap();
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// A computation stopped partway (here by a panic after the second class, as Ctrl-C stops a
+/// run) keeps the classes done in the cache; the next run computes only the rest, and gets
+/// the rows a run from scratch gets.
+#[test]
+fn an_interrupted_classifier_is_continued() {
+    let cache_dir = temp_dir();
+    let cache = cache_dir.path();
+    // One class per model call, so each class is kept as it is done.
+    let model = Clip::from_dir(&fixture("models/tiny-openai"), Device::Cpu)
+        .unwrap()
+        .with_batch_size(1);
+    let templates = clip::Templates::none();
+    let classes = ["cat", "dog", "horse", "bird"];
+    let options = clip::ClassifierOptions {
+        truncate: false,
+        cache_dir: Some(cache.to_path_buf()),
+    };
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut done = 0;
+        model.zero_shot_classifier_with(&classes, &templates, &options, &mut |n| {
+            done += n;
+            assert!(done < 2, "interrupted");
+        })
+    }));
+    assert!(stopped.is_err());
+    let files = files_in(cache);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].to_str().unwrap().ends_with(".classifier.partial"));
+    let entries = clip::zeroshot::cache_entries(cache).unwrap();
+    assert_eq!((entries[0].partial, entries[0].classes), (Some(2), 4));
+    // A row half written when the run was killed is dropped.
+    let mut bytes = std::fs::read(&files[0]).unwrap();
+    bytes.extend_from_slice(&[1, 2, 3]);
+    std::fs::write(&files[0], bytes).unwrap();
+
+    let mut steps = Vec::new();
+    let resumed = model
+        .zero_shot_classifier_with(&classes, &templates, &options, &mut |n| steps.push(n))
+        .unwrap();
+    assert_eq!(resumed.cached, 2);
+    assert_eq!(steps, [2, 1, 1], "the classes kept, then one per call");
+    let fresh = model
+        .zero_shot_classifier(&classes, &templates, false)
+        .unwrap();
+    for (a, b) in resumed.rows.iter().zip(&fresh) {
+        assert!(max_abs_diff(a, b) <= 1e-6);
+    }
+    let files = files_in(cache);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].to_str().unwrap().ends_with(".classifier"),
+        "the partial file is gone"
+    );
+    let again = model
+        .zero_shot_classifier_with(&classes, &templates, &options, &mut |_| {})
+        .unwrap();
+    assert_eq!((again.cached, again.rows), (4, resumed.rows));
+    assert_eq!(clip::zeroshot::clear_cache(cache).unwrap().0, 1);
+}
+
+/// A cache that cannot be written (its folder cannot be made here; a full disk fails the same
+/// way, see the unit test of the atomic write) gives the classifier all the same, with a
+/// warning, and leaves no file behind.
+#[test]
+fn an_unwritable_cache_warns_and_leaves_nothing() {
+    let tmp = temp_dir();
+    let blocker = tmp.path().join("a-file");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let model = Clip::from_dir(&fixture("models/tiny-openai"), Device::Cpu).unwrap();
+    let options = clip::ClassifierOptions {
+        truncate: false,
+        cache_dir: Some(blocker.join("cache")),
+    };
+    let c = model
+        .zero_shot_classifier_with(
+            &["cat", "dog"],
+            &clip::Templates::none(),
+            &options,
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(c.rows.len(), 2);
+    assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    assert!(
+        c.warnings[0].contains("cannot keep the label embeddings")
+            && c.warnings[0].contains("a-file"),
+        "{:?}",
+        c.warnings
+    );
+    assert_eq!(files_in(tmp.path()), [blocker]);
 }
