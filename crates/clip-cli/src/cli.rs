@@ -128,6 +128,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("model", |a| a.help(INDEX_MODEL_HELP)))]
 pub struct IndexArgs {
     /// Folders to index (their image files, recursively). Default: the folders indexed before.
     #[arg(value_name = "FOLDER")]
@@ -165,6 +166,7 @@ pub struct ScanArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("model", |a| a.help(INDEX_MODEL_HELP)))]
 pub struct DuplicatesArgs {
     /// Folders to look in (indexed first). Default: every folder of the index.
     #[arg(value_name = "FOLDER")]
@@ -186,6 +188,7 @@ pub struct DuplicatesArgs {
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("query").args(["text", "image"]).required(true).multiple(true)))]
+#[command(mut_arg("model", |a| a.help(INDEX_MODEL_HELP)))]
 pub struct SearchArgs {
     /// What to look for, in words. A text that starts with a -word goes after `--`, the
     /// options before it: clip search -k 3 -- "-people beach".
@@ -258,8 +261,10 @@ pub enum EvalCommand {
     /// Prints top-1, top-5 and mean per-class recall (the mean over classes with images of
     /// the share of their images classified right), then a per-class table. Writes into --out:
     /// summary.json, zeroshot_confusion.csv (rows: true class, columns: predicted),
-    /// zeroshot_confusion.png (the same as a heat map, each row scaled to its images; grey rows
-    /// have no images) and zeroshot_per_class.csv; with --linear-probe the same for the probe.
+    /// zeroshot_confusion.png and .svg (the same as a heat map with the class names, axes and a
+    /// colour scale: each row coloured by the share of its images, grey rows have none; the
+    /// PNG names up to 96 classes and numbers more, the SVG names all, with counts on hover)
+    /// and zeroshot_per_class.csv; with --linear-probe the same for the probe.
     ///
     /// Class folders get their labels from --mapping, else from --labels (matched to the folder
     /// names, or by position: folder i in name order takes label i), else from the folder names
@@ -375,12 +380,17 @@ pub struct PromptArgs {
     pub no_cache: bool,
 }
 
+/// The help of --model for the commands that use an index's model ([`ModelArgs`] says
+/// ViT-B/32 for the others).
+const INDEX_MODEL_HELP: &str = "Model: ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336px, a Hugging \
+     Face repo id (org/name[@revision]) or a checkpoint directory. Default: the model the index \
+     was built with, else ViT-B/32";
+
 /// Options shared by the commands that run a model.
 #[derive(Debug, Clone, Args)]
 pub struct ModelArgs {
     /// Model: ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336px, a Hugging Face repo id
-    /// (org/name[@revision]) or a checkpoint directory. Default: ViT-B/32; for index, search
-    /// and duplicates, the model the index was built with.
+    /// (org/name[@revision]) or a checkpoint directory. Default: ViT-B/32.
     #[arg(long, short, env = clip::env::CLIP_MODEL)]
     pub model: Option<String>,
     /// Where to run the model: cpu, cuda[:N] or metal[:N] (GPUs need a build with the

@@ -128,7 +128,9 @@ fn hint(err: &anyhow::Error) -> Option<String> {
     }
     Some(match err.downcast_ref::<ClipError>()? {
         ClipError::ModelNotFound { .. } => {
-            "`clip models` lists the known names and the models already in the cache".into()
+            "`clip models` lists the known names and the models already in the cache; a folder \
+             holding a checkpoint's files can be passed as --model"
+                .into()
         }
         ClipError::Model(ModelError::Device { .. }) => {
             "use --device cpu, or build with `--features cuda` / `--features metal`".into()

@@ -34,7 +34,7 @@ pub fn bar(len: u64, quiet: bool, what: &str) -> ProgressBar {
     styled_bar(
         len,
         quiet,
-        "{msg} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta})",
+        "{msg} [{bar:30}] {pos}/{len} ({rate}, eta {eta})",
         what,
     )
 }
@@ -56,10 +56,26 @@ fn styled_bar(len: u64, quiet: bool, template: &str, message: &str) -> ProgressB
     bar.set_style(
         ProgressStyle::with_template(template)
             .expect("valid template")
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = w.write_str(&rate(state.per_sec()));
+                },
+            )
             .progress_chars("=> "),
     );
     bar.set_message(message.to_string());
     bar
+}
+
+/// Items per second with the digits that mean something: "12/s", "3.4/s", "0.52/s".
+fn rate(per_sec: f64) -> String {
+    match per_sec {
+        r if !r.is_finite() || r <= 0.0 => "-/s".to_string(),
+        r if r >= 9.95 => format!("{r:.0}/s"),
+        r if r >= 0.995 => format!("{r:.1}/s"),
+        r => format!("{r:.2}/s"),
+    }
 }
 
 /// Download progress as an indicatif bar, one per file.
@@ -157,4 +173,18 @@ pub fn write_npy(path: &std::path::Path, rows: &[Vec<f32>]) -> anyhow::Result<()
         }
     }
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rates_have_few_digits() {
+        let shown: Vec<String> = [1234.5678, 12.3456, 9.96, 3.456, 0.5234, 0.0, f64::INFINITY]
+            .map(super::rate)
+            .to_vec();
+        assert_eq!(
+            shown,
+            ["1235/s", "12/s", "10/s", "3.5/s", "0.52/s", "-/s", "-/s"]
+        );
+    }
 }

@@ -7,12 +7,12 @@ pub use clip_preprocess::{ConfigError, ImageError, TokenizeError};
 #[derive(Debug, thiserror::Error)]
 pub enum ClipError {
     /// The model name resolves to nothing loadable.
-    #[error("model {model:?} not found: {hint}")]
+    #[error("model {model:?} not found: {detail}")]
     ModelNotFound {
         /// What the caller asked for.
         model: String,
-        /// What was tried and what to do.
-        hint: String,
+        /// What was tried, and where the model's files are.
+        detail: String,
     },
     /// The checkpoint could not be loaded or run.
     #[error(transparent)]

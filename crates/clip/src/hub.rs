@@ -92,7 +92,7 @@ impl ModelSpec {
         if looks_like_path || !valid_repo {
             return Err(ClipError::ModelNotFound {
                 model: model.to_string(),
-                hint: format!(
+                detail: format!(
                     "it is not a directory, not a Hugging Face repo id (org/name) and not one of {}",
                     known_names()
                 ),
@@ -287,10 +287,10 @@ fn not_available(
     let cached = repo_cache_dir(&opts.cache, repo);
     ClipError::ModelNotFound {
         model: model.to_string(),
-        hint: format!(
-            "not in the cache ({}) and {reason}. To place it by hand, download config.json, \
-             preprocessor_config.json and model.safetensors (or pytorch_model.bin) from \
-             {}/{repo}/tree/{revision} into a folder and pass that folder as --model",
+        detail: format!(
+            "not in the cache ({}) and {reason}; its files (config.json, \
+             preprocessor_config.json and model.safetensors or pytorch_model.bin) are at \
+             {}/{repo}/tree/{revision}",
             cached.display(),
             opts.endpoint
         ),

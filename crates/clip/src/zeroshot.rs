@@ -183,7 +183,7 @@ impl Labels {
                     .is_some_and(|p| !p.as_os_str().is_empty() && p.is_dir());
             if !spec.contains(',') && (has_extension || in_existing_dir) {
                 return Err(invalid(format!(
-                    "label file {spec} does not exist (pass a comma-separated list like \"cat,dog\" or an existing file)"
+                    "label file {spec} does not exist (labels given in place are comma-separated, like \"cat,dog\")"
                 )));
             }
             spec.split(',')
@@ -424,9 +424,12 @@ fn partial_header(key: &str, dim: usize) -> Vec<u8> {
     bytes
 }
 
+/// What a partial file holds: its key, the embedding size, and the rows done.
+type Partial<'a> = (&'a [u8], usize, Vec<Vec<f32>>);
+
 /// The key and the whole rows of a partial file (a row cut short by an interruption is left
 /// out); `None` if it is not one.
-fn split_partial(bytes: &[u8]) -> Option<(&[u8], usize, Vec<Vec<f32>>)> {
+fn split_partial(bytes: &[u8]) -> Option<Partial<'_>> {
     let rest = bytes.strip_prefix(PARTIAL_MAGIC)?;
     let key_len = u32_at(rest, 0)?;
     let key = rest.get(4..4 + key_len)?;

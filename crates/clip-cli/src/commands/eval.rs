@@ -128,11 +128,26 @@ fn zeroshot(args: &EvalZeroShotArgs) -> anyhow::Result<ExitCode> {
         train_failed = train_x.failed;
     }
 
-    let mut files = clip::eval::write_accuracy_files(&args.out, "zeroshot_", &zero_shot)?;
+    let title = |what: &str, a: &clip::eval::Accuracy| {
+        format!(
+            "{what} confusion matrix: {} on {} ({} images, top-1 {:.4})",
+            model.name(),
+            test.root.display(),
+            a.images,
+            a.top1
+        )
+    };
+    let mut files = clip::eval::write_accuracy_files(
+        &args.out,
+        "zeroshot_",
+        &title("zero-shot", &zero_shot),
+        &zero_shot,
+    )?;
     if let Some(p) = &probe {
         files.extend(clip::eval::write_accuracy_files(
             &args.out,
             "probe_",
+            &title("linear probe", &p.accuracy),
             &p.accuracy,
         )?);
     }

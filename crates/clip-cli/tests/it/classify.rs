@@ -293,3 +293,69 @@ fn label_embeddings_are_cached_between_runs() {
         1
     );
 }
+
+/// Warnings read `warning: …` like every other message: the duplicate names of the built-in
+/// ImageNet list (once, all of them), and a library's log warning (a checkpoint without
+/// preprocessor_config.json); no tracing-style `WARN` line. An inline comment in a label file
+/// is not part of the label.
+#[test]
+fn warnings_are_plain_and_comments_are_dropped() {
+    let context = TestContext::new();
+    let o = run(&mut context.clip(&[
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        "imagenet",
+        "--templates",
+        "none",
+        "-k",
+        "1",
+        "-m",
+        OPENAI,
+        "-q",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o),
+        "warning: \"missile\", \"sunglasses\" are given more than once in the built-in imagenet \
+         list (as its authors published it): the copies share a probability, and the first of \
+         them always wins\n"
+    );
+    let tmp = temp_dir();
+    let model = tmp.path().join("model");
+    std::fs::create_dir(&model).unwrap();
+    for f in std::fs::read_dir(fixture(OPENAI)).unwrap() {
+        let f = f.unwrap();
+        if f.file_name() != "preprocessor_config.json" {
+            std::fs::copy(f.path(), model.join(f.file_name())).unwrap();
+        }
+    }
+    let labels = tmp.path().join("labels.txt");
+    std::fs::write(&labels, "cat  # the animal\ndog\n").unwrap();
+    let o = run(&mut context.clip(&[
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        labels.to_str().unwrap(),
+        "-m",
+        model.to_str().unwrap(),
+        "--json",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("warning: ") && err.contains("preprocessor_config.json is missing"),
+        "{err}"
+    );
+    assert!(!err.contains("WARN"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let names: Vec<&str> = v["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["label"].as_str().unwrap())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["cat", "dog"]);
+}

@@ -96,6 +96,25 @@ fn eval_zeroshot_reports_what_the_reference_computes() {
         let bytes = std::fs::read(out_dir.join(png)).unwrap();
         assert!(bytes.starts_with(b"\x89PNG"), "{png}");
     }
+    // The SVG names every class on both axes, with the axes and the scale.
+    let svg = std::fs::read_to_string(out_dir.join("zeroshot_confusion.svg")).unwrap();
+    for part in [
+        "predicted class",
+        "true class",
+        "share of the true class's images",
+    ]
+    .iter()
+    .chain(&labels)
+    {
+        assert!(svg.contains(part), "{part} missing from the SVG");
+    }
+    assert!(svg.contains("zero-shot confusion matrix"), "{svg}");
+    // Each unreadable image is one warning that reads as a sentence.
+    assert!(
+        stderr(&o).contains("warning: skipped an image: ") && stderr(&o).contains("broken.png"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(v["linear_probe"]["report"]["c"], 0.316);
     assert_eq!(v["linear_probe"]["report"]["sweep"], serde_json::json!([]));
     let table = std::fs::read_to_string(out_dir.join("probe_per_class.csv")).unwrap();
@@ -142,6 +161,61 @@ fn eval_retrieval_reports_recall_both_ways() {
     let recall = v["report"]["recall"].as_array().unwrap();
     assert_eq!(recall, g["retrieval"]["recall"].as_array().unwrap());
     assert_eq!(v["report"]["captions"], g["retrieval"]["captions"]);
+}
+
+/// Caption files with the headers of Hugging Face's ImageFolder (`file_name,text`) and of COCO
+/// conversions (`image,caption`) give the numbers the fixture's own header gives.
+#[test]
+fn eval_retrieval_reads_common_caption_headers() {
+    let context = TestContext::new();
+    let tmp = temp_dir();
+    let original = std::fs::read_to_string(fixture("eval/captions.csv")).unwrap();
+    let recall = |file: &std::path::Path| {
+        let out = context.ok(&[
+            "eval",
+            "retrieval",
+            "--captions",
+            file.to_str().unwrap(),
+            "--images-root",
+            fixture("eval").to_str().unwrap(),
+            "-m",
+            OPENAI,
+            "--json",
+            "-q",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        (
+            v["report"]["recall"].clone(),
+            v["report"]["captions"].clone(),
+        )
+    };
+    let reference = recall(&fixture("eval/captions.csv"));
+    for header in ["file_name,text", "image,caption", "Image_Path,Sentence"] {
+        let f = tmp.path().join("metadata.csv");
+        std::fs::write(&f, original.replacen("filepath,title", header, 1)).unwrap();
+        assert_eq!(recall(&f), reference, "{header}");
+    }
+    let f = tmp.path().join("odd.csv");
+    std::fs::write(
+        &f,
+        original.replacen("filepath,title", "file_name,caption_en", 1),
+    )
+    .unwrap();
+    let o = run(&mut context.clip(&[
+        "eval",
+        "retrieval",
+        "--captions",
+        f.to_str().unwrap(),
+        "-m",
+        OPENAI,
+    ]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("row 1 looks like a header")
+            && stderr(&o).contains("no caption column"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Evaluation as in the CLIP paper and CLIP_benchmark: zero-shot accuracy on an ImageFolder
-//! dataset (top-1, top-5, mean per-class recall, per-class table, confusion matrix), the
+//! dataset (top-1, top-5, mean per-class recall, per-class table, confusion matrix and its
+//! pictures, [`plot`]), the
 //! linear probe ([`probe`]), and image-text retrieval recall@k.
 //!
 //! The metric functions take embeddings, so they can be checked against a Python reference
@@ -8,6 +9,7 @@
 //! Ranking rule everywhere: higher score first, equal scores in index order (what a stable
 //! sort gives), so results are deterministic.
 
+pub mod plot;
 pub mod probe;
 
 use std::io::Write;
@@ -19,6 +21,7 @@ pub use crate::batch::{Embedded, Failure};
 use crate::dataset::{Captions, ClassLabels, ImageFolder};
 pub use crate::vector::cosine_matrix;
 use crate::{Clip, ClipError};
+pub use plot::{confusion_heatmap, confusion_picture, confusion_svg};
 
 /// How many entries rank before `target` in `scores`: those with a higher score, and those
 /// with an equal score and a lower index.
@@ -352,58 +355,13 @@ pub fn per_class_csv(accuracy: &Accuracy) -> String {
     String::from_utf8(w.into_inner().expect("CSV in memory")).expect("UTF-8")
 }
 
-/// Viridis at a few points (matplotlib's colour map, sampled): dark purple for 0, yellow for 1.
-const VIRIDIS: [[f32; 3]; 9] = [
-    [68.0, 1.0, 84.0],
-    [71.0, 45.0, 123.0],
-    [59.0, 82.0, 139.0],
-    [44.0, 113.0, 142.0],
-    [33.0, 145.0, 140.0],
-    [39.0, 173.0, 129.0],
-    [92.0, 200.0, 99.0],
-    [170.0, 220.0, 50.0],
-    [253.0, 231.0, 37.0],
-];
-
-fn viridis(t: f32) -> [u8; 3] {
-    let x = t.clamp(0.0, 1.0) * (VIRIDIS.len() - 1) as f32;
-    let i = (x.floor() as usize).min(VIRIDIS.len() - 2);
-    let f = x - i as f32;
-    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
-    [0, 1, 2].map(|c| (a[c] + (b[c] - a[c]) * f).round() as u8)
-}
-
-/// The confusion matrix as a heat map: one square cell per (true row, predicted column),
-/// coloured by the share of the row's images (viridis, 0 dark to 1 yellow); rows of classes
-/// without images are grey. Returns width, height and RGB pixels.
-pub fn confusion_heatmap(confusion: &[Vec<usize>]) -> (u32, u32, Vec<u8>) {
-    let n = confusion.len().max(1);
-    let cell = (768 / n).clamp(1, 48);
-    let side = n * cell;
-    let mut rgb = vec![0u8; side * side * 3];
-    for (r, row) in confusion.iter().enumerate() {
-        let total: usize = row.iter().sum();
-        for (c, &count) in row.iter().enumerate() {
-            let colour = if total == 0 {
-                [128, 128, 128]
-            } else {
-                viridis(count as f32 / total as f32)
-            };
-            for y in r * cell..(r + 1) * cell {
-                for x in c * cell..(c + 1) * cell {
-                    rgb[(y * side + x) * 3..][..3].copy_from_slice(&colour);
-                }
-            }
-        }
-    }
-    (side as u32, side as u32, rgb)
-}
-
-/// Writes `confusion.csv`, `confusion.png` and `per_class.csv` for `accuracy` into `dir`
-/// (created if needed), with `prefix` before each name; returns the paths written.
+/// Writes `confusion.csv`, `confusion.png`, `confusion.svg` and `per_class.csv` for `accuracy`
+/// into `dir` (created if needed), with `prefix` before each name; `title` heads the pictures.
+/// Returns the paths written.
 pub fn write_accuracy_files(
     dir: &Path,
     prefix: &str,
+    title: &str,
     accuracy: &Accuracy,
 ) -> Result<Vec<PathBuf>, ClipError> {
     let io = |path: &Path| {
@@ -415,10 +373,13 @@ pub fn write_accuracy_files(
     std::fs::write(&csv_path, confusion_csv(accuracy)?).map_err(io(&csv_path))?;
     let table = dir.join(format!("{prefix}per_class.csv"));
     std::fs::write(&table, per_class_csv(accuracy)).map_err(io(&table))?;
+    let labels: Vec<String> = accuracy.per_class.iter().map(|c| c.label.clone()).collect();
     let png = dir.join(format!("{prefix}confusion.png"));
-    let (w, h, rgb) = confusion_heatmap(&accuracy.confusion);
+    let (w, h, rgb) = confusion_picture(&accuracy.confusion, &labels, title);
     clip_preprocess::image::write_png_rgb(&png, w, h, &rgb).map_err(io(&png))?;
-    Ok(vec![csv_path, png, table])
+    let svg = dir.join(format!("{prefix}confusion.svg"));
+    std::fs::write(&svg, confusion_svg(&accuracy.confusion, &labels, title)).map_err(io(&svg))?;
+    Ok(vec![csv_path, png, svg, table])
 }
 
 /// Writes `value` as pretty JSON to `path`.
@@ -472,7 +433,7 @@ mod tests {
         assert_eq!(table.lines().nth(3).unwrap(), "c,0,0,0,,");
         let (w, h, rgb) = confusion_heatmap(&acc.confusion);
         assert_eq!((w, h, rgb.len()), (192, 192, 192 * 192 * 3));
-        assert_eq!(&rgb[..3], &viridis(0.5));
+        assert_eq!(&rgb[..3], &plot::viridis(0.5));
         assert_eq!(&rgb[(2 * 48 * 192) * 3..][..3], &[128, 128, 128]);
     }
 
@@ -488,12 +449,5 @@ mod tests {
         // Image 0's best caption is 0 (right); image 1's best is 1 (image 0's): @1 = 1/2.
         assert_eq!(r[0].image_to_text, 0.5);
         assert_eq!(r[1].image_to_text, 1.0);
-    }
-
-    #[test]
-    fn viridis_ends() {
-        assert_eq!(viridis(0.0), [68, 1, 84]);
-        assert_eq!(viridis(1.0), [253, 231, 37]);
-        assert_eq!(viridis(2.0), [253, 231, 37]);
     }
 }
