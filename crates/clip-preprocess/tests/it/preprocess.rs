@@ -112,7 +112,7 @@ fn exif_orientations_are_applied() {
     let dims = image::decode::dimensions(&fixture("images/rocket_orient6.jpg")).unwrap();
     assert_eq!(dims, (160, 107));
     for o in [1, 6, 8] {
-        let path = fixture(&format!("images/orient_{o}.png"));
+        let path = fixture(format!("images/orient_{o}.png"));
         assert_eq!(
             image::decode::dimensions(&path).unwrap(),
             (base.width, base.height),
