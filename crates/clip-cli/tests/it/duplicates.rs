@@ -8,6 +8,7 @@ use clip_test_support::{fixture, temp_dir};
 use crate::{distinct_png, run, stderr, stdout, TestContext, OPENAI};
 
 /// Sets a file's modification time to a fixed moment, so the output is the same every run.
+#[cfg(unix)]
 fn set_time(path: &Path, secs: u64) {
     let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
     std::fs::File::options()
@@ -41,6 +42,7 @@ fn member_names(group: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+#[cfg(unix)]
 #[test]
 fn duplicates_marks_identical_files_and_never_counts_a_link_as_a_copy() {
     let context = TestContext::new();

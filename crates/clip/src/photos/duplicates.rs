@@ -204,20 +204,25 @@ pub fn find_duplicates(
         }
         parts.push((vectors, rows));
     }
-    // One index's vectors are used in place; several are gathered into one set.
+    // One index's vectors are used in place; several are gathered into one set, in path
+    // order (as the photos are).
     let (vectors, rows) = if parts.len() == 1 {
         parts.pop().expect("one part")
     } else {
         let dim = dim.unwrap_or(0);
-        let mut paths = Vec::with_capacity(photos.len());
-        let mut data = Vec::with_capacity(photos.len() * dim);
-        for (vectors, rows) in &parts {
-            for &row in rows {
-                paths.push(vectors.path(row).to_string());
-                data.extend_from_slice(vectors.vector(row));
-            }
+        let mut all: Vec<(&str, &[f32])> = parts
+            .iter()
+            .flat_map(|(v, rows)| rows.iter().map(move |&r| (v.path(r), v.vector(r))))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        let paths: Vec<String> = all.iter().map(|(p, _)| p.to_string()).collect();
+        let mut data = Vec::with_capacity(all.len() * dim);
+        for (_, v) in &all {
+            data.extend_from_slice(v);
         }
+        drop(all);
         drop(parts);
+        photos.sort_by(|a, b| a.path.cmp(&b.path));
         let n = paths.len();
         (Vectors::from_flat(paths, dim, data), (0..n).collect())
     };
@@ -278,10 +283,10 @@ fn describe(vectors: &Vectors, rows: &[(usize, &Photo)]) -> (Option<DuplicateGro
                 continue;
             }
         };
-        match file_of.get(&file_id(&meta, path)) {
-            Some(&f) => files[f].1.push(&photo.path),
-            None => {
-                file_of.insert(file_id(&meta, path), files.len());
+        match file_of.entry(file_id(&meta, path)) {
+            std::collections::hash_map::Entry::Occupied(f) => files[*f.get()].1.push(&photo.path),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(files.len());
                 files.push((row, vec![&photo.path], meta));
             }
         }
@@ -289,26 +294,41 @@ fn describe(vectors: &Vectors, rows: &[(usize, &Photo)]) -> (Option<DuplicateGro
     if files.len() < 2 {
         return (None, skipped);
     }
-    // The representative: the highest summed similarity to the others.
+    // The representative: the highest summed similarity to the others (sums within 1e-5,
+    // as those of identical photos added in another order, count as equal: the first wins).
     let n = files.len();
-    let mut sim = vec![vec![1f32; n]; n];
+    let vector = |i: usize| vectors.vector(files[i].0);
+    let mut total = vec![0f32; n];
+    let mut min_similarity = 1f32;
     for i in 0..n {
         for j in i + 1..n {
-            let s = dot(vectors.vector(files[i].0), vectors.vector(files[j].0));
-            (sim[i][j], sim[j][i]) = (s, s);
+            let s = dot(vector(i), vector(j));
+            total[i] += s;
+            total[j] += s;
+            min_similarity = min_similarity.min(s);
         }
     }
-    let total = |i: usize| sim[i].iter().sum::<f32>();
-    let rep = (0..n).fold(0, |best, i| if total(i) > total(best) { i } else { best });
-    let min_similarity = (0..n)
-        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
-        .map(|(i, j)| sim[i][j])
-        .fold(1f32, f32::min);
+    let rep = (0..n).fold(0, |best, i| {
+        if total[i] > total[best] + 1e-5 {
+            i
+        } else {
+            best
+        }
+    });
+    let to_rep: Vec<f32> = (0..n)
+        .map(|i| {
+            if i == rep {
+                1.0
+            } else {
+                dot(vector(rep), vector(i))
+            }
+        })
+        .collect();
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| {
         (b == rep)
             .cmp(&(a == rep))
-            .then(sim[rep][b].total_cmp(&sim[rep][a]))
+            .then(to_rep[b].total_cmp(&to_rep[a]))
             .then(a.cmp(&b))
     });
     let hash_of: HashMap<&str, Option<Hash>> = rows
@@ -347,7 +367,7 @@ fn describe(vectors: &Vectors, rows: &[(usize, &Photo)]) -> (Option<DuplicateGro
         };
         members.push(Member {
             representative: i == rep,
-            similarity: if i == rep { 1.0 } else { sim[rep][i] },
+            similarity: to_rep[i],
             bytes: meta.len(),
             width,
             height,

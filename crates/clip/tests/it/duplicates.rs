@@ -49,6 +49,7 @@ fn names(members: &[Member]) -> Vec<&str> {
         .collect()
 }
 
+#[cfg(unix)]
 #[test]
 fn a_chain_is_not_one_group_copies_are_marked_and_links_are_one_file() {
     let tmp = temp_dir();
