@@ -106,16 +106,27 @@ pub enum Command {
   clip search \"beach\" --image sunset.jpg --weights 1,0.5 --top-k 20 --json
   clip search \"cat\" --min-score 0.25 --paths | xargs open")]
     Search(SearchArgs),
-    /// Find groups of near-identical photos under folders.
+    /// Find groups of near-duplicate photos under folders.
     ///
-    /// Indexes the folders first (as `clip index`, incrementally, into the same index), then
-    /// joins every two images whose embeddings have a cosine similarity of at least
-    /// --threshold; groups are printed with the least similar pair's score, one path a line.
-    /// Identical files always group. Compares every pair: fine for tens of thousands of
-    /// photos. Exits with 1 when there are no groups.
+    /// In a group, every two photos have embeddings at least --threshold similar (cosine;
+    /// complete linkage): a burst of shots, each like the next, is not chained into one group
+    /// whose first and last shots differ. A group starts with its representative, the photo
+    /// most similar to the others; each line gives a photo's similarity to it ("ref" for
+    /// itself), size, resolution, modification time (UTC) and path, and marks a photo whose
+    /// bytes are those of one above it ("identical to ..."). Names of one file (symbolic or
+    /// hard links) are one photo, its other names listed below it, never a copy.
+    ///
+    /// Folders at or under the index's folders are brought up to date in the index first (as
+    /// `clip index` does, incrementally; the index's list of folders is not changed). Other
+    /// folders are embedded for this run only, in memory (what the index holds there is
+    /// reused), and the index is not changed: `clip index FOLDER` first keeps their vectors
+    /// for later runs. Compares every pair: fine for tens of thousands of photos. Exits with 1
+    /// when there are no groups.
     #[command(after_help = "Examples:
-  clip duplicates ~/Pictures --threshold 0.95
-  clip duplicates ~/Pictures/2024 --json")]
+  clip duplicates                          # every folder of the index, rescanned
+  clip duplicates ~/Pictures/2024 --threshold 0.97
+  clip duplicates ~/Downloads              # not indexed: embedded for this run only
+  clip duplicates --no-scan --json         # the index as it is, no model loaded")]
     Duplicates(DuplicatesArgs),
     /// Show or clear the cache of label embeddings (zero-shot classifiers).
     ///
@@ -168,13 +179,20 @@ pub struct ScanArgs {
 #[derive(Debug, Args)]
 #[command(mut_arg("model", |a| a.help(INDEX_MODEL_HELP)))]
 pub struct DuplicatesArgs {
-    /// Folders to look in (indexed first). Default: every folder of the index.
+    /// Folders to look in. Default: every folder of the index.
     #[arg(value_name = "FOLDER")]
     pub folders: Vec<PathBuf>,
-    /// How similar two photos must be (cosine of their embeddings, at most 1).
+    /// How similar every two photos of a group must be (cosine of their embeddings, at most
+    /// 1; identical pictures score 1).
     #[arg(long, default_value_t = 0.95, allow_negative_numbers = true)]
     pub threshold: f32,
-    /// Print one JSON object per group.
+    /// Compare what the index holds as it is: no scan and no model (photos changed since the
+    /// last `clip index` are compared as they were then). The folders must be in the index.
+    #[arg(long, conflicts_with_all = ["allow_mass_delete", "decode_threads"])]
+    pub no_scan: bool,
+    /// Print one JSON object per group: {"min_similarity", "members": [{"path",
+    /// "representative", "similarity", "bytes", "width", "height", "modified",
+    /// "identical_to", "links"}]}.
     #[arg(long)]
     pub json: bool,
     /// The index file.

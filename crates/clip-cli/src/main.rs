@@ -138,6 +138,10 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         ClipError::Tokenize(_) => "pass --truncate to cut long texts to the context".into(),
         ClipError::NoIndex { .. } => "build one with `clip index FOLDER` (or pass --index)".into(),
         ClipError::NoFolders { .. } => "name one, e.g. `clip index ~/Pictures`".into(),
+        ClipError::NotIndexed { folder, .. } => format!(
+            "leave out --no-scan to embed it for this run only, or add it with \
+             `clip index {folder:?}`"
+        ),
         ClipError::IndexDamaged { .. } => "delete it and run `clip index` with its folders \
              again; the photos are untouched"
             .into(),

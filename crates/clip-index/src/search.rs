@@ -150,13 +150,23 @@ impl Vectors {
     }
 }
 
+/// Most candidate pairs a row keeps from the all-pairs scan (its most similar later rows), so
+/// that memory stays bounded at low thresholds; groups are not limited to this size (a group
+/// grows through the pairs of each of its members).
+const MAX_PAIRS_PER_ROW: usize = 64;
+
 impl Vectors {
-    /// Groups of near-identical rows among `rows` (all rows when `None`): rows joined when
-    /// their cosine similarity is at least `threshold` (less 1e-6, so identical vectors always
-    /// join despite rounding), transitively. Each group lists its rows in order, groups in the
-    /// order of their first row; rows alone are left out. Every pair is compared (n²/2 dot
-    /// products, on all cores), a block of rows at a time, so memory stays bounded however
-    /// many pairs match.
+    /// Groups of near-identical rows among `rows` (all rows when `None`) by complete linkage:
+    /// every two rows of a group have a cosine similarity of at least `threshold` (less 1e-6,
+    /// so identical vectors always join despite rounding). A chain of similar rows (a burst of
+    /// photos: A like B, B like C, A less like C) does not make a group of its ends.
+    ///
+    /// Every pair is compared (n²/2 dot products, on all cores, a block of rows at a time);
+    /// the pairs at or above the threshold (up to 64 per row, its most similar) are taken
+    /// from the most similar down, and each joins the groups of its two rows when every row
+    /// of one is at least `threshold` similar to every row of the other. The result depends
+    /// only on the vectors and their order: ties go to the earlier rows. Each group lists its
+    /// rows in order, groups in the order of their first row; rows alone are left out.
     pub fn near_duplicates(&self, rows: Option<&[usize]>, threshold: f32) -> Vec<Vec<usize>> {
         const BLOCK: usize = 256;
         let all: Vec<usize>;
@@ -168,45 +178,82 @@ impl Vectors {
             }
         };
         let threshold = threshold - 1e-6;
-        // Union-find over positions in `rows`.
-        let mut parent: Vec<usize> = (0..rows.len()).collect();
-        fn root(parent: &mut [usize], mut i: usize) -> usize {
-            while parent[i] != i {
-                parent[i] = parent[parent[i]];
-                i = parent[i];
-            }
-            i
-        }
+        // Candidate pairs (positions in `rows`), each row's most similar later rows.
+        let mut pairs: Vec<(f32, u32, u32)> = Vec::new();
         for start in (0..rows.len()).step_by(BLOCK) {
             let end = (start + BLOCK).min(rows.len());
-            let pairs: Vec<(usize, usize)> = (start..end)
+            let block: Vec<(f32, u32, u32)> = (start..end)
                 .into_par_iter()
                 .flat_map_iter(|a| {
                     let va = self.vector(rows[a]);
-                    (a + 1..rows.len())
-                        .filter(move |&b| dot(va, self.vector(rows[b])) >= threshold)
-                        .map(move |b| (a, b))
+                    let mut near: Vec<(f32, u32, u32)> = (a + 1..rows.len())
+                        .filter_map(|b| {
+                            let s = dot(va, self.vector(rows[b]));
+                            (s >= threshold).then_some((s, a as u32, b as u32))
+                        })
+                        .collect();
+                    if near.len() > MAX_PAIRS_PER_ROW {
+                        near.sort_by(by_score);
+                        near.truncate(MAX_PAIRS_PER_ROW);
+                    }
+                    near
                 })
                 .collect();
-            for (a, b) in pairs {
-                let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
-                if ra != rb {
-                    parent[ra.max(rb)] = ra.min(rb);
-                }
+            pairs.extend(block);
+        }
+        pairs.sort_by(by_score);
+        // Groups by position: each position's group, each group's members, and a version per
+        // group that changes when it grows. A join refused stays refused while neither group
+        // changed (and growing never makes a refused join possible, so this only saves work).
+        let mut group_of: Vec<usize> = (0..rows.len()).collect();
+        let mut members: Vec<Vec<usize>> = (0..rows.len()).map(|i| vec![i]).collect();
+        let mut version: Vec<u64> = (0..rows.len() as u64).collect();
+        let mut next_version = rows.len() as u64;
+        let mut refused: std::collections::HashSet<(u64, u64)> = Default::default();
+        for (_, a, b) in pairs {
+            let (ga, gb) = (group_of[a as usize], group_of[b as usize]);
+            if ga == gb || refused.contains(&(version[ga], version[gb])) {
+                continue;
             }
+            let all_similar = members[ga].iter().all(|&x| {
+                let vx = self.vector(rows[x]);
+                members[gb]
+                    .iter()
+                    .all(|&y| dot(vx, self.vector(rows[y])) >= threshold)
+            });
+            if !all_similar {
+                refused.insert((version[ga], version[gb]));
+                continue;
+            }
+            let (into, from) = if members[ga].len() >= members[gb].len() {
+                (ga, gb)
+            } else {
+                (gb, ga)
+            };
+            let moved = std::mem::take(&mut members[from]);
+            for &m in &moved {
+                group_of[m] = into;
+            }
+            members[into].extend(moved);
+            version[into] = next_version;
+            next_version += 1;
         }
-        let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-        for (i, &row) in rows.iter().enumerate() {
-            let r = root(&mut parent, i);
-            groups.entry(r).or_default().push(row);
-        }
-        let mut out: Vec<Vec<usize>> = groups.into_values().filter(|g| g.len() > 1).collect();
+        let mut out: Vec<Vec<usize>> = members
+            .into_iter()
+            .filter(|g| g.len() > 1)
+            .map(|g| g.into_iter().map(|i| rows[i]).collect())
+            .collect();
         for g in &mut out {
             g.sort_unstable();
         }
         out.sort();
         out
     }
+}
+
+/// Most similar first; equal scores in the order of their rows.
+fn by_score(x: &(f32, u32, u32), y: &(f32, u32, u32)) -> std::cmp::Ordering {
+    y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2))
 }
 
 /// The `k` highest of `scores`, best first; equal scores in index order.
@@ -244,8 +291,52 @@ mod tests {
         assert!(top_k_of(&[1.0], 0).is_empty());
     }
 
+    /// A unit vector in the plane at `degrees` from the first axis: the cosine of two of them
+    /// is the cosine of the angle between them.
+    fn at(name: &str, degrees: f32) -> (String, Vec<f32>) {
+        let r = degrees.to_radians();
+        (name.into(), vec![r.cos(), r.sin(), 0.0])
+    }
+
     #[test]
-    fn near_duplicates_are_grouped_transitively() {
+    fn a_chain_of_near_duplicates_does_not_group_its_ends() {
+        // a–b at 10° (0.985 ≥ 0.98), b–c at 8° (0.990), but a–c at 18° is 0.951: a chain.
+        let v = Vectors::new(vec![at("a", 0.0), at("b", 10.0), at("c", 18.0)], 3);
+        let (ab, ac) = (dot(v.vector(0), v.vector(1)), dot(v.vector(0), v.vector(2)));
+        assert!(ab > 0.98 && ac < 0.96, "{ab} {ac}");
+        // The closer pair joins first; a cannot join it, since a–c is below the threshold.
+        assert_eq!(v.near_duplicates(None, 0.98), [vec![1, 2]]);
+        // The other way round: a–b at 8°, b–c at 10°: a goes with b, c is left alone.
+        let w = Vectors::new(vec![at("a", 0.0), at("b", 8.0), at("c", 18.0)], 3);
+        assert_eq!(w.near_duplicates(None, 0.98), [vec![0, 1]]);
+        // Below the chain's weakest pair, all three are one group.
+        assert_eq!(v.near_duplicates(None, 0.9), [vec![0, 1, 2]]);
+    }
+
+    #[test]
+    fn every_two_rows_of_a_group_are_at_least_the_threshold_similar() {
+        // A burst: 65 photos 1° apart, every neighbour pair at 0.9998. Single linkage made
+        // one group whose ends are 64° apart (0.44); here every pair in a group clears it.
+        let burst: Vec<(String, Vec<f32>)> =
+            (0..65).map(|i| at(&format!("{i:02}"), i as f32)).collect();
+        let v = Vectors::new(burst, 3);
+        let groups = v.near_duplicates(None, 0.98);
+        assert!(groups.len() > 1, "{groups:?}");
+        for g in &groups {
+            for (i, &a) in g.iter().enumerate() {
+                for &b in &g[i + 1..] {
+                    let s = dot(v.vector(a), v.vector(b));
+                    assert!(s >= 0.98 - 1e-6, "{a} and {b}: {s}");
+                }
+            }
+        }
+        // Every photo is in some group (each has a neighbour it is close to).
+        let grouped: usize = groups.iter().map(Vec::len).sum();
+        assert_eq!(grouped, 65, "{groups:?}");
+    }
+
+    #[test]
+    fn identical_vectors_group_and_rows_can_be_chosen() {
         let v = Vectors::new(
             vec![
                 ("a".into(), vec![1.0, 0.0, 0.0]),
@@ -253,14 +344,26 @@ mod tests {
                 ("c".into(), vec![0.99, 0.14, 0.0]),
                 ("d".into(), vec![0.0, 0.0, 1.0]),
                 ("e".into(), vec![0.0, 0.0, 2.0]),
-                ("f".into(), vec![0.96, 0.28, 0.0]),
             ],
             3,
         );
-        // a~c (0.99) and c~f (0.99) join a, c, f although a~f is 0.96; d = e.
-        assert_eq!(v.near_duplicates(None, 0.98), [vec![0, 2, 5], vec![3, 4]]);
+        assert_eq!(v.near_duplicates(None, 0.98), [vec![0, 2], vec![3, 4]]);
         assert_eq!(v.near_duplicates(Some(&[0, 1, 3, 4]), 0.98), [vec![3, 4]]);
+        // Equal vectors clear a threshold of 1 despite rounding; nothing clears more.
+        assert_eq!(v.near_duplicates(None, 1.0), [vec![3, 4]]);
         assert!(v.near_duplicates(None, 1.01).is_empty());
+    }
+
+    #[test]
+    fn many_identical_rows_form_one_group_beyond_the_pairs_kept_per_row() {
+        let copies: Vec<(String, Vec<f32>)> = (0..200)
+            .map(|i| (format!("{i:03}"), vec![0.6, 0.8]))
+            .collect();
+        let v = Vectors::new(copies, 2);
+        assert_eq!(
+            v.near_duplicates(None, 0.99),
+            [(0..200).collect::<Vec<_>>()]
+        );
     }
 
     #[test]

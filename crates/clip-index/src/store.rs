@@ -330,6 +330,22 @@ impl Index {
         Ok(index)
     }
 
+    /// A new, empty index held in memory, for vectors described by `info`: nothing is
+    /// written to disk, and it is gone when dropped (photos embedded for one run only). Its
+    /// [`path`](Index::path) is `:memory:`.
+    pub fn in_memory(info: &IndexInfo) -> Result<Index, IndexError> {
+        let path = PathBuf::from(":memory:");
+        let conn = Connection::open_in_memory().map_err(sqlite_error(&path))?;
+        let mut index = Index {
+            conn,
+            path,
+            info: info.clone(),
+            warning: None,
+        };
+        index.create()?;
+        Ok(index)
+    }
+
     /// Whether `path` is an SQLite file with no tables at all (or a 0-byte file): what a first
     /// scan killed before it created anything leaves. [`Index::open`] makes an index of it.
     pub fn is_blank(path: &Path) -> bool {

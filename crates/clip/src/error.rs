@@ -86,6 +86,23 @@ pub enum ClipError {
         /// The index file.
         index: String,
     },
+    /// A similarity threshold outside (0, 1].
+    #[error(
+        "threshold {value} is not a similarity between 0 and 1 (near-identical photos score \
+         about 0.95 and more)"
+    )]
+    Threshold {
+        /// The value given.
+        value: f32,
+    },
+    /// A folder was to be read from the index alone, and the index has no folder holding it.
+    #[error("{folder} is not in the index {index} (not at or under one of its folders)")]
+    NotIndexed {
+        /// The folder, absolute.
+        folder: String,
+        /// The index file.
+        index: String,
+    },
     /// The index file fails SQLite's integrity check.
     #[error("the index {path} is damaged (integrity check: {integrity})")]
     IndexDamaged {
@@ -169,6 +186,8 @@ impl ClipError {
             | ClipError::Query { .. }
             | ClipError::NoIndex { .. }
             | ClipError::NoFolders { .. }
+            | ClipError::Threshold { .. }
+            | ClipError::NotIndexed { .. }
             | ClipError::RootUnavailable { .. } => Fault::User,
             ClipError::Model(e) => match e {
                 ModelError::Config { .. }
@@ -232,6 +251,8 @@ impl ClipError {
             ClipError::NoIndex { .. } => "no_index",
             ClipError::IndexDamaged { .. } => "index_corrupt",
             ClipError::NoFolders { .. } => "no_folders",
+            ClipError::Threshold { .. } => "invalid_threshold",
+            ClipError::NotIndexed { .. } => "not_indexed",
             ClipError::RootUnavailable { .. } => "folder_unavailable",
             ClipError::Index(e) => match e.as_ref() {
                 I::ModelMismatch { .. } => "index_model_mismatch",

@@ -1,64 +1,218 @@
-//! `clip duplicates`: groups of near-identical photos, after an incremental scan.
+//! `clip duplicates`: groups of near-duplicate photos. Which folders come from the index, the
+//! grouping and the details of each photo live in `clip::photos::duplicates`; this module
+//! scans, calls and prints.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::bail;
-use clip::photos::{self, is_under};
-use serde_json::json;
+use clip::photos::duplicates::{self, find_duplicates, DuplicateGroup, Duplicates};
+use clip::photos::{self, Index, ScanOptions, ScanProgress};
 
-use super::index::{index_path, scan, scan_options};
+use super::index::{index_path, scan, scan_options, warn_about};
 use crate::cli::DuplicatesArgs;
 use crate::output;
 
 pub fn run(args: &DuplicatesArgs) -> anyhow::Result<ExitCode> {
-    if !(args.threshold > 0.0 && args.threshold <= 1.0) {
-        bail!(
-            "--threshold {} is not a similarity between 0 and 1 (near-identical photos score about 0.95 and more)",
-            args.threshold
-        );
-    }
+    duplicates::check_threshold(args.threshold)?;
     let path = index_path(&args.index)?;
-    let (_model, index, _report) =
-        scan(&path, &args.folders, &args.model, scan_options(&args.scan))?;
-    let vectors = photos::load_vectors(&index)?;
-    let roots: Vec<String> = args
-        .folders
-        .iter()
-        .filter_map(|f| f.canonicalize().ok())
-        .filter_map(|f| f.to_str().map(String::from))
-        .collect();
-    let under = |p: &str| roots.is_empty() || roots.iter().any(|r| is_under(p, r));
-    let rows: Vec<usize> = (0..vectors.len())
-        .filter(|&i| under(vectors.path(i)))
-        .collect();
-    let groups = vectors.near_duplicates(Some(&rows), args.threshold);
+    let found = if args.no_scan {
+        from_index(&path, args)?
+    } else {
+        scanned(&path, args)?
+    };
+    for f in &found.skipped {
+        eprintln!("warning: {}", f.error);
+    }
     let mut out = output::stdout();
-    for (n, g) in groups.iter().enumerate() {
-        // The least similar pair, so a group's spread is visible.
-        let mut min = 1f32;
-        for (i, &a) in g.iter().enumerate() {
-            for &b in &g[i + 1..] {
-                min = min.min(photos::dot(vectors.vector(a), vectors.vector(b)));
-            }
-        }
-        let paths: Vec<&str> = g.iter().map(|&i| vectors.path(i)).collect();
+    for (n, group) in found.groups.iter().enumerate() {
         if args.json {
-            output::json_line(&mut out, &json!({"paths": paths, "min_score": min}))?;
+            output::json_line(&mut out, &serde_json::to_value(group)?)?;
         } else {
             if n > 0 {
                 writeln!(out)?;
             }
-            writeln!(out, "# {} images, similarity >= {min:.4}", g.len())?;
-            for p in paths {
-                writeln!(out, "{p}")?;
-            }
+            write_group(&mut out, group)?;
         }
     }
     out.flush()?;
-    Ok(if groups.is_empty() {
+    Ok(if found.groups.is_empty() {
         output::NO_RESULTS
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--no-scan`: the index as it is, read-only, without a model.
+fn from_index(path: &Path, args: &DuplicatesArgs) -> anyhow::Result<Duplicates> {
+    let index = photos::open_existing(path, false)?;
+    warn_about(&index);
+    let split = duplicates::split_folders(Some(&index), &args.folders)?;
+    split.indexed_only(path)?;
+    Ok(find_duplicates(
+        &[(&index, &split.indexed)],
+        args.threshold,
+    )?)
+}
+
+/// Folders of the index brought up to date in it (its list of folders unchanged), others
+/// embedded into an index in memory; then both compared.
+fn scanned(path: &Path, args: &DuplicatesArgs) -> anyhow::Result<Duplicates> {
+    let options = ScanOptions {
+        add_roots: false,
+        ..scan_options(&args.scan)
+    };
+    if args.folders.is_empty() {
+        let (_model, index, _report) = scan(path, &[], &args.model, options)?;
+        return Ok(find_duplicates(&[(&index, &[])], args.threshold)?);
+    }
+    let existing = if path.is_file() && !Index::is_blank(path) {
+        Some(photos::open_existing(path, false)?)
+    } else {
+        None
+    };
+    if let Some(index) = &existing {
+        warn_about(index);
+    }
+    let split = duplicates::split_folders(existing.as_ref(), &args.folders)?;
+    let (model, index) = if split.indexed.is_empty() {
+        (None, None)
+    } else {
+        let (model, index, _report) = scan(path, &split.indexed, &args.model, options)?;
+        (Some(model), Some(index))
+    };
+    let memory = if split.elsewhere.is_empty() {
+        None
+    } else {
+        let known = index.as_ref().or(existing.as_ref());
+        let model = match model {
+            Some(model) => model,
+            None => {
+                let name = photos::model_for(known, args.model.model.as_deref());
+                output::load_named(&args.model, &name)?
+            }
+        };
+        let mut memory = Index::in_memory(&model.index_info()).map_err(clip::ClipError::from)?;
+        // What the index holds under these folders (a folder holding the index's) is not
+        // embedded again, when it is this model's.
+        if let Some(known) = known.filter(|k| k.info().compatible(&model.index_info())) {
+            duplicates::seed(&mut memory, known, &split.elsewhere)?;
+        }
+        embed_for_this_run(&model, &mut memory, &split.elsewhere, args)?;
+        Some(memory)
+    };
+    let mut sources: Vec<(&Index, &[PathBuf])> = Vec::new();
+    if let Some(index) = &index {
+        sources.push((index, &split.indexed));
+    }
+    if let Some(memory) = &memory {
+        sources.push((memory, &split.elsewhere));
+    }
+    Ok(find_duplicates(&sources, args.threshold)?)
+}
+
+/// Embeds the photos of `folders` into the index in memory, with a progress bar.
+fn embed_for_this_run(
+    model: &clip::Clip,
+    memory: &mut Index,
+    folders: &[PathBuf],
+    args: &DuplicatesArgs,
+) -> anyhow::Result<()> {
+    // Dropping rows from an index in memory loses nothing: no guard against mass deletion.
+    let options = ScanOptions {
+        allow_mass_delete: true,
+        ..scan_options(&args.scan)
+    };
+    let quiet = args.model.quiet;
+    let walk = output::spinner(quiet, "looking for photos");
+    let bar = output::bar(0, true, "embedding (for this run only)");
+    let report = model.update_index(memory, folders, &options, &mut |p| match p {
+        ScanProgress::Planned { to_read, .. } => {
+            walk.finish_and_clear();
+            if !quiet && to_read > 0 {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+            bar.set_length(to_read as u64);
+        }
+        ScanProgress::Done(n) => bar.inc(n as u64),
+    });
+    walk.finish_and_clear();
+    bar.finish_and_clear();
+    let report = report?;
+    for f in report.skipped.iter().chain(&report.failed) {
+        eprintln!("warning: {}", f.error);
+    }
+    Ok(())
+}
+
+/// A group as text: a header, then a line per photo.
+fn write_group(out: &mut impl Write, group: &DuplicateGroup) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "# {} photos, every two at least {:.4} similar",
+        group.members.len(),
+        group.min_similarity
+    )?;
+    for m in &group.members {
+        let score = if m.representative {
+            "ref".to_string()
+        } else {
+            format!("{:.4}", m.similarity)
+        };
+        let size = match (m.width, m.height) {
+            (Some(w), Some(h)) => format!("{w}x{h}"),
+            _ => "?".to_string(),
+        };
+        let identical = match &m.identical_to {
+            Some(first) => format!("  (identical to {first})"),
+            None => String::new(),
+        };
+        writeln!(
+            out,
+            "  {score:>6}  {:>8}  {size:<9}  {}  {}{identical}",
+            human_bytes(m.bytes),
+            m.modified.as_deref().unwrap_or("-"),
+            m.path
+        )?;
+        for link in &m.links {
+            writeln!(
+                out,
+                "{:10}also {link} (the same file by another name, not a copy)",
+                ""
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A size in bytes as a person reads it: 812 B, 12.3 kB, 4.5 MB (powers of 1000).
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 999.95 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_bytes;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        let got: Vec<String> = [0, 999, 1000, 12_345, 999_949, 999_950, 4_500_000, 2 << 40]
+            .into_iter()
+            .map(human_bytes)
+            .collect();
+        assert_eq!(
+            got,
+            ["0 B", "999 B", "1.0 kB", "12.3 kB", "999.9 kB", "1.0 MB", "4.5 MB", "2.2 TB"]
+        );
+    }
 }

@@ -1,55 +1,98 @@
-//! `clip duplicates`.
+//! `clip duplicates`: what is grouped and how it is shown, links, identical files, and which
+//! folders enter the index.
+
+use std::path::Path;
 
 use clip_test_support::{fixture, temp_dir};
 
 use crate::{distinct_png, run, stderr, stdout, TestContext, OPENAI};
 
+/// Sets a file's modification time to a fixed moment, so the output is the same every run.
+#[cfg(unix)]
+fn set_time(path: &Path, secs: u64) {
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+}
+
+fn status(context: &TestContext, index: &Path) -> serde_json::Value {
+    let out = context.index_ok(index, &["index", "--status", "--json"]);
+    serde_json::from_str(out.trim()).unwrap()
+}
+
+fn groups(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn member_names(group: &serde_json::Value) -> Vec<String> {
+    group["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let p = m["path"].as_str().unwrap();
+            p.rsplit('/').next().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[cfg(unix)]
 #[test]
-fn duplicates_groups_near_identical_photos() {
+fn duplicates_marks_identical_files_and_never_counts_a_link_as_a_copy() {
     let context = TestContext::new();
     let tmp = temp_dir();
-    let dir = tmp.path();
+    let dir = tmp.path().canonicalize().unwrap();
     let lib = dir.join("lib");
     std::fs::create_dir_all(lib.join("sub")).unwrap();
     std::fs::copy(fixture("photos/horse.png"), lib.join("horse.png")).unwrap();
     std::fs::copy(fixture("photos/horse.png"), lib.join("sub/copy.png")).unwrap();
     distinct_png(&lib.join("same-pixels.png"), "other bytes");
     std::fs::copy(fixture("photos/rocket.jpg"), lib.join("rocket.jpg")).unwrap();
+    // Other names of files: never copies. The rocket has no copy, only names.
+    std::os::unix::fs::symlink(lib.join("horse.png"), lib.join("link.png")).unwrap();
+    std::os::unix::fs::symlink(lib.join("rocket.jpg"), lib.join("rocket-link.jpg")).unwrap();
+    std::fs::hard_link(lib.join("rocket.jpg"), lib.join("rocket-hard.jpg")).unwrap();
+    for (i, f) in ["horse.png", "sub/copy.png", "same-pixels.png", "rocket.jpg"]
+        .iter()
+        .enumerate()
+    {
+        set_time(&lib.join(f), 1_700_000_000 + 3600 * i as u64);
+    }
     let index = dir.join("index.sqlite");
     let libs = lib.to_str().unwrap();
-    let out = context.index_ok(
-        &index,
-        &[
-            "duplicates",
-            libs,
-            "-m",
-            OPENAI,
-            "--threshold",
-            "0.9999",
-            "--json",
-            "-q",
-        ],
+    context.index_ok(&index, &["index", libs, "-m", OPENAI, "-q"]);
+    let args = ["duplicates", libs, "--threshold", "0.9999"];
+    let text = context.index_ok(&index, &[&args[..], &["-q"]].concat());
+    insta::assert_snapshot!(text.replace(dir.to_str().unwrap(), "[DIR]"));
+    let out = context.index_ok(&index, &[&args[..], &["--json"]].concat());
+    let found = groups(&out);
+    assert_eq!(found.len(), 1, "{out}");
+    let g = &found[0];
+    assert_eq!(
+        member_names(g),
+        ["horse.png", "same-pixels.png", "copy.png"]
     );
-    let groups: Vec<serde_json::Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(groups.len(), 1, "{out}");
-    let paths: Vec<&str> = groups[0]["paths"]
-        .as_array()
+    assert!(g["min_similarity"].as_f64().unwrap() > 0.9999);
+    let m = g["members"].as_array().unwrap();
+    let path = |rel: &str| lib.join(rel).to_str().unwrap().to_string();
+    assert_eq!(m[0]["representative"], true);
+    assert_eq!(m[0]["links"], serde_json::json!([path("link.png")]));
+    assert_eq!(m[1]["identical_to"], serde_json::Value::Null);
+    assert_eq!(m[2]["identical_to"], serde_json::json!(path("horse.png")));
+    let horse_bytes = std::fs::metadata(fixture("photos/horse.png"))
         .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap())
-        .collect();
-    let names: Vec<&str> = paths
-        .iter()
-        .map(|p| p.rsplit('/').next().unwrap())
-        .collect();
-    assert_eq!(names, ["horse.png", "same-pixels.png", "copy.png"]);
-    assert!(groups[0]["min_score"].as_f64().unwrap() > 0.9999);
-    let text = context.index_ok(&index, &["duplicates", libs, "--threshold", "0.9999"]);
-    assert!(text.starts_with("# 3 images, similarity >= "), "{text}");
+        .len();
+    assert_eq!(m[2]["bytes"], horse_bytes);
+    assert_eq!(m[2]["modified"], "2023-11-14T23:13:20Z");
+    assert!(m[2]["width"].as_u64().unwrap() > 0 && m[2]["height"].as_u64().unwrap() > 0);
     // Identical files group even at 1 (rounding aside); a threshold out of range is refused.
+    let libs = lib.to_str().unwrap();
     let exact = context.index_ok(&index, &["duplicates", libs, "--threshold", "1", "--json"]);
     assert_eq!(exact.lines().count(), 1, "{exact}");
     for bad in ["1.5", "0", "-1"] {
@@ -57,10 +100,97 @@ fn duplicates_groups_near_identical_photos() {
         assert_eq!(o.status.code(), Some(2));
         assert!(stderr(&o).contains("between 0 and 1"), "{}", stderr(&o));
     }
-    // Nothing that similar: exit 1, nothing printed.
+    // The link's target alone: no duplicates (its links are no copies): exit 1, nothing printed.
     std::fs::remove_file(lib.join("sub/copy.png")).unwrap();
     std::fs::remove_file(lib.join("same-pixels.png")).unwrap();
     let o = run(&mut context.clip_index(&index, &["duplicates", libs, "-q"]));
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", ""));
+}
+
+#[test]
+fn duplicates_of_a_folder_outside_the_index_leave_the_index_alone() {
+    let context = TestContext::new();
+    let tmp = temp_dir();
+    let dir = tmp.path().canonicalize().unwrap();
+    let (lib, other) = (dir.join("lib"), dir.join("other"));
+    std::fs::create_dir_all(lib.join("sub")).unwrap();
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(fixture("photos/horse.png"), lib.join("sub/horse.png")).unwrap();
+    std::fs::copy(fixture("photos/rocket.jpg"), lib.join("rocket.jpg")).unwrap();
+    std::fs::copy(fixture("photos/chelsea.png"), other.join("cat.png")).unwrap();
+    std::fs::copy(fixture("photos/chelsea.png"), other.join("cat-2.png")).unwrap();
+    let index = dir.join("index.sqlite");
+    let (libs, others) = (lib.to_str().unwrap(), other.to_str().unwrap());
+    let exact = ["--threshold", "0.9999", "--json", "-q"];
+
+    // No index yet: the folder is embedded for this run, and no index is made.
+    let out = context.index_ok(
+        &index,
+        &[&["duplicates", others, "-m", OPENAI][..], &exact].concat(),
+    );
+    assert_eq!(member_names(&groups(&out)[0]), ["cat-2.png", "cat.png"]);
+    assert!(!index.exists(), "duplicates made an index");
+
+    // An index of lib: a folder elsewhere does not enter it.
+    context.index_ok(&index, &["index", libs, "-m", OPENAI, "-q"]);
+    let out = context.index_ok(&index, &[&["duplicates", others][..], &exact].concat());
+    assert_eq!(groups(&out).len(), 1, "{out}");
+    let s = status(&context, &index);
+    assert_eq!(s["roots"], serde_json::json!([libs]));
+    assert_eq!(s["indexed"], 2);
+
+    // A subfolder of lib is brought up to date in the index, which keeps its folders.
+    std::fs::copy(fixture("photos/horse.png"), lib.join("sub/horse-2.png")).unwrap();
+    let sub = lib.join("sub");
+    let out = context.index_ok(
+        &index,
+        &[&["duplicates", sub.to_str().unwrap()][..], &exact].concat(),
+    );
+    assert_eq!(member_names(&groups(&out)[0]), ["horse-2.png", "horse.png"]);
+    let s = status(&context, &index);
+    assert_eq!(s["roots"], serde_json::json!([libs]));
+    assert_eq!(s["indexed"], 3);
+
+    // Both folders at once (one indexed, one not), and a folder holding the index's: groups
+    // from both, the index's folders unchanged.
+    for folders in [vec![libs, others], vec![dir.to_str().unwrap()]] {
+        let out = context.index_ok(&index, &[&["duplicates"][..], &folders, &exact].concat());
+        let names: Vec<Vec<String>> = groups(&out).iter().map(member_names).collect();
+        assert_eq!(
+            names,
+            [["horse-2.png", "horse.png"], ["cat-2.png", "cat.png"]],
+            "{folders:?}"
+        );
+    }
+    let s = status(&context, &index);
+    assert_eq!(s["roots"], serde_json::json!([libs]));
+    assert_eq!(s["indexed"], 3);
+
+    // --no-scan: the index as it is, without a model (a model that does not exist is never
+    // loaded); photos added since are not seen. A folder outside the index is refused.
+    std::fs::copy(fixture("photos/rocket.jpg"), lib.join("rocket-2.jpg")).unwrap();
+    let no_scan = [
+        "duplicates",
+        "--no-scan",
+        "-m",
+        "no/such-model",
+        "--threshold",
+        "0.9999",
+    ];
+    let out = context.index_ok(&index, &[&no_scan[..], &["--json"]].concat());
+    assert_eq!(groups(&out).len(), 1, "{out}");
+    assert_eq!(member_names(&groups(&out)[0]), ["horse-2.png", "horse.png"]);
+    let o = run(&mut context.clip_index(&index, &[&no_scan[..], &[others]].concat()));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("error: {others} is not in the index")),
+        "{err}"
+    );
+    assert!(err.contains("hint: leave out --no-scan"), "{err}");
+    let o =
+        run(&mut context.clip_index(&index, &["duplicates", "--no-scan", "--allow-mass-delete"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(status(&context, &index)["indexed"], 3);
 }

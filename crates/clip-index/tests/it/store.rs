@@ -153,3 +153,36 @@ fn read_only_opening_reads_and_never_writes() {
     let e = Index::open_read_only(&text).unwrap_err().to_string();
     assert!(e.contains("not an SQLite database"), "{e}");
 }
+
+#[test]
+fn an_index_in_memory_works_and_writes_nothing() {
+    let before: Vec<_> = std::fs::read_dir(".")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let mut index = Index::in_memory(&info("A", 2)).unwrap();
+    index
+        .apply(&[
+            embedded("/p/a.jpg", b"aaa", vec![1.0, 0.0]),
+            embedded("/p/b.jpg", b"bbb", vec![0.0, 1.0]),
+        ])
+        .unwrap();
+    index.add_roots(&["/p".into()]).unwrap();
+    index.finish_scan(&[]).unwrap();
+    assert_eq!(index.vectors().unwrap().len(), 2);
+    let status = index.status().unwrap();
+    assert_eq!((status.indexed, status.roots), (2, vec!["/p".to_string()]));
+    assert_eq!(index.path().to_str(), Some(":memory:"));
+    // Another in-memory index is another index.
+    assert!(Index::in_memory(&info("A", 2))
+        .unwrap()
+        .files()
+        .unwrap()
+        .is_empty());
+    drop(index);
+    let after: Vec<_> = std::fs::read_dir(".")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(before, after, "nothing written in the working folder");
+}

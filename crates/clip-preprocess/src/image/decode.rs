@@ -161,6 +161,45 @@ pub fn open(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, ImageErr
     decode(&bytes, &name, limits)
 }
 
+/// The upright width and height of the image file at `path` (EXIF orientation applied, as
+/// [`open`] decodes it), from its header: no pixels are decoded. The format is sniffed from
+/// the content. Most formats are read only as far as their header; a JPEG's decoder reads the
+/// whole file, but decodes nothing.
+pub fn dimensions(path: &Path) -> Result<(u32, u32), ImageError> {
+    let name = path.display().to_string();
+    let io = |error| ImageError::Io {
+        source_name: name.clone(),
+        error,
+    };
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let head = std::io::BufRead::fill_buf(&mut file).map_err(io)?;
+    let head = &head[..head.len().min(64)];
+    if head.is_empty() {
+        return Err(ImageError::Empty { source_name: name });
+    }
+    let format = sniff(head).ok_or_else(|| ImageError::UnsupportedFormat {
+        source_name: name.clone(),
+        detected: describe_content(head),
+    })?;
+    let fname = format_name(format).unwrap_or("image");
+    guarded(&name, fname, || {
+        let mut decoder = ImageReader::with_format(file, format)
+            .into_decoder()
+            .map_err(|e| map_image_error(e, &name, fname, (0, 0)))?;
+        let (width, height) = decoder.dimensions();
+        use image::metadata::Orientation as O;
+        let turned = matches!(
+            decoder.orientation(),
+            Ok(O::Rotate90 | O::Rotate270 | O::Rotate90FlipH | O::Rotate270FlipH)
+        );
+        Ok(if turned {
+            (height, width)
+        } else {
+            (width, height)
+        })
+    })
+}
+
 /// Refuses a file bigger than any image `limits` allow, before it is read.
 pub fn check_file_size(
     bytes: u64,

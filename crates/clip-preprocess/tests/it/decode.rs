@@ -198,3 +198,27 @@ fn folders_are_refused_pipes_read_and_big_files_not_read() {
     let err = image::open(&text, &limits).unwrap_err().to_string();
     assert!(err.contains("HTML") && err.contains("notes.jpg"), "{err}");
 }
+
+#[test]
+fn dimensions_come_from_the_header_or_a_typed_error() {
+    let tmp = temp_dir();
+    let junk = tmp.path().join("notes.jpg");
+    std::fs::write(&junk, b"<html>not an image</html>").unwrap();
+    let err = image::decode::dimensions(&junk).unwrap_err();
+    assert!(
+        matches!(err, ImageError::UnsupportedFormat { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("notes.jpg"), "{err}");
+    let empty = tmp.path().join("empty.png");
+    std::fs::write(&empty, b"").unwrap();
+    let err = image::decode::dimensions(&empty).unwrap_err();
+    assert!(matches!(err, ImageError::Empty { .. }), "{err:?}");
+    let err = image::decode::dimensions(&tmp.path().join("gone.png")).unwrap_err();
+    assert!(matches!(err, ImageError::Io { .. }), "{err:?}");
+    let horse = image::open(&fixture("photos/horse.png"), &DecodeLimits::default()).unwrap();
+    assert_eq!(
+        image::decode::dimensions(&fixture("photos/horse.png")).unwrap(),
+        (horse.width, horse.height)
+    );
+}

@@ -108,6 +108,17 @@ fn exif_orientations_are_applied() {
     // A JPEG stored sideways (160x107 rotated) with orientation 6 comes out upright.
     let jpeg = decode_fixture("images/rocket_orient6.jpg");
     assert_eq!((jpeg.width, jpeg.height), (160, 107));
+    // The header alone gives the same upright size.
+    let dims = image::decode::dimensions(&fixture("images/rocket_orient6.jpg")).unwrap();
+    assert_eq!(dims, (160, 107));
+    for o in [1, 6, 8] {
+        let path = fixture(format!("images/orient_{o}.png"));
+        assert_eq!(
+            image::decode::dimensions(&path).unwrap(),
+            (base.width, base.height),
+            "orientation {o}"
+        );
+    }
 }
 
 #[test]

@@ -12,9 +12,11 @@
 //! that cannot be looked at is reported, and what is indexed there is kept.
 //!
 //! [`scan`](Clip::update_index) brings an index up to date with its folders, [`Query`] turns
-//! a query's words, images and weights into a query vector, and [`open_for_search`] opens an
-//! index with the model that made it.
+//! a query's words, images and weights into a query vector, [`open_for_search`] opens an
+//! index with the model that made it, and [`duplicates`] finds groups of near-duplicate
+//! photos.
 
+pub mod duplicates;
 mod query;
 mod scan;
 
@@ -25,8 +27,8 @@ use crate::{env, Clip, ClipError};
 
 pub use clip_index::search::dot;
 pub use clip_index::{
-    is_under, Change, FileState, Hash, Hit, Index, IndexError, IndexInfo, Status, Vectors,
-    WriteLock, DEFAULT_MAX_DELETE_SHARE,
+    content_hash, is_under, Change, FileState, Hash, Hit, Index, IndexError, IndexInfo, Status,
+    Vectors, WriteLock, DEFAULT_MAX_DELETE_SHARE,
 };
 pub use query::{search, Query, QueryTerm, QueryVector, SearchResults};
 pub use scan::{canonical_roots, ScanOptions, ScanProgress, ScanReport};

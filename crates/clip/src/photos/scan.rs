@@ -24,6 +24,9 @@ pub struct ScanOptions {
     /// compute pool, shared with the model (best when the model has every core: decoding
     /// fills its gaps); `Some(n)` suits a model given fewer threads than there are cores.
     pub decode_threads: Option<usize>,
+    /// Record the roots as folders of the index (rescanned by a scan given none). `false`
+    /// brings the files under them up to date without that: for a subfolder of a root, say.
+    pub add_roots: bool,
 }
 
 impl Default for ScanOptions {
@@ -32,6 +35,7 @@ impl Default for ScanOptions {
             allow_mass_delete: false,
             max_delete_share: DEFAULT_MAX_DELETE_SHARE,
             decode_threads: None,
+            add_roots: true,
         }
     }
 }
@@ -234,7 +238,9 @@ impl Clip {
             to_read: pending.len(),
         });
         // Before anything is embedded: a run stopped halfway is resumed by `clip index`.
-        index.add_roots(&roots)?;
+        if options.add_roots {
+            index.add_roots(&roots)?;
+        }
         let vectors = index.vector_hashes()?;
         let pool = match options.decode_threads {
             Some(n) => Some(

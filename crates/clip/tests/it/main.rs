@@ -1,6 +1,7 @@
 //! End-to-end tests of the library: image files and texts through `Clip` against the Python
 //! reference's goldens, and model resolution through a loopback hub.
 
+mod duplicates;
 mod encode;
 mod eval;
 mod hub;
