@@ -171,7 +171,9 @@ pub fn dimensions(path: &Path) -> Result<(u32, u32), ImageError> {
         source_name: name.clone(),
         error,
     };
-    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+    let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().ok().map(|m| m.len());
+    let mut file = std::io::BufReader::new(file);
     let head = std::io::BufRead::fill_buf(&mut file).map_err(io)?;
     let head = &head[..head.len().min(64)];
     if head.is_empty() {
@@ -179,7 +181,7 @@ pub fn dimensions(path: &Path) -> Result<(u32, u32), ImageError> {
     }
     let format = sniff(head).ok_or_else(|| ImageError::UnsupportedFormat {
         source_name: name.clone(),
-        detected: describe_content(head),
+        detected: describe_content(head, size),
     })?;
     let fname = format_name(format).unwrap_or("image");
     guarded(&name, fname, || {
