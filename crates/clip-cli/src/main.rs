@@ -115,6 +115,17 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         }
         ClipError::Index(e) => match e.as_ref() {
             IndexError::ModelMismatch {
+                path,
+                index_model,
+                model,
+                ..
+            } if index_model == model => format!(
+                "the model's weights or configuration changed since the index was built (a \
+                 fine-tune or a new revision in the same place?): put the old ones back, or \
+                 rebuild the index for this model: delete {path} and run clip index again (or \
+                 use another --index)"
+            ),
+            IndexError::ModelMismatch {
                 path, index_model, ..
             } => format!(
                 "use the index's model (--model {index_model:?}), or rebuild the index for this \

@@ -5,6 +5,7 @@ mod encode;
 mod eval;
 mod hub;
 mod library;
+mod model_use;
 mod zeroshot;
 
 use std::path::Path;
