@@ -74,6 +74,10 @@ fn safetensors(
         // loader (the model's own, `WeightsFiles::open`), we rely on the file not being
         // truncated meanwhile.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| invalid(path, e.to_string()))?;
+        // Only samples are read: without read-ahead, a checkpoint not in the page cache is
+        // read a few pages per tensor rather than nearly whole. Only a hint.
+        #[cfg(unix)]
+        let _ = map.advise(memmap2::Advice::Random);
         maps.push((path, map));
     }
     let mut tensors = Vec::new();
