@@ -3,7 +3,7 @@
 //! folder, a new revision of a hub repository) get different fingerprints, while the same
 //! tensors copied, moved, re-sharded or saved with other metadata keep theirs.
 //!
-//! Safetensors files are read through a memory map, and only in part: every tensor's name,
+//! Safetensors files are read with plain reads, and only in part: every tensor's name,
 //! type and shape, its values whole when it is small ([`WHOLE`] bytes at most) and otherwise
 //! [`WINDOWS`] windows of [`WINDOW`] bytes spread evenly from its first byte to its last.
 //! Training changes (nearly) every value of a tensor it touches, so this sees any tensor that
@@ -58,56 +58,94 @@ impl WeightsFiles {
     }
 }
 
+/// The most header bytes a safetensors file may have (as the `safetensors` crate allows).
+const MAX_HEADER: u64 = 100_000_000;
+
 /// Hashes the tensors of every file, in name order, whichever file holds them.
 fn safetensors(
     files: &[std::path::PathBuf],
     hasher: &mut blake3::Hasher,
 ) -> Result<(), ModelError> {
-    let invalid = |path: &Path, detail: String| ModelError::Weights {
-        path: path.display().to_string(),
-        detail,
-    };
-    let mut maps = Vec::with_capacity(files.len());
-    for path in files {
-        let file = std::fs::File::open(path).map_err(|e| invalid(path, e.to_string()))?;
-        // SAFETY: mapped read-only, and read only while mapped here; as every mmap-based
-        // loader (the model's own, `WeightsFiles::open`), we rely on the file not being
-        // truncated meanwhile.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| invalid(path, e.to_string()))?;
-        // Only samples are read: without read-ahead, a checkpoint not in the page cache is
-        // read a few pages per tensor rather than nearly whole. Only a hint.
-        #[cfg(unix)]
-        let _ = map.advise(memmap2::Advice::Random);
-        maps.push((path, map));
-    }
     let mut tensors = Vec::new();
-    for (path, map) in &maps {
-        let st = safetensors::SafeTensors::deserialize(map)
-            .map_err(|e| invalid(path, format!("not a safetensors file: {e}")))?;
-        tensors.extend(st.tensors());
+    for path in files {
+        tensors.extend(samples(path).map_err(|detail| ModelError::Weights {
+            path: path.display().to_string(),
+            detail,
+        })?);
     }
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, view) in &tensors {
+    for (name, info, samples) in &tensors {
         hasher.update(name.as_bytes());
         hasher.update(&[0]);
-        hasher.update(format!("{:?}", view.dtype()).as_bytes());
+        // The type's name, as the `safetensors` crate spells it (`F32`, `BF16`).
+        hasher.update(format!("{:?}", info.dtype).as_bytes());
         hasher.update(&[0]);
-        for &d in view.shape() {
+        for &d in &info.shape {
             hasher.update(&(d as u64).to_le_bytes());
         }
-        let data = view.data();
-        hasher.update(&(data.len() as u64).to_le_bytes());
-        if data.len() <= WHOLE {
-            hasher.update(data);
-        } else {
-            let last = data.len() - WINDOW;
-            for i in 0..WINDOWS {
-                let at = i * last / (WINDOWS - 1);
-                hasher.update(&data[at..at + WINDOW]);
-            }
-        }
+        let (start, end) = info.data_offsets;
+        hasher.update(&((end - start) as u64).to_le_bytes());
+        hasher.update(samples);
     }
     Ok(())
+}
+
+/// Each tensor of a safetensors file, with the bytes of it that are hashed: all of them for a
+/// small one, else its windows, one after another. The file is read with plain reads (not
+/// mapped: nothing of it stays in the process's memory), in the order it lies.
+fn samples(path: &Path) -> Result<Vec<(String, safetensors::tensor::TensorInfo, Vec<u8>)>, String> {
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    let not_safetensors = |detail: &str| format!("not a safetensors file: {detail}");
+    let mut n = [0u8; 8];
+    file.read_exact(&mut n)
+        .map_err(|_| not_safetensors("shorter than its header"))?;
+    let n = u64::from_le_bytes(n);
+    if n > MAX_HEADER || 8 + n > len {
+        return Err(not_safetensors(&format!(
+            "a header of {n} bytes in a file of {len}"
+        )));
+    }
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header).map_err(|e| e.to_string())?;
+    let metadata: safetensors::tensor::Metadata =
+        serde_json::from_slice(&header).map_err(|e| not_safetensors(&e.to_string()))?;
+    if 8 + n + metadata.data_len() as u64 != len {
+        return Err(not_safetensors(&format!(
+            "{len} bytes, but the header describes {}",
+            8 + n + metadata.data_len() as u64
+        )));
+    }
+    let mut tensors: Vec<(String, safetensors::tensor::TensorInfo)> = metadata
+        .tensors()
+        .into_iter()
+        .map(|(name, info)| (name, info.clone()))
+        .collect();
+    tensors.sort_by_key(|(_, info)| info.data_offsets);
+    let mut out = Vec::with_capacity(tensors.len());
+    for (name, info) in tensors {
+        let (start, end) = info.data_offsets;
+        let at = 8 + n + start as u64;
+        let size = end - start;
+        let mut bytes = Vec::with_capacity(size.min(WINDOWS * WINDOW));
+        let mut read = |offset: u64, len: usize| -> Result<(), String> {
+            let from = bytes.len();
+            bytes.resize(from + len, 0);
+            file.seek(SeekFrom::Start(at + offset))
+                .and_then(|_| file.read_exact(&mut bytes[from..]))
+                .map_err(|e| e.to_string())
+        };
+        if size <= WHOLE {
+            read(0, size)?;
+        } else {
+            let last = size - WINDOW;
+            for i in 0..WINDOWS {
+                read((i * last / (WINDOWS - 1)) as u64, WINDOW)?;
+            }
+        }
+        out.push((name, info, bytes));
+    }
+    Ok(out)
 }
 
 /// Hashes a file's size and bytes: whole when small, else windows spread over it.
