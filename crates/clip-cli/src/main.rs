@@ -120,10 +120,10 @@ fn hint(err: &anyhow::Error) -> Option<String> {
                 model,
                 ..
             } if index_model == model => format!(
-                "the model's weights or configuration changed since the index was built (a \
-                 fine-tune or a new revision in the same place?): put the old ones back, or \
-                 rebuild the index for this model: delete {path} and run clip index again (or \
-                 use another --index)"
+                "the model's files changed since the index was built (weights fine-tuned or \
+                 updated in place, or its configuration or preprocessing): put the old ones \
+                 back, or rebuild the index for this model: delete {path} and run clip index \
+                 again (or use another --index)"
             ),
             IndexError::ModelMismatch {
                 path, index_model, ..

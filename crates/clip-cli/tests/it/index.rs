@@ -344,7 +344,7 @@ fn weights_fine_tuned_in_place_are_refused_like_another_model() {
         let err = stderr(&o);
         assert!(
             err.contains("was built with model")
-                && err.contains("changed since the index was built"),
+                && err.contains("files changed since the index was built"),
             "{args:?}: {err}"
         );
     }
