@@ -152,6 +152,17 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         }
         ClipError::Index(e) => match e.as_ref() {
             IndexError::ModelMismatch {
+                path,
+                index_model,
+                model,
+                ..
+            } if index_model == model => format!(
+                "the model's files changed since the index was built (weights fine-tuned or \
+                 updated in place, or its configuration or preprocessing): put the old ones \
+                 back, or rebuild the index for this model: delete {path} and run clip index \
+                 again (or use another --index)"
+            ),
+            IndexError::ModelMismatch {
                 path, index_model, ..
             } => format!(
                 "use the index's model (--model {index_model:?}), or rebuild the index for this \

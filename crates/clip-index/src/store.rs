@@ -513,6 +513,20 @@ impl Index {
         &self.info
     }
 
+    /// Records `fingerprint` for the model that made the vectors, in place of the one
+    /// recorded: for the same model fingerprinted in a new way (the caller has made sure it is
+    /// the same, e.g. by the old way).
+    pub fn set_fingerprint(&mut self, fingerprint: &str) -> Result<(), IndexError> {
+        self.conn
+            .execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'fingerprint'",
+                [fingerprint],
+            )
+            .map_err(self.sql())?;
+        self.info.fingerprint = fingerprint.to_string();
+        Ok(())
+    }
+
     /// The index file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -11,6 +11,11 @@ pub const ARCHITECTURES: [&str; 4] = ["ViT-B/32", "ViT-B/16", "ViT-L/14", "ViT-L
 /// The configuration of a named architecture (`ViT-B/32`, `ViT-B/16`, `ViT-L/14`,
 /// `ViT-L/14@336px`), as in the `config.json` of the matching `openai/clip-vit-*` checkpoint.
 pub fn architecture(name: &str) -> Result<ClipConfig, ModelError> {
+    ClipConfig::from_json(&architecture_json(name)?.to_string(), name)
+}
+
+/// The `config.json` of a named architecture ([`architecture`]), as a checkpoint of it holds.
+pub fn architecture_json(name: &str) -> Result<serde_json::Value, ModelError> {
     // (text hidden, text heads, vision hidden, vision layers, vision heads, patch, image)
     let (th, theads, vh, vl, vheads, patch, image) = match name {
         "ViT-B/32" => (512, 8, 768, 12, 12, 32, 224),
@@ -27,7 +32,7 @@ pub fn architecture(name: &str) -> Result<ClipConfig, ModelError> {
             })
         }
     };
-    let json = serde_json::json!({
+    Ok(serde_json::json!({
         "model_type": "clip",
         "projection_dim": th,
         "text_config": {
@@ -40,8 +45,7 @@ pub fn architecture(name: &str) -> Result<ClipConfig, ModelError> {
             "num_hidden_layers": vl, "patch_size": patch, "image_size": image,
             "num_channels": 3, "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5
         }
-    });
-    ClipConfig::from_json(&json.to_string(), name)
+    }))
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! [`Engine`]: a loaded model behind a tensor-free API over `f32`/`u32` buffers, the seam the
 //! rest of the workspace uses. It holds one [`ImageTower`] and one [`TextTower`], picked by
-//! family and backend in one place ([`Engine::build`]), and the [`ScoreHead`] read from the
-//! same checkpoint, so callers never see which implementation computes.
+//! family and backend in one place (`image_tower`, `text_tower`) and each read from the
+//! memory-mapped checkpoint when it is first used, and the [`ScoreHead`] read from the same
+//! checkpoint, so callers never see which implementation computes.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::DType;
 use candle_nn::VarBuilder;
@@ -65,14 +66,147 @@ impl From<DeviceKind> for EngineOptions {
     }
 }
 
-/// A loaded model with a tensor-free interface.
+/// A loaded model with a tensor-free interface. Loading reads the configuration and the score
+/// head and maps the weights files; each tower is read from them when it is first used (only
+/// its own tensors), so that a text query never reads the image tower, and an engine used for
+/// nothing reads no tower. Clones share the towers.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    image: Arc<dyn ImageTower>,
-    text: Arc<dyn TextTower>,
+    towers: Arc<Towers>,
     head: ScoreHead,
     config: ModelConfig,
     options: EngineOptions,
+    fingerprint: Option<String>,
+}
+
+/// Which towers an engine has read from its checkpoint so far ([`Engine::loaded_towers`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadedTowers {
+    /// The image tower.
+    pub image: bool,
+    /// The text tower.
+    pub text: bool,
+}
+
+/// The towers of an engine, each built on first use from the mapped checkpoint, which is
+/// released once both are built.
+struct Towers {
+    /// The checkpoint (`None` once both towers are built); its lock is held while one is built.
+    source: Mutex<Option<VarBuilder<'static>>>,
+    /// The weights files, as quoted in errors and logs.
+    shown: String,
+    config: ModelConfig,
+    options: EngineOptions,
+    image: OnceLock<Arc<dyn ImageTower>>,
+    text: OnceLock<Arc<dyn TextTower>>,
+}
+
+impl std::fmt::Debug for Towers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let not_loaded: &dyn std::fmt::Debug = &"(not loaded)";
+        f.debug_struct("Towers")
+            .field("weights", &self.shown)
+            .field("image", self.image.get().map_or(not_loaded, |t| t))
+            .field("text", self.text.get().map_or(not_loaded, |t| t))
+            .finish()
+    }
+}
+
+impl Towers {
+    /// The tower in `cell`, built by `build` from the checkpoint if it is not yet.
+    fn get<'a, T: ?Sized>(
+        &'a self,
+        cell: &'a OnceLock<Arc<T>>,
+        what: &str,
+        build: impl FnOnce(
+            VarBuilder<'static>,
+            &ModelConfig,
+            &EngineOptions,
+        ) -> candle_core::Result<Arc<T>>,
+    ) -> Result<&'a Arc<T>, ModelError> {
+        if let Some(tower) = cell.get() {
+            return Ok(tower);
+        }
+        let mut source = self.source.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tower) = cell.get() {
+            return Ok(tower);
+        }
+        let vb = source
+            .clone()
+            .expect("the checkpoint is kept until both towers are built");
+        let start = std::time::Instant::now();
+        let tower = build(vb, &self.config, &self.options).map_err(|e| ModelError::Weights {
+            path: self.shown.clone(),
+            detail: e.to_string(),
+        })?;
+        tracing::info!(
+            "loaded the {what} tower from {} in {:.2} s",
+            self.shown,
+            start.elapsed().as_secs_f64()
+        );
+        let tower = cell.get_or_init(|| tower);
+        if self.image.get().is_some() && self.text.get().is_some() {
+            *source = None; // unmaps the files
+        }
+        Ok(tower)
+    }
+
+    fn image(&self) -> Result<&Arc<dyn ImageTower>, ModelError> {
+        self.get(&self.image, "image", image_tower)
+    }
+
+    fn text(&self) -> Result<&Arc<dyn TextTower>, ModelError> {
+        self.get(&self.text, "text", text_tower)
+    }
+}
+
+/// Refuses options no backend offers, before anything is read.
+fn check_options(options: &EngineOptions) -> candle_core::Result<()> {
+    if options.effective_backend() != Backend::Fast && options.precision != Precision::F32 {
+        candle_core::bail!(
+            "precision {} is only available on the CPU fast path (device {}{})",
+            options.precision,
+            options.device,
+            if options.backend == Backend::Candle {
+                ", candle backend"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}
+
+/// The family's image tower on the backend the options call for.
+fn image_tower(
+    vb: VarBuilder<'static>,
+    config: &ModelConfig,
+    options: &EngineOptions,
+) -> candle_core::Result<Arc<dyn ImageTower>> {
+    Ok(match (config, options.effective_backend()) {
+        (ModelConfig::Clip(c), Backend::Fast) => {
+            Arc::new(FastClipVision::new(vb, c, options.precision)?)
+        }
+        (ModelConfig::Clip(c), Backend::Candle) => {
+            Arc::new(ClipVisionModelWithProjection::new(vb, c)?)
+        }
+    })
+}
+
+/// The family's text tower on the backend the options call for.
+fn text_tower(
+    vb: VarBuilder<'static>,
+    config: &ModelConfig,
+    options: &EngineOptions,
+) -> candle_core::Result<Arc<dyn TextTower>> {
+    Ok(match (config, options.effective_backend()) {
+        (ModelConfig::Clip(c), Backend::Fast) => {
+            Arc::new(FastClipText::new(vb, c, options.precision)?)
+        }
+        (ModelConfig::Clip(c), Backend::Candle) => {
+            Arc::new(ClipTextModelWithProjection::new(vb, c)?)
+        }
+    })
 }
 
 impl Engine {
@@ -97,76 +231,105 @@ impl Engine {
         Self::from_files_with(config, weights, &EngineOptions::new(device))
     }
 
-    /// Builds the model from a configuration and weights files with the given options.
+    /// Builds the model from a configuration and weights files with the given options: the
+    /// files are mapped and fingerprinted ([`WeightsFiles::fingerprint`]), the score head is
+    /// read; the towers are read on first use.
     pub fn from_files_with(
         config: impl Into<ModelConfig>,
         weights: &WeightsFiles,
         options: &EngineOptions,
     ) -> Result<Engine, ModelError> {
-        let device = options.device.device()?;
-        let vb = weights.open(&device)?;
-        Self::build(vb, config.into(), options).map_err(|e| ModelError::Weights {
+        let weights_error = |e: candle_core::Error| ModelError::Weights {
             path: weights.shown(),
             detail: e.to_string(),
-        })
+        };
+        check_options(options).map_err(weights_error)?;
+        let device = options.device.device()?;
+        let fingerprint = weights.fingerprint()?;
+        let vb = weights.open(&device)?;
+        let head = ScoreHead::clip(&vb).map_err(weights_error)?;
+        Ok(Self::new(
+            vb,
+            config.into(),
+            options,
+            head,
+            weights.shown(),
+            Some(fingerprint),
+        ))
     }
 
     /// A model of the given architecture with random weights, for benchmarks and tests: the
-    /// compute is that of the real model, the outputs mean nothing.
+    /// compute is that of the real model, the outputs mean nothing. Both towers are built at
+    /// once.
     pub fn random(
         config: impl Into<ModelConfig>,
         options: &EngineOptions,
     ) -> Result<Engine, ModelError> {
         let config = config.into();
         config.validate("random weights")?;
+        check_options(options)?;
         let device = options.device.device()?;
         let vars = candle_nn::VarMap::new();
         let vb = VarBuilder::from_varmap(&vars, DType::F32, &device);
-        Ok(Self::build(vb, config, options)?)
+        let head = ScoreHead::clip(&vb)?;
+        let engine = Self::new(vb, config, options, head, "random weights".into(), None);
+        engine.load_towers()?;
+        Ok(engine)
     }
 
-    /// The family's towers on the backend the options call for, and its score head.
-    fn build(
-        vb: VarBuilder,
+    fn new(
+        vb: VarBuilder<'static>,
         config: ModelConfig,
         options: &EngineOptions,
-    ) -> candle_core::Result<Engine> {
-        let backend = options.effective_backend();
-        if backend != Backend::Fast && options.precision != Precision::F32 {
-            candle_core::bail!(
-                "precision {} is only available on the CPU fast path (device {}{})",
-                options.precision,
-                options.device,
-                if options.backend == Backend::Candle {
-                    ", candle backend"
-                } else {
-                    ""
-                }
-            );
-        }
-        let precision = options.precision;
-        let (image, text, head) = match &config {
-            ModelConfig::Clip(c) => {
-                let (image, text): (Arc<dyn ImageTower>, Arc<dyn TextTower>) = match backend {
-                    Backend::Fast => (
-                        Arc::new(FastClipVision::new(vb.clone(), c, precision)?),
-                        Arc::new(FastClipText::new(vb.clone(), c, precision)?),
-                    ),
-                    Backend::Candle => (
-                        Arc::new(ClipVisionModelWithProjection::new(vb.clone(), c)?),
-                        Arc::new(ClipTextModelWithProjection::new(vb.clone(), c)?),
-                    ),
-                };
-                (image, text, ScoreHead::clip(&vb)?)
-            }
-        };
-        Ok(Engine {
-            image,
-            text,
+        head: ScoreHead,
+        shown: String,
+        fingerprint: Option<String>,
+    ) -> Engine {
+        Engine {
+            towers: Arc::new(Towers {
+                source: Mutex::new(Some(vb)),
+                shown,
+                config: config.clone(),
+                options: *options,
+                image: OnceLock::new(),
+                text: OnceLock::new(),
+            }),
             head,
             config,
             options: *options,
-        })
+            fingerprint,
+        }
+    }
+
+    /// Reads both towers now, rather than on first use (for timing the model alone, or to
+    /// find a damaged checkpoint before anything else is done).
+    pub fn load_towers(&self) -> Result<(), ModelError> {
+        self.load_image_tower()?;
+        self.load_text_tower()
+    }
+
+    /// Reads the image tower now, rather than on first use.
+    pub fn load_image_tower(&self) -> Result<(), ModelError> {
+        self.towers.image().map(|_| ())
+    }
+
+    /// Reads the text tower now, rather than on first use.
+    pub fn load_text_tower(&self) -> Result<(), ModelError> {
+        self.towers.text().map(|_| ())
+    }
+
+    /// Which towers have been read from the checkpoint so far.
+    pub fn loaded_towers(&self) -> LoadedTowers {
+        LoadedTowers {
+            image: self.towers.image.get().is_some(),
+            text: self.towers.text.get().is_some(),
+        }
+    }
+
+    /// The fingerprint of the weights' content taken when they were loaded
+    /// ([`WeightsFiles::fingerprint`]); `None` for random weights.
+    pub fn weights_fingerprint(&self) -> Option<&str> {
+        self.fingerprint.as_deref()
     }
 
     /// The checkpoint's configuration.
@@ -223,7 +386,7 @@ impl Engine {
                 batch * per_image
             )));
         }
-        self.image.image_features(pixels, batch)
+        self.towers.image()?.image_features(pixels, batch)
     }
 
     /// Unnormalized text features for `batch` rows of `context` token ids, reading each row at
@@ -263,7 +426,7 @@ impl Engine {
                 "end-of-text position {bad} is outside the context of {context}"
             )));
         }
-        self.text.text_features(ids, batch, eot)
+        self.towers.text()?.text_features(ids, batch, eot)
     }
 }
 

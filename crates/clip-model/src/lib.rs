@@ -24,7 +24,7 @@ pub use candle::clip::ClipModel;
 pub use checkpoint::{find_weights, shard_names, WeightsFiles, WEIGHTS_FILE_NAMES};
 pub use config::{Activation, ClipConfig, Family, ModelConfig, TextConfig, VisionConfig};
 pub use device::DeviceKind;
-pub use engine::{Backend, Engine, EngineOptions};
+pub use engine::{Backend, Engine, EngineOptions, LoadedTowers};
 pub use error::ModelError;
 pub use fast::{FastClipText, FastClipVision, Precision};
 pub use head::{ScoreHead, ScoreKind};

@@ -8,6 +8,8 @@
 //! - [`Goldens`]: the reference's tensors in a `goldens.safetensors` file.
 //! - [`assert_features`]: our features against the reference's, with the tolerance every f32
 //!   parity test states ([`MAX_ABS_DIFF`], [`MIN_COSINE`]).
+//! - [`copy_model`], [`fine_tune_in_place`]: a checkpoint to change, and the change a
+//!   fine-tune into the same folder makes (same size, other values).
 //!
 //! A dev-dependency only (`publish = false`). It depends on no crate of the workspace, so each
 //! of them can use it without a cycle.
@@ -60,6 +62,43 @@ pub fn temp_dir() -> TempDir {
         .prefix("clip-test-")
         .tempdir()
         .expect("create a temporary folder")
+}
+
+/// A copy of the checkpoint folder `fixtures/models/{name}` (its files, not its subfolders)
+/// in `to`, created, for a test that changes it.
+pub fn copy_model(name: &str, to: &Path) {
+    let from = fixture(Path::new("models").join(name));
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("create {}: {e}", to.display()));
+    for entry in std::fs::read_dir(&from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Rewrites the safetensors file at `path` in place as a fine-tune into the same folder does:
+/// the same tensors, names, shapes, header and file size, every f32 value scaled by
+/// `1 + by`. (Nothing may have the file mapped meanwhile.)
+pub fn fine_tune_in_place(path: &Path, by: f32) {
+    let mut bytes =
+        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let (header, metadata) =
+        SafeTensors::read_metadata(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let start = 8 + header;
+    let before = bytes.len();
+    for info in metadata.tensors().values() {
+        if info.dtype != Dtype::F32 {
+            continue;
+        }
+        let (from, to) = info.data_offsets;
+        for c in bytes[start + from..start + to].chunks_exact_mut(4) {
+            let x = f32::from_le_bytes(c.try_into().unwrap()) * (1.0 + by);
+            c.copy_from_slice(&x.to_le_bytes());
+        }
+    }
+    assert_eq!(bytes.len(), before);
+    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
 
 /// The most features may differ from the reference's, per value (f32 paths).

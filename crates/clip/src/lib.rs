@@ -43,7 +43,8 @@ use std::path::{Path, PathBuf};
 pub use clip_model::arch::{architecture, ARCHITECTURES};
 pub use clip_model::Backend;
 pub use clip_model::{
-    set_threads, threads, ClipConfig, DeviceKind as Device, Engine, EngineOptions, Precision,
+    set_threads, threads, ClipConfig, DeviceKind as Device, Engine, EngineOptions, LoadedTowers,
+    Precision,
 };
 pub use clip_preprocess::image::{DecodeLimits, DecodedImage, Pixels, PreprocessConfig};
 pub use clip_preprocess::text::{Tokenizer, Tokens, DEFAULT_CONTEXT_LENGTH};
@@ -180,6 +181,28 @@ impl Clip {
     /// How many images or texts go through the model at once.
     pub fn batch_size(&self) -> usize {
         self.batch_size
+    }
+
+    /// Which towers have been read from the checkpoint so far: loading reads none, each is
+    /// read when it is first used (a text query needs only the text tower).
+    pub fn loaded_towers(&self) -> LoadedTowers {
+        self.engine.loaded_towers()
+    }
+
+    /// Reads both towers now rather than on first use (to time the model alone, or to find a
+    /// damaged checkpoint before anything else is done).
+    pub fn load_towers(&self) -> Result<(), ClipError> {
+        Ok(self.engine.load_towers()?)
+    }
+
+    /// Reads the image tower now rather than on first use.
+    pub fn load_image_tower(&self) -> Result<(), ClipError> {
+        Ok(self.engine.load_image_tower()?)
+    }
+
+    /// Reads the text tower now rather than on first use.
+    pub fn load_text_tower(&self) -> Result<(), ClipError> {
+        Ok(self.engine.load_text_tower()?)
     }
 
     /// Sets the limits applied when decoding images.

@@ -85,33 +85,21 @@ pub fn scan_options(args: &ScanArgs) -> ScanOptions {
 
 /// Brings the index at `path` up to date with `folders` (default: the folders indexed
 /// before), under the write lock, with a progress bar; returns the model, the index and what
-/// the scan did. Failures are reported on stderr as warnings.
+/// the scan did. Failures are reported on stderr as warnings. The model's towers are read
+/// only if a file is to be embedded ([`photos::Scan`]).
 pub fn scan(
     path: &Path,
     folders: &[PathBuf],
     model_args: &ModelArgs,
     options: ScanOptions,
 ) -> anyhow::Result<(clip::Clip, Index, photos::ScanReport)> {
-    let existing = photos::open_for_scan(path)?;
-    let folders = photos::scan_roots(path, existing.as_ref(), folders)?;
-    // Before the index file is created: a wrong folder leaves nothing behind.
-    photos::check_roots(existing.as_ref(), &folders)?;
-    let _lock = WriteLock::acquire(path).map_err(clip::ClipError::from)?;
-    let name = photos::model_for(existing.as_ref(), model_args.model.as_deref());
-    let model = output::load_named(model_args, &name)?;
-    // The index opened above is used as it is (opening checks the file, which reads all of
-    // it); only a new one is created here.
-    let mut index = match existing {
-        Some(index) => {
-            photos::ensure_compatible(&index, &model, path)?;
-            index
-        }
-        None => Index::open(path, &model.index_info()).map_err(clip::ClipError::from)?,
-    };
+    let mut scan = photos::Scan::open(path, folders, model_args.model.as_deref(), |name| {
+        output::load_named(model_args, name)
+    })?;
     // A spinner while the folders are walked, then a bar over the files to read.
     let walk = output::spinner(model_args.quiet, "looking for new and changed files");
     let bar = output::bar(0, true, "indexing");
-    let report = model.update_index(&mut index, &folders, &options, &mut |p| match p {
+    let report = scan.run(&options, &mut |p| match p {
         ScanProgress::Planned { to_read, .. } => {
             walk.finish_and_clear();
             if !model_args.quiet && to_read > 0 {
@@ -127,6 +115,7 @@ pub fn scan(
     for f in report.skipped.iter().chain(&report.failed) {
         eprintln!("warning: {}", f.error);
     }
+    let (model, index) = scan.into_parts();
     Ok((model, index, report))
 }
 

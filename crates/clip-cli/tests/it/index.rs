@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use clip_test_support::{fixture, temp_dir};
+use clip_test_support::{copy_model, fine_tune_in_place, fixture, temp_dir};
 
 use crate::{distinct_png, run, stderr, stdout, TestContext, OPENAI};
 
@@ -312,5 +312,83 @@ fn a_blank_index_file_left_by_a_killed_first_run_is_built_afresh() {
             .lines()
             .count(),
         1
+    );
+}
+
+#[test]
+fn weights_fine_tuned_in_place_are_refused_like_another_model() {
+    let context = TestContext::new();
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let model = dir.join("model");
+    copy_model("tiny-openai", &model);
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    distinct_png(&lib.join("a.png"), "swap");
+    let index = dir.join("index.sqlite");
+    let s = context.scan_json(
+        &index,
+        &[
+            "index",
+            lib.to_str().unwrap(),
+            "-m",
+            model.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(s["embedded"], 1);
+    // Same names, shapes and file size; other values.
+    fine_tune_in_place(&model.join("model.safetensors"), 1e-3);
+    for args in [&["index", "-q"][..], &["search", "a horse"]] {
+        let o = run(&mut context.clip_index(&index, args));
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = stderr(&o);
+        assert!(
+            err.contains("was built with model")
+                && err.contains("files changed since the index was built"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn scans_and_searches_read_only_the_towers_they_need() {
+    let context = TestContext::new();
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    distinct_png(&lib.join("a.png"), "towers");
+    let index = dir.join("index.sqlite");
+    // The towers read, as the info log tells them.
+    let towers = |args: &[&str]| {
+        let o = run(context.clip_index(&index, args).env("CLIP_LOG", "info"));
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        let mut read: Vec<&str> = ["image", "text"]
+            .into_iter()
+            .filter(|t| err.contains(&format!("loaded the {t} tower")))
+            .collect();
+        read.sort();
+        read
+    };
+    let libs = lib.to_str().unwrap();
+    assert_eq!(towers(&["index", libs, "-m", OPENAI, "-q"]), ["image"]);
+    // Nothing new: no tower.
+    assert_eq!(towers(&["index", "-q"]), Vec::<&str>::new());
+    // A text: the text tower; an indexed photo: none; another photo: the image tower.
+    assert_eq!(towers(&["search", "a horse"]), ["text"]);
+    let indexed = lib.join("a.png");
+    assert_eq!(
+        towers(&["search", "--image", indexed.to_str().unwrap()]),
+        Vec::<&str>::new()
+    );
+    let other = fixture("photos/rocket.jpg");
+    assert_eq!(
+        towers(&["search", "--image", other.to_str().unwrap()]),
+        ["image"]
+    );
+    assert_eq!(
+        towers(&["search", "a rocket", "--image", other.to_str().unwrap()]),
+        ["image", "text"]
     );
 }

@@ -107,6 +107,19 @@ fn changes_are_stored_and_refused_for_another_model() {
     );
     assert_eq!(Index::open_existing(&path).unwrap().info(), &info("A", 2));
     assert_eq!(index.integrity_check().unwrap(), "ok");
+    drop(index);
+    // A new fingerprint of the same model is recorded for good, rows kept.
+    let mut index = Index::open_existing(&path).unwrap();
+    index.set_fingerprint("fp-A-content").unwrap();
+    assert_eq!(index.info().fingerprint, "fp-A-content");
+    drop(index);
+    let upgraded = IndexInfo {
+        fingerprint: "fp-A-content".into(),
+        ..info("A", 2)
+    };
+    let index = Index::open(&path, &upgraded).unwrap();
+    assert_eq!(index.embeddings().unwrap().len(), 3);
+    assert!(Index::open(&path, &info("A", 2)).is_err());
 }
 
 #[test]

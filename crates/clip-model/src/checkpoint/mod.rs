@@ -5,6 +5,7 @@
 //! the same tensors under other names (open_clip, OpenAI's archives) is mapped onto those keys
 //! here, at load time, so a new layout costs a key map and neither backend changes.
 
+mod fingerprint;
 mod keymap;
 #[cfg(test)]
 mod renamed;

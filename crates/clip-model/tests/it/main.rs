@@ -3,6 +3,7 @@
 
 mod errors;
 mod invariance;
+mod loading;
 mod parity;
 
 use std::path::PathBuf;

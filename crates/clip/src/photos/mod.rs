@@ -11,10 +11,12 @@
 //! the complete scan, under the guard of [`clip_index::plan_removals`]; a subfolder or file
 //! that cannot be looked at is reported, and what is indexed there is kept.
 //!
-//! [`scan`](Clip::update_index) brings an index up to date with its folders, [`Query`] turns
-//! a query's words, images and weights into a query vector, [`open_for_search`] opens an
-//! index with the model that made it, and [`duplicates`] finds groups of near-duplicate
-//! photos.
+//! [`Scan`] sets up a scan of an index (the folders, the write lock, the model, the check that
+//! it made the index's vectors) and runs it ([`Clip::update_index`]), [`Query`] turns a
+//! query's words, images and weights into a query vector, [`open_for_search`] opens an index
+//! with the model that made it, and [`duplicates`] finds groups of near-duplicate photos.
+//! Scans and searches read no model tower they do not need: a scan that finds nothing new to
+//! embed reads none, a text query only the text tower.
 
 pub mod duplicates;
 mod query;
@@ -23,7 +25,7 @@ mod scan;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use crate::{env, Clip, ClipError};
+use crate::{env, Clip, ClipError, ModelId};
 
 pub use clip_index::search::dot;
 pub use clip_index::{
@@ -48,7 +50,10 @@ pub fn default_index_path() -> Option<PathBuf> {
 impl Clip {
     /// What identifies this model's image vectors in an index: its [`identity`](Clip::identity).
     pub fn index_info(&self) -> IndexInfo {
-        let id = self.identity();
+        Self::index_info_of(self.identity())
+    }
+
+    fn index_info_of(id: ModelId) -> IndexInfo {
         IndexInfo {
             model: id.name,
             fingerprint: id.fingerprint,
@@ -110,19 +115,58 @@ pub fn model_for(index: Option<&Index>, given: Option<&str>) -> String {
     }
 }
 
-/// Refuses `model` for the index at `path` when the index holds another model's vectors
-/// ([`IndexError::ModelMismatch`], naming both).
-pub fn ensure_compatible(index: &Index, model: &Clip, path: &Path) -> Result<(), ClipError> {
-    let info = model.index_info();
-    if index.info().compatible(&info) {
-        return Ok(());
+/// How the model an index recorded relates to a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelMatch {
+    /// The same model: the index recorded its fingerprint.
+    Same,
+    /// The index was made before fingerprints covered the weights' content, by a model of the
+    /// same configuration, weight file sizes and preprocessing: taken as the same (as those
+    /// versions did), and worth recording the content fingerprint for
+    /// ([`Index::set_fingerprint`]).
+    Legacy,
+    /// Another model, or other preprocessing or size: its vectors do not mix with the index's.
+    Other,
+}
+
+/// How the model that made `index` relates to `model` ([`ModelMatch`]).
+pub fn model_match(index: &Index, model: &ModelId) -> ModelMatch {
+    let recorded = index.info();
+    let same_rest = recorded.preprocess == model.preprocess && recorded.dim == model.dim;
+    if !same_rest {
+        ModelMatch::Other
+    } else if recorded.fingerprint == model.fingerprint {
+        ModelMatch::Same
+    } else if recorded.fingerprint == model.legacy_fingerprint {
+        ModelMatch::Legacy
+    } else {
+        ModelMatch::Other
     }
-    Err(IndexError::mismatch(path, index.info(), &info).into())
+}
+
+/// Refuses `model` for the index at `path` when the index holds another model's vectors
+/// ([`IndexError::ModelMismatch`], naming both); an index made before fingerprints covered
+/// the weights' content is taken as made by the model of its legacy fingerprint
+/// ([`ModelMatch::Legacy`]). Returns how they match.
+pub fn ensure_compatible(
+    index: &Index,
+    model: &Clip,
+    path: &Path,
+) -> Result<ModelMatch, ClipError> {
+    let id = model.identity();
+    match model_match(index, &id) {
+        ModelMatch::Other => {
+            Err(IndexError::mismatch(path, index.info(), &Clip::index_info_of(id)).into())
+        }
+        matched => Ok(matched),
+    }
 }
 
 /// Opens the index at `path` read-only with the model to search it: `model` when given,
 /// else the one that built the index, loaded by `load` (which decides the device, the
-/// download progress and the like). A model of other vectors is refused.
+/// download progress and the like). A model of other vectors is refused. The model's towers
+/// are read when the query needs them: a text, the text tower; an image the index holds
+/// unchanged, none ([`Clip::query_vector`]).
 pub fn open_for_search(
     path: &Path,
     model: Option<&str>,
@@ -132,6 +176,95 @@ pub fn open_for_search(
     let clip = load(&model_for(Some(&index), model))?;
     ensure_compatible(&index, &clip, path)?;
     Ok((index, clip))
+}
+
+/// A scan of the index at a path, set up by [`Scan::open`] and run by [`Scan::run`]: the
+/// index, the model of its vectors, the folders it covers, and the index's write lock, held
+/// until the scan is dropped.
+#[derive(Debug)]
+pub struct Scan {
+    index: Index,
+    model: Clip,
+    folders: Vec<PathBuf>,
+    lock: WriteLock,
+}
+
+impl Scan {
+    /// Sets up a scan of the index at `path`, creating it when there is none: of `folders`
+    /// (empty: those indexed before), with the model named `model` (`None`: the index's, else
+    /// [`crate::DEFAULT_MODEL`]) loaded by `load`.
+    ///
+    /// In this order: the folders are checked ([`check_roots`]) before anything is created or
+    /// locked; the write lock is taken; the model is loaded (its towers are not read: a scan
+    /// reads the image tower only when a file is to be embedded, so a scan that finds nothing
+    /// new reads none); a model of other vectors is refused ([`ensure_compatible`]), and an
+    /// index made before fingerprints covered the weights' content records the content
+    /// fingerprint from now on. A new index is created with the model's identity once the
+    /// image tower has been read (it will be needed), so a damaged checkpoint leaves no index.
+    pub fn open(
+        path: &Path,
+        folders: &[PathBuf],
+        model: Option<&str>,
+        load: impl FnOnce(&str) -> Result<Clip, ClipError>,
+    ) -> Result<Scan, ClipError> {
+        let existing = open_for_scan(path)?;
+        let folders = scan_roots(path, existing.as_ref(), folders)?;
+        // Before the index file is created: a wrong folder leaves nothing behind.
+        check_roots(existing.as_ref(), &folders)?;
+        let lock = WriteLock::acquire(path)?;
+        let model = load(&model_for(existing.as_ref(), model))?;
+        // The index opened above is used as it is (opening checks the file, which reads all
+        // of it); only a new one is created here.
+        let index = match existing {
+            Some(mut index) => {
+                if ensure_compatible(&index, &model, path)? == ModelMatch::Legacy {
+                    index.set_fingerprint(&model.identity().fingerprint)?;
+                }
+                index
+            }
+            None => {
+                model.load_image_tower()?;
+                Index::open(path, &model.index_info())?
+            }
+        };
+        Ok(Scan {
+            index,
+            model,
+            folders,
+            lock,
+        })
+    }
+
+    /// Brings the index up to date with its folders ([`Clip::update_index`]).
+    pub fn run(
+        &mut self,
+        options: &ScanOptions,
+        progress: &mut dyn FnMut(ScanProgress),
+    ) -> Result<ScanReport, ClipError> {
+        self.model
+            .update_index(&mut self.index, &self.folders, options, progress)
+    }
+
+    /// The index.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The model of the index's vectors.
+    pub fn model(&self) -> &Clip {
+        &self.model
+    }
+
+    /// The folders the scan covers.
+    pub fn folders(&self) -> &[PathBuf] {
+        &self.folders
+    }
+
+    /// The model and the index, the write lock released.
+    pub fn into_parts(self) -> (Clip, Index) {
+        drop(self.lock);
+        (self.model, self.index)
+    }
 }
 
 /// Checks the folders a scan is given before anything is created or locked: each must be a

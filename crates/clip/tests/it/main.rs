@@ -6,6 +6,7 @@ mod encode;
 mod eval;
 mod hub;
 mod library;
+mod model_use;
 mod zeroshot;
 
 use std::path::Path;
