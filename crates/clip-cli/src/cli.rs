@@ -192,7 +192,7 @@ pub struct DuplicatesArgs {
     pub no_scan: bool,
     /// Print one JSON object per group: {"min_similarity", "members": [{"path",
     /// "representative", "similarity", "bytes", "width", "height", "modified",
-    /// "identical_to", "links"}]}.
+    /// "identical_to", "changed_since_indexed", "links"}]}.
     #[arg(long)]
     pub json: bool,
     /// The index file.

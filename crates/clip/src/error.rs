@@ -88,8 +88,8 @@ pub enum ClipError {
     },
     /// A similarity threshold outside (0, 1].
     #[error(
-        "threshold {value} is not a similarity between 0 and 1 (near-identical photos score \
-         about 0.95 and more)"
+        "--threshold {value} is not a similarity above 0 and at most 1 (near-identical photos \
+         score about 0.95 and more)"
     )]
     Threshold {
         /// The value given.

@@ -36,17 +36,30 @@ pub fn run(args: &DuplicatesArgs) -> anyhow::Result<ExitCode> {
         }
     }
     out.flush()?;
-    Ok(if found.groups.is_empty() {
-        output::NO_RESULTS
-    } else {
-        ExitCode::SUCCESS
-    })
+    if found.groups.is_empty() {
+        // Silence at a terminal looks like a hang: say what was compared.
+        eprintln!(
+            "no duplicates: none among {} photo{} at --threshold {}",
+            found.compared,
+            if found.compared == 1 { "" } else { "s" },
+            args.threshold
+        );
+        return Ok(output::NO_RESULTS);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--no-scan`: the index as it is, read-only, without a model.
 fn from_index(path: &Path, args: &DuplicatesArgs) -> anyhow::Result<Duplicates> {
     let index = photos::open_existing(path, false)?;
     warn_about(&index);
+    let made_by = &index.info().model;
+    if let Some(model) = args.model.model.as_deref().filter(|m| *m != made_by) {
+        eprintln!(
+            "warning: --no-scan compares the vectors the index holds, made by {made_by}; \
+             the model {model} is not used"
+        );
+    }
     let split = duplicates::split_folders(Some(&index), &args.folders)?;
     split.indexed_only(path)?;
     Ok(find_duplicates(
@@ -163,9 +176,10 @@ fn write_group(out: &mut impl Write, group: &DuplicateGroup) -> std::io::Result<
             (Some(w), Some(h)) => format!("{w}x{h}"),
             _ => "?".to_string(),
         };
-        let identical = match &m.identical_to {
-            Some(first) => format!("  (identical to {first})"),
-            None => String::new(),
+        let identical = match (&m.identical_to, m.changed_since_indexed) {
+            (Some(first), _) => format!("  (identical to {first})"),
+            (None, true) => "  (changed since indexed: compared as it was then)".to_string(),
+            (None, false) => String::new(),
         };
         writeln!(
             out,

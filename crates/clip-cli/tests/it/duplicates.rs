@@ -98,14 +98,25 @@ fn duplicates_marks_identical_files_and_never_counts_a_link_as_a_copy() {
     for bad in ["1.5", "0", "-1"] {
         let o = run(&mut context.clip_index(&index, &["duplicates", libs, "--threshold", bad]));
         assert_eq!(o.status.code(), Some(2));
-        assert!(stderr(&o).contains("between 0 and 1"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("--threshold {bad} is not a similarity above 0")),
+            "{}",
+            stderr(&o)
+        );
     }
-    // The link's target alone: no duplicates (its links are no copies): exit 1, nothing printed.
+    // The link's target alone: no duplicates (its links are no copies): exit 1, and stderr
+    // says what was compared (silence at a terminal looks like a hang).
     std::fs::remove_file(lib.join("sub/copy.png")).unwrap();
     std::fs::remove_file(lib.join("same-pixels.png")).unwrap();
     let o = run(&mut context.clip_index(&index, &["duplicates", libs, "-q"]));
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    assert_eq!((stdout(&o).as_str(), stderr(&o).as_str()), ("", ""));
+    assert_eq!(
+        (stdout(&o).as_str(), stderr(&o).as_str()),
+        (
+            "",
+            "no duplicates: none among 5 photos at --threshold 0.95\n"
+        )
+    );
 }
 
 #[test]
@@ -178,7 +189,16 @@ fn duplicates_of_a_folder_outside_the_index_leave_the_index_alone() {
         "--threshold",
         "0.9999",
     ];
-    let out = context.index_ok(&index, &[&no_scan[..], &["--json"]].concat());
+    let o = run(&mut context.clip_index(&index, &[&no_scan[..], &["--json"]].concat()));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The model given is not used, and the user is told so.
+    assert!(
+        stderr(&o).contains("warning: --no-scan compares the vectors the index holds, made by ")
+            && stderr(&o).contains("the model no/such-model is not used"),
+        "{}",
+        stderr(&o)
+    );
+    let out = stdout(&o);
     assert_eq!(groups(&out).len(), 1, "{out}");
     assert_eq!(member_names(&groups(&out)[0]), ["horse-2.png", "horse.png"]);
     let o = run(&mut context.clip_index(&index, &[&no_scan[..], &[others]].concat()));

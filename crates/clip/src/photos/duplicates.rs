@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{canonical_roots, dot, is_under, Change, Hash, Index, Vectors};
+use super::{canonical_roots, dot, is_under, mtime_ns, Change, Hash, Index, Vectors};
 use crate::batch::Failure;
 use crate::ClipError;
 
@@ -53,8 +53,13 @@ pub struct Member {
     pub height: Option<u32>,
     /// Modification time, RFC 3339 in UTC to the second (`None` where the system has none).
     pub modified: Option<String>,
-    /// An earlier member of the group with the same content (byte for byte), if any.
+    /// An earlier member of the group with the same content (byte for byte), if any. Never
+    /// set for a file changed since it was indexed (its stored hash is of the old content).
     pub identical_to: Option<String>,
+    /// Whether the file's size or modification time differ from the index's: its similarity
+    /// is that of the content indexed then (`clip duplicates --no-scan` compares the index as
+    /// it is).
+    pub changed_since_indexed: bool,
     /// Other names of this same file among the photos compared: symbolic links to it, hard
     /// links. Removing a name frees nothing while another remains.
     pub links: Vec<String>,
@@ -63,6 +68,8 @@ pub struct Member {
 /// What [`find_duplicates`] found.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Duplicates {
+    /// How many photos were compared.
+    pub compared: usize,
     /// The groups, in the order of their first photo's path.
     pub groups: Vec<DuplicateGroup>,
     /// Photos left out because they cannot be looked at now (gone since they were indexed).
@@ -157,10 +164,10 @@ pub fn seed(into: &mut Index, from: &Index, folders: &[PathBuf]) -> Result<usize
     Ok(changes.len())
 }
 
-/// One photo to compare: where it is and its content hash.
+/// One photo to compare: where it is, and its size, time and content hash when indexed.
 struct Photo {
     path: String,
-    hash: Option<Hash>,
+    indexed: Option<(u64, i64, Option<Hash>)>,
 }
 
 /// Groups of near-duplicate photos (every two at least `threshold` similar) among the photos
@@ -198,7 +205,7 @@ pub fn find_duplicates(
                 rows.push(row);
                 photos.push(Photo {
                     path: path.to_string(),
-                    hash: files.get(path).and_then(|f| f.hash),
+                    indexed: files.get(path).map(|f| (f.size, f.mtime_ns, f.hash)),
                 });
             }
         }
@@ -237,7 +244,10 @@ pub fn find_duplicates(
             describe(&vectors, &members)
         })
         .collect();
-    let mut out = Duplicates::default();
+    let mut out = Duplicates {
+        compared: rows.len(),
+        ..Duplicates::default()
+    };
     for (group, skipped) in described {
         out.groups.extend(group);
         out.skipped.extend(skipped);
@@ -302,7 +312,8 @@ fn describe(vectors: &Vectors, rows: &[(usize, &Photo)]) -> (Option<DuplicateGro
     let mut min_similarity = 1f32;
     for i in 0..n {
         for j in i + 1..n {
-            let s = dot(vector(i), vector(j));
+            // Rounding can put two unit vectors' dot product a hair above 1.
+            let s = dot(vector(i), vector(j)).min(1.0);
             total[i] += s;
             total[j] += s;
             min_similarity = min_similarity.min(s);
@@ -320,7 +331,7 @@ fn describe(vectors: &Vectors, rows: &[(usize, &Photo)]) -> (Option<DuplicateGro
             if i == rep {
                 1.0
             } else {
-                dot(vector(rep), vector(i))
+                dot(vector(rep), vector(i)).min(1.0)
             }
         })
         .collect();
@@ -331,9 +342,9 @@ fn describe(vectors: &Vectors, rows: &[(usize, &Photo)]) -> (Option<DuplicateGro
             .then(to_rep[b].total_cmp(&to_rep[a]))
             .then(a.cmp(&b))
     });
-    let hash_of: HashMap<&str, Option<Hash>> = rows
+    let indexed_as: HashMap<&str, Option<(u64, i64, Option<Hash>)>> = rows
         .iter()
-        .map(|(_, p)| (p.path.as_str(), p.hash))
+        .map(|(_, p)| (p.path.as_str(), p.indexed))
         .collect();
     let mut members: Vec<Member> = Vec::with_capacity(n);
     let mut first_with: HashMap<Hash, String> = HashMap::new();
@@ -351,7 +362,14 @@ fn describe(vectors: &Vectors, rows: &[(usize, &Photo)]) -> (Option<DuplicateGro
             .filter(|&(k, _)| k != main)
             .map(|(_, p)| p.to_string())
             .collect();
-        let identical_to = match hash_of.get(path.as_str()).copied().flatten() {
+        // The stored hash holds for the file only while its size and time are as indexed.
+        let indexed = indexed_as.get(path.as_str()).copied().flatten();
+        let changed_since_indexed =
+            indexed.is_some_and(|(size, mtime, _)| size != meta.len() || mtime != mtime_ns(meta));
+        let hash = indexed
+            .and_then(|(_, _, hash)| hash)
+            .filter(|_| !changed_since_indexed);
+        let identical_to = match hash {
             Some(h) => match first_with.get(&h) {
                 Some(first) => Some(first.clone()),
                 None => {
@@ -376,6 +394,7 @@ fn describe(vectors: &Vectors, rows: &[(usize, &Photo)]) -> (Option<DuplicateGro
                 .ok()
                 .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
             identical_to,
+            changed_since_indexed,
             links,
             path,
         });
@@ -399,7 +418,7 @@ mod tests {
         assert_eq!(check_threshold(1.0).unwrap(), 1.0);
         for bad in [0.0, -0.5, 1.01, f32::NAN] {
             let e = check_threshold(bad).unwrap_err();
-            assert!(e.to_string().contains("between 0 and 1"), "{e}");
+            assert!(e.to_string().contains("above 0 and at most 1"), "{e}");
         }
     }
 }

@@ -30,13 +30,18 @@ fn photo(path: &Path, tag: &str) {
     std::fs::write(path, bytes).unwrap();
 }
 
-/// The file at `path` as the index records it, with `vector` as its embedding.
+/// The file at `path` as the index records it (size, time, content), with `vector` as its
+/// embedding.
 fn embedded(path: &Path, vector: Vec<f32>) -> Change {
     let bytes = std::fs::read(path).unwrap();
+    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
     Change::Embedded {
         path: path.to_str().unwrap().into(),
         size: bytes.len() as u64,
-        mtime_ns: 1,
+        mtime_ns: mtime
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64,
         hash: content_hash(&bytes),
         embedding: vector,
     }
@@ -225,4 +230,37 @@ fn folders_split_by_the_index_and_several_indexes_compare_together() {
     assert_eq!(twice.groups[0].members.len(), 2);
     let roots = index.status().unwrap().roots;
     assert_eq!(roots, [lib.to_str().unwrap()]);
+}
+
+#[test]
+fn a_file_changed_since_it_was_indexed_is_never_called_identical() {
+    let tmp = temp_dir();
+    let dir = tmp.path().canonicalize().unwrap();
+    let (a, b) = (dir.join("a.png"), dir.join("b.png"));
+    photo(&a, "same");
+    photo(&b, "same");
+    let mut index = Index::in_memory(&info()).unwrap();
+    index
+        .apply(&[embedded(&a, at(0.0)), embedded(&b, at(0.0))])
+        .unwrap();
+    let found = find_duplicates(&[(&index, &[])], 0.98).unwrap();
+    assert_eq!(found.compared, 2);
+    let members = &found.groups[0].members;
+    assert_eq!(members[1].identical_to.as_deref(), a.to_str());
+    assert!(members.iter().all(|m| !m.changed_since_indexed));
+    // b is overwritten with other bytes after the scan: its stored hash is stale, so it is no
+    // longer called identical (deleting it as a copy would lose the new content), and it says
+    // why its similarity may be out of date.
+    photo(&b, "edited since");
+    let found = find_duplicates(&[(&index, &[])], 0.98).unwrap();
+    let members = &found.groups[0].members;
+    let edited = members
+        .iter()
+        .find(|m| m.path == b.to_str().unwrap())
+        .unwrap();
+    assert!(edited.changed_since_indexed && edited.identical_to.is_none());
+    assert!(
+        members.iter().all(|m| m.identical_to.is_none()),
+        "{members:#?}"
+    );
 }
