@@ -251,12 +251,19 @@ fn a_killed_indexer_loses_nothing_committed_and_resumes() {
         std::thread::sleep(std::time::Duration::from_millis(ms));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        let status: serde_json::Value = serde_json::from_str(
-            context
-                .index_ok(&killed, &["index", "--status", "--json"])
-                .trim(),
-        )
-        .unwrap_or_else(|_| serde_json::json!({"integrity": "ok", "indexed": 0}));
+        // Killed before the index file was made (on a busy machine the model may not even
+        // be read by then): nothing to check but the resume below.
+        let o = run(&mut context.clip_index(&killed, &["index", "--status", "--json"]));
+        if !o.status.success() {
+            let err = stderr(&o);
+            assert!(
+                err.contains("no index at") || err.contains("stopped before it made anything"),
+                "trial {trial}: {err}"
+            );
+            eprintln!("trial {trial}: killed before the index was made");
+            continue;
+        }
+        let status: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
         assert_eq!(status["integrity"], "ok", "trial {trial}");
         eprintln!("trial {trial}: {} indexed when killed", status["indexed"]);
         // Files indexed means the folder is recorded: a plain `clip index` resumes.

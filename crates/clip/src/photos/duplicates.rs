@@ -164,10 +164,18 @@ pub fn seed(into: &mut Index, from: &Index, folders: &[PathBuf]) -> Result<usize
     Ok(changes.len())
 }
 
-/// One photo to compare: where it is, and its size, time and content hash when indexed.
+/// One photo to compare: where it is, and how the index saw it.
 struct Photo {
     path: String,
-    indexed: Option<(u64, i64, Option<Hash>)>,
+    indexed: Option<Indexed>,
+}
+
+/// A file as the index last saw it: size, modification time, content hash.
+#[derive(Clone, Copy)]
+struct Indexed {
+    size: u64,
+    mtime_ns: i64,
+    hash: Option<Hash>,
 }
 
 /// Groups of near-duplicate photos (every two at least `threshold` similar) among the photos
@@ -205,7 +213,11 @@ pub fn find_duplicates(
                 rows.push(row);
                 photos.push(Photo {
                     path: path.to_string(),
-                    indexed: files.get(path).map(|f| (f.size, f.mtime_ns, f.hash)),
+                    indexed: files.get(path).map(|f| Indexed {
+                        size: f.size,
+                        mtime_ns: f.mtime_ns,
+                        hash: f.hash,
+                    }),
                 });
             }
         }
@@ -342,7 +354,7 @@ fn describe(vectors: &Vectors, rows: &[(usize, &Photo)]) -> (Option<DuplicateGro
             .then(to_rep[b].total_cmp(&to_rep[a]))
             .then(a.cmp(&b))
     });
-    let indexed_as: HashMap<&str, Option<(u64, i64, Option<Hash>)>> = rows
+    let indexed_as: HashMap<&str, Option<Indexed>> = rows
         .iter()
         .map(|(_, p)| (p.path.as_str(), p.indexed))
         .collect();
@@ -365,9 +377,9 @@ fn describe(vectors: &Vectors, rows: &[(usize, &Photo)]) -> (Option<DuplicateGro
         // The stored hash holds for the file only while its size and time are as indexed.
         let indexed = indexed_as.get(path.as_str()).copied().flatten();
         let changed_since_indexed =
-            indexed.is_some_and(|(size, mtime, _)| size != meta.len() || mtime != mtime_ns(meta));
+            indexed.is_some_and(|i| i.size != meta.len() || i.mtime_ns != mtime_ns(meta));
         let hash = indexed
-            .and_then(|(_, _, hash)| hash)
+            .and_then(|i| i.hash)
             .filter(|_| !changed_since_indexed);
         let identical_to = match hash {
             Some(h) => match first_with.get(&h) {
