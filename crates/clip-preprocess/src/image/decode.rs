@@ -47,6 +47,44 @@ impl Default for DecodeLimits {
     }
 }
 
+impl DecodeLimits {
+    /// These limits with a pixel budget of `megapixels` million pixels in place of the limit
+    /// on each side: a panorama of 20000 x 2000 (40 megapixels) passes
+    /// `with_max_megapixels(100.0)`, a 14000 x 14000 square (196 megapixels) does not. The
+    /// decoder memory grows with the budget when it must (8 bytes a pixel, enough for 16-bit
+    /// RGBA), and stays at least what it was. Every limit is still checked on the header,
+    /// before the image's buffer is allocated. A budget that is not a positive number keeps
+    /// the limits as they are.
+    pub fn with_max_megapixels(self, megapixels: f64) -> DecodeLimits {
+        if !(megapixels.is_finite() && megapixels > 0.0) {
+            return self;
+        }
+        let max_pixels = (megapixels * 1e6).min(u64::MAX as f64 / 8.0) as u64;
+        DecodeLimits {
+            max_width: u32::MAX,
+            max_height: u32::MAX,
+            max_pixels: max_pixels.max(1),
+            max_alloc_bytes: self.max_alloc_bytes.max(max_pixels.saturating_mul(8)),
+        }
+    }
+}
+
+/// File name extensions of the formats this module decodes, in lower case: what walks of
+/// folders take for images (the format itself is always sniffed from the content). Each one
+/// is an extension the `image` crate gives a format that [`decode`] accepts, which a test
+/// checks, so the walker never picks up a file the decoder cannot read by design.
+pub const IMAGE_EXTENSIONS: [&str; 15] = [
+    "jpg", "jpeg", "jfif", "png", "apng", "webp", "gif", "bmp", "tif", "tiff", "ppm", "pgm", "pbm",
+    "pnm", "pam",
+];
+
+/// Whether `extension` (without the dot, any case) is one of [`IMAGE_EXTENSIONS`].
+pub fn is_image_extension(extension: &str) -> bool {
+    IMAGE_EXTENSIONS
+        .iter()
+        .any(|e| e.eq_ignore_ascii_case(extension))
+}
+
 /// Colour mode of decoded pixels, named after Pillow's modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ColorMode {
@@ -116,6 +154,7 @@ fn format_name(format: ImageFormat) -> Option<&'static str> {
         ImageFormat::Gif => "GIF",
         ImageFormat::Bmp => "BMP",
         ImageFormat::Tiff => "TIFF",
+        ImageFormat::Pnm => "PNM",
         _ => return None,
     })
 }
@@ -358,6 +397,11 @@ fn pillow_hints(bytes: &[u8], format: ImageFormat, original: ExtendedColorType) 
             nearest: original == ExtendedColorType::L1,
             drop_alpha: false,
         },
+        // PBM (P1 plain, P4 raw) is bilevel: Pillow's mode `1`.
+        ImageFormat::Pnm => PillowHints {
+            nearest: bytes.starts_with(b"P1") || bytes.starts_with(b"P4"),
+            drop_alpha: false,
+        },
         _ => PillowHints::default(),
     }
 }
@@ -531,6 +575,43 @@ mod tests {
         assert!(err.to_string().contains("photos/poison.png"), "{err}");
         // The next file decodes normally.
         assert_eq!(guarded("ok.png", "PNG", || Ok(7)).unwrap(), 7);
+    }
+
+    #[test]
+    fn the_walkers_extensions_are_the_decoders_formats() {
+        for ext in IMAGE_EXTENSIONS {
+            let format = ImageFormat::from_extension(ext)
+                .unwrap_or_else(|| panic!("{ext}: the image crate knows no such extension"));
+            assert!(
+                format_name(format).is_some(),
+                "{ext}: {format:?} is not decoded"
+            );
+        }
+        // And the other way: every extension of every decoded format is listed.
+        for format in ImageFormat::all().filter(|f| format_name(*f).is_some()) {
+            for ext in format.extensions_str() {
+                assert!(is_image_extension(ext), "{format:?}: .{ext} is not listed");
+            }
+        }
+        assert!(is_image_extension("JPG") && !is_image_extension("heic"));
+    }
+
+    #[test]
+    fn a_pixel_budget_replaces_the_side_limit() {
+        let limits = DecodeLimits::default().with_max_megapixels(50.0);
+        assert_eq!(limits.max_pixels, 50_000_000);
+        assert!(check_limits(20_000, 2_000, 0, "pano", &limits).is_ok());
+        assert!(check_limits(20_000, 2_000, 0, "pano", &DecodeLimits::default()).is_err());
+        // A long thin bomb is still over the budget.
+        assert!(check_limits(u32::MAX, 1, 0, "thin", &limits).is_err());
+        assert!(check_limits(8_000, 8_000, 0, "square", &limits).is_err());
+        assert_eq!(
+            DecodeLimits::default().with_max_megapixels(f64::NAN),
+            DecodeLimits::default()
+        );
+        // The decoder memory follows a budget over 1 GiB at 8 bytes a pixel.
+        let big = DecodeLimits::default().with_max_megapixels(500.0);
+        assert_eq!(big.max_alloc_bytes, 4_000_000_000);
     }
 
     #[test]

@@ -176,3 +176,69 @@ fn folders_are_refused_pipes_read_and_big_files_not_read() {
     let err = image::open(&text, &limits).unwrap_err().to_string();
     assert!(err.contains("HTML") && err.contains("notes.jpg"), "{err}");
 }
+
+#[test]
+fn netpbm_files_decode_in_pillows_modes() {
+    use image::ColorMode;
+    // P6: binary RGB, P5: binary grey, P3: plain-text RGB, P4: bilevel (Pillow's mode 1,
+    // resized with nearest neighbour).
+    let ppm = [b"P6\n2 1\n255\n".as_slice(), &[255, 0, 0, 0, 128, 255]].concat();
+    let img = decode_bytes(&ppm).unwrap();
+    assert_eq!(
+        (img.width, img.height, img.mode, img.data.as_slice()),
+        (2, 1, ColorMode::Rgb, &[255, 0, 0, 0, 128, 255][..])
+    );
+    assert!(!img.resize_nearest);
+    let pgm = [b"P5 3 1 255\n".as_slice(), &[0, 100, 200]].concat();
+    let img = decode_bytes(&pgm).unwrap();
+    assert_eq!(
+        (img.mode, img.data.as_slice()),
+        (ColorMode::L, &[0, 100, 200][..])
+    );
+    let plain = decode_bytes(b"P3\n1 1\n255\n10 20 30\n").unwrap();
+    assert_eq!(plain.data, [10, 20, 30]);
+    let pbm = [b"P4\n8 1\n".as_slice(), &[0b1010_0000]].concat();
+    let img = decode_bytes(&pbm).unwrap();
+    assert_eq!((img.width, img.mode), (8, ColorMode::L));
+    assert!(img.resize_nearest);
+    // Black is 1 in PBM.
+    assert_eq!(img.data[..4], [0, 255, 0, 255]);
+    // Truncated: a typed error naming the file.
+    let err = decode_bytes(&ppm[..ppm.len() - 2]).unwrap_err();
+    assert!(err.to_string().contains("test-input.jpg"), "{err}");
+}
+
+/// A valid grey PNG of `width` x `height` pixels, all black, compressed to little.
+fn flat_png_of(width: u32, height: u32) -> Vec<u8> {
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    let row = vec![0u8; width as usize + 1];
+    for _ in 0..height {
+        enc.write_all(&row).unwrap();
+    }
+    png(width, height, 0, &enc.finish().unwrap())
+}
+
+#[test]
+fn a_panorama_over_16384_pixels_needs_a_pixel_budget() {
+    let pano = flat_png_of(20_000, 2_000);
+    let err = image::decode(&pano, "pano.png", &DecodeLimits::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ImageError::TooLarge {
+                width: 20_000,
+                height: 2_000,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("16384x16384"), "{err}");
+    let limits = DecodeLimits::default().with_max_megapixels(40.0);
+    let img = image::decode(&pano, "pano.png", &limits).unwrap();
+    assert_eq!((img.width, img.height), (20_000, 2_000));
+    // The budget is a budget: one pixel more is refused.
+    let tight = DecodeLimits::default().with_max_megapixels(39.999_999);
+    let err = image::decode(&pano, "pano.png", &tight).unwrap_err();
+    assert!(err.to_string().contains("megapixels"), "{err}");
+}
