@@ -188,6 +188,11 @@ impl Clip {
         self
     }
 
+    /// The limits applied when decoding images ([`DecodeLimits::default`] unless set).
+    pub fn decode_limits(&self) -> &DecodeLimits {
+        &self.limits
+    }
+
     /// The name the model was loaded by.
     pub fn name(&self) -> &str {
         &self.name

@@ -3,6 +3,7 @@
 
 mod encode;
 mod eval;
+mod folders;
 mod hub;
 mod library;
 mod zeroshot;
