@@ -239,7 +239,8 @@ fn forget(path: &Path, folder: &Path, as_json: bool) -> anyhow::Result<ExitCode>
             .map_err(clip::ClipError::from)?
             .keys()
             .any(|p| p == text || photos::is_under(p, text));
-        if !has_files && !(inside && Path::new(text).exists()) {
+        let kept_out = inside && Path::new(text).exists();
+        if !(has_files || kept_out) {
             bail!(
                 "the index {} has nothing under {text} (its folders: {})",
                 path.display(),

@@ -320,14 +320,12 @@ impl Clip {
             ),
             None => None,
         };
-        let mut outcomes = Vec::new();
-        self.embed_pending(
+        let outcomes = self.embed_pending(
             index,
             pending,
             &vectors,
             pool.as_ref(),
             &mut report,
-            &mut outcomes,
             progress,
         )?;
         // A gone file whose content turned up at a new path moved: its old row goes with
@@ -359,7 +357,8 @@ impl Clip {
     }
 
     /// Reads, hashes and decodes the pending files on worker threads (`pool`, or the compute
-    /// pool), one batch ahead of the model, and commits each batch.
+    /// pool), one batch ahead of the model, and commits each batch. Returns the content hash
+    /// of each file read that reused a vector (`true`) or failed (`false`).
     fn embed_pending(
         &self,
         index: &mut Index,
@@ -367,9 +366,9 @@ impl Clip {
         vectors: &HashSet<Hash>,
         pool: Option<&rayon::ThreadPool>,
         report: &mut ScanReport,
-        outcomes: &mut Vec<(Hash, bool)>,
         progress: &mut dyn FnMut(ScanProgress),
-    ) -> Result<(), ClipError> {
+    ) -> Result<Vec<(Hash, bool)>, ClipError> {
+        let mut outcomes = Vec::new();
         let batch = self.batch_size;
         let mut batches: Vec<Vec<Pending>> = Vec::new();
         let mut it = pending.into_iter().peekable();
@@ -541,7 +540,8 @@ impl Clip {
             worker.join().expect("the decoding thread does not panic");
             report.too_large += too_large.load(std::sync::atomic::Ordering::Relaxed);
             Ok(())
-        })
+        })?;
+        Ok(outcomes)
     }
 }
 
