@@ -164,6 +164,15 @@ fn format_name(format: ImageFormat) -> Option<&'static str> {
 /// after reading just those. Folders that walk for images leave FIFOs and devices out; this
 /// reads one named on purpose, such as `/dev/stdin`.
 pub fn open(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, ImageError> {
+    open_reduced(path, limits, None)
+}
+
+/// [`open`] with the reduction of [`decode_reduced`].
+pub fn open_reduced(
+    path: &Path,
+    limits: &DecodeLimits,
+    at_least: Option<(u32, u32)>,
+) -> Result<DecodedImage, ImageError> {
     let name = path.display().to_string();
     let io = |error| ImageError::Io {
         source_name: name.clone(),
@@ -190,7 +199,7 @@ pub fn open(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, ImageErr
         .read_to_end(&mut bytes)
         .map_err(io)?;
     check_file_size(bytes.len() as u64, &name, limits)?;
-    decode(&bytes, &name, limits)
+    decode_reduced(&bytes, &name, limits, at_least)
 }
 
 /// Refuses a file bigger than any image `limits` allow, before it is read.
@@ -223,6 +232,21 @@ pub fn decode(
     source_name: &str,
     limits: &DecodeLimits,
 ) -> Result<DecodedImage, ImageError> {
+    decode_reduced(bytes, source_name, limits, None)
+}
+
+/// Like [`decode`], but an image over the default limits (one that only a pixel budget such
+/// as [`DecodeLimits::with_max_megapixels`] lets in) may come out smaller, as long as it stays
+/// at least `at_least` = (width, height) once upright: a JPEG is then decoded at 1/2, 1/4 or
+/// 1/8 of its size by DCT scaling, so a 20000 x 2000 panorama needs the memory of 2500 x 250
+/// pixels. Images within the default limits, other formats and CMYK JPEGs decode as
+/// [`decode`] gives them (the reference's pixels). `None` never reduces.
+pub fn decode_reduced(
+    bytes: &[u8],
+    source_name: &str,
+    limits: &DecodeLimits,
+    at_least: Option<(u32, u32)>,
+) -> Result<DecodedImage, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty {
             source_name: source_name.to_string(),
@@ -234,7 +258,7 @@ pub fn decode(
     })?;
     let fname = format_name(format).unwrap_or("image");
     guarded(source_name, fname, || {
-        decode_format(bytes, format, fname, source_name, limits)
+        decode_format(bytes, format, fname, source_name, limits, at_least)
     })
 }
 
@@ -259,6 +283,7 @@ fn decode_format(
     fname: &str,
     source_name: &str,
     limits: &DecodeLimits,
+    at_least: Option<(u32, u32)>,
 ) -> Result<DecodedImage, ImageError> {
     // Our JPEG decoder fills in what a truncated file lacks; Pillow refuses it ("image file is
     // truncated"), and a half-copied photo should fail, not be indexed grey.
@@ -285,7 +310,34 @@ fn decode_format(
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let hints = pillow_hints(bytes, format, decoder.original_color_type());
-    let mut img = DynamicImage::from_decoder(decoder).map_err(malformed)?;
+    let default = DecodeLimits::default();
+    let over_default = width > default.max_width
+        || height > default.max_height
+        || u64::from(width) * u64::from(height) > default.max_pixels;
+    let scale = match at_least {
+        Some((w, h)) if format == ImageFormat::Jpeg && over_default => {
+            // The sides before the EXIF rotation.
+            let (w, h) = if swaps_sides(orientation) {
+                (h, w)
+            } else {
+                (w, h)
+            };
+            jpeg_scale(width, height, (w, h))
+        }
+        _ => None,
+    };
+    let mut img = match scale.map(|s| decode_jpeg_scaled(bytes, s, limits)) {
+        Some(Ok(Some(img))) => img,
+        Some(Err(detail)) => {
+            return Err(ImageError::Malformed {
+                source_name: source_name.to_string(),
+                format: fname.to_string(),
+                detail,
+            })
+        }
+        // No reduction, or a JPEG the scaled path leaves to the full decoder (CMYK).
+        _ => DynamicImage::from_decoder(decoder).map_err(malformed)?,
+    };
     img.apply_orientation(orientation);
     // A quarter turn swaps the sides.
     let (width, height) = (img.width(), img.height());
@@ -301,6 +353,62 @@ fn decode_format(
         resize_nearest: hints.nearest,
         format,
     })
+}
+
+/// Whether an EXIF orientation turns the image a quarter (width and height swap).
+fn swaps_sides(orientation: image::metadata::Orientation) -> bool {
+    use image::metadata::Orientation as O;
+    matches!(
+        orientation,
+        O::Rotate90 | O::Rotate270 | O::Rotate90FlipH | O::Rotate270FlipH
+    )
+}
+
+/// The DCT scale (1, 2 or 4 eighths) at which a `width` x `height` JPEG still gives at least
+/// `at_least` pixels each way, if it is less than the full size.
+fn jpeg_scale(width: u32, height: u32, (min_w, min_h): (u32, u32)) -> Option<u32> {
+    let scaled = |len: u32, eighths: u32| (u64::from(len) * u64::from(eighths)).div_ceil(8);
+    [1, 2, 4]
+        .into_iter()
+        .find(|&s| scaled(width, s) >= u64::from(min_w) && scaled(height, s) >= u64::from(min_h))
+}
+
+/// Decodes a JPEG at `eighths`/8 of its size (its header already checked against `limits`).
+/// `Ok(None)` for colour models left to the full decoder (CMYK, 16-bit grey).
+fn decode_jpeg_scaled(
+    bytes: &[u8],
+    eighths: u32,
+    limits: &DecodeLimits,
+) -> Result<Option<DynamicImage>, String> {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.set_max_decoding_buffer_size(
+        usize::try_from(limits.max_alloc_bytes).unwrap_or(usize::MAX),
+    );
+    decoder.read_info().map_err(|e| e.to_string())?;
+    let info = decoder.info().ok_or("no frame header")?;
+    if !matches!(
+        info.pixel_format,
+        jpeg_decoder::PixelFormat::L8 | jpeg_decoder::PixelFormat::RGB24
+    ) {
+        return Ok(None);
+    }
+    let side = |len: u16| {
+        let scaled = (u32::from(len) * eighths).div_ceil(8);
+        u16::try_from(scaled).unwrap_or(u16::MAX)
+    };
+    let (w, h) = decoder
+        .scale(side(info.width), side(info.height))
+        .map_err(|e| e.to_string())?;
+    let pixels = decoder.decode().map_err(|e| e.to_string())?;
+    let (w, h) = (u32::from(w), u32::from(h));
+    let len = pixels.len();
+    let bad = || format!("the scaled decoder gave {len} bytes for {w}x{h}");
+    Ok(Some(match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => {
+            DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, pixels).ok_or_else(bad)?)
+        }
+        _ => DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, pixels).ok_or_else(bad)?),
+    }))
 }
 
 /// What the mode Pillow gives a file implies beyond its decoded pixels.

@@ -6,7 +6,8 @@ pub mod transform;
 
 pub use ::image::ImageFormat;
 pub use decode::{
-    decode, is_image_extension, open, ColorMode, DecodeLimits, DecodedImage, IMAGE_EXTENSIONS,
+    decode, decode_reduced, is_image_extension, open, open_reduced, ColorMode, DecodeLimits,
+    DecodedImage, IMAGE_EXTENSIONS,
 };
 pub use encode::write_png_rgb;
 pub use resample::Filter;

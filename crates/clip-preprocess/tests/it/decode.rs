@@ -242,3 +242,70 @@ fn a_panorama_over_16384_pixels_needs_a_pixel_budget() {
     let err = image::decode(&pano, "pano.png", &tight).unwrap_err();
     assert!(err.to_string().contains("megapixels"), "{err}");
 }
+
+/// A JPEG of a smooth pattern (`channels`: 1 grey, 3 RGB).
+pub fn gradient_jpeg(width: u32, height: u32, channels: u8) -> Vec<u8> {
+    let (w, h) = (width as usize, height as usize);
+    let mut pixels = Vec::with_capacity(w * h * channels as usize);
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..channels as usize {
+                let v = (x * 255 / w + y * 97 / h + c * 60) % 256;
+                pixels.push(v as u8);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let color = if channels == 1 {
+        ::image::ExtendedColorType::L8
+    } else {
+        ::image::ExtendedColorType::Rgb8
+    };
+    ::image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode(&pixels, width, height, color)
+        .unwrap();
+    out
+}
+
+#[test]
+fn a_jpeg_panorama_over_the_limits_is_decoded_at_a_reduced_size() {
+    use clip_preprocess::image::{decode_reduced, preprocess, PreprocessConfig};
+    let budget = DecodeLimits::default().with_max_megapixels(100.0);
+    let cfg = PreprocessConfig::openai(224);
+    let at_least = cfg.decode_at_least();
+    assert_eq!(at_least, Some((224, 224)));
+    // 16800 x 1800 grey: an eighth still has a short side of 225.
+    let pano = gradient_jpeg(16_800, 1_800, 1);
+    let reduced = decode_reduced(&pano, "pano.jpg", &budget, at_least).unwrap();
+    assert_eq!((reduced.width, reduced.height), (2_100, 225));
+    let full = image::decode(&pano, "pano.jpg", &budget).unwrap();
+    assert_eq!((full.width, full.height), (16_800, 1_800));
+    // What the model sees is close to the full decode's.
+    let (a, b) = (preprocess(&reduced, &cfg), preprocess(&full, &cfg));
+    let mean_diff: f32 = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| (x - y).abs())
+        .sum::<f32>()
+        / a.data.len() as f32;
+    assert!(mean_diff < 0.02, "mean difference {mean_diff}");
+    // RGB, 16400 x 448: a half.
+    let rgb = gradient_jpeg(16_400, 448, 3);
+    let img = decode_reduced(&rgb, "rgb.jpg", &budget, at_least).unwrap();
+    assert_eq!(
+        (img.width, img.height, img.mode),
+        (8_200, 224, image::ColorMode::Rgb)
+    );
+    // Within the default limits nothing is reduced: the reference's pixels.
+    let photo = gradient_jpeg(4_000, 1_800, 3);
+    assert_eq!(
+        decode_reduced(&photo, "photo.jpg", &budget, at_least).unwrap(),
+        image::decode(&photo, "photo.jpg", &budget).unwrap()
+    );
+    // Nor when the resize needs every pixel, and never without the budget.
+    let img = decode_reduced(&rgb, "rgb.jpg", &budget, Some((16_400, 448))).unwrap();
+    assert_eq!(img.width, 16_400);
+    let err = decode_reduced(&pano, "pano.jpg", &DecodeLimits::default(), at_least).unwrap_err();
+    assert!(matches!(err, ImageError::TooLarge { .. }), "{err:?}");
+}
