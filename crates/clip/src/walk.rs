@@ -171,10 +171,12 @@ impl Excludes {
     /// Whether `path` (absolute, under the folder `root`) is left out: it or a folder on the
     /// way to it from `root`. For the files an index holds.
     pub fn covers(&self, root: &str, path: &str) -> bool {
+        // An absolute path counts inside the root only, as in the walk: a folder left out
+        // of one root and indexed as a root of its own is walked.
         if self
             .absolute
             .iter()
-            .any(|a| path == a || clip_index::is_under(path, a))
+            .any(|a| clip_index::is_under(a, root) && (path == a || clip_index::is_under(path, a)))
         {
             return true;
         }
@@ -570,6 +572,10 @@ mod tests {
         assert!(covered("forgotten/f.jpg") && covered("forgotten"));
         assert!(!covered("2019/keep/k.jpg") && !covered("a/1.jpg"));
         assert!(!excludes.covers(r, r), "the root itself is never left out");
+        // Nor is a left-out folder indexed as a root of its own.
+        assert!(!excludes.covers(&forgotten, &format!("{forgotten}/f.jpg")));
+        let alone = image_files_listing(&root.join("forgotten"), &excludes).unwrap();
+        assert_eq!(alone.files.len(), 1);
         assert!(!excludes.covers(r, &format!("{r}-other/2019/tmp/t.jpg")));
         assert!(!excludes.covers(&format!("{r}/2019"), &format!("{r}/2019/tmp/x.jpg")));
         // Bad patterns are refused, naming the pattern.
