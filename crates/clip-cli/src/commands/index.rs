@@ -143,12 +143,13 @@ pub fn scan_options(args: &ScanArgs) -> ScanOptions {
     }
 }
 
-/// A pattern to take out of the exclusions, as the index keeps it: a folder given by a
-/// relative or `~`-expanded path that exists is made absolute and canonical, as `--forget`
-/// records it; anything else is taken as written.
+/// A pattern to take out of the exclusions, as the index keeps it: an absolute path of a
+/// folder that exists is made canonical, as `--forget` records it (`~/Pictures/junk`, which
+/// the shell expands, finds what `--forget ~/Pictures/junk` left out); anything else is
+/// taken as written.
 fn absolute_pattern(pattern: &str) -> String {
     let path = Path::new(pattern);
-    if path.is_absolute() || pattern.starts_with("./") || pattern.starts_with("../") {
+    if path.is_absolute() {
         if let Some(p) = path
             .canonicalize()
             .ok()
