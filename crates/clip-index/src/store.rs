@@ -369,7 +369,23 @@ impl Index {
             return Ok(());
         }
         let sql = self.sql();
-        let tx = self.conn.unchecked_transaction().map_err(sql)?;
+        // Immediate: the write lock first, then the version again, so that two processes
+        // opening an old index at once migrate it once.
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(sql)?;
+        let now: String = tx
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .map_err(sql)?;
+        if now == SCHEMA.to_string() {
+            tx.commit().map_err(sql)?;
+            self.schema = SCHEMA;
+            return Ok(());
+        }
         if self.schema < 2 {
             tx.execute_batch(
                 "ALTER TABLE vectors ADD COLUMN orphaned INTEGER;
