@@ -74,19 +74,33 @@ pub enum Command {
     ///
     /// The index (default: $CLIP_INDEX, else ~/.local/share/clip/index.sqlite) records each
     /// image's path, size, modification time, content hash and embedding, and the model that
-    /// made them; another model is refused. Renamed or copied files reuse their vectors; files
-    /// that cannot be decoded are recorded with the reason and retried when they change; files
-    /// gone from the folders are dropped after a complete scan, unless that looks like a
-    /// missing disk (more than half of them, a root missing or empty, a link to a missing
-    /// folder, ten or more from a folder now empty): then the scan stops and
-    /// --allow-mass-delete is needed. A folder or file that cannot be read is reported, and
-    /// what is indexed there is kept. Each batch is committed as it is done, so an
-    /// interrupted run loses at most one batch and the next run goes on from there.
+    /// made them; another model is refused. Renamed, moved or copied files reuse their
+    /// vectors (a renamed folder counts as moved, not removed), and so do files moved out of
+    /// the folders and back within 30 days; files that cannot be decoded are recorded with the
+    /// reason and retried when they change; files gone from the folders are dropped after a
+    /// complete scan, unless that looks like a missing disk (more than half of them, a root
+    /// missing or empty, a link to a missing folder, ten or more from a folder now empty):
+    /// then the scan stops and --allow-mass-delete is needed. A folder or file that cannot be
+    /// read is reported, and what is indexed there is kept. Each batch is committed as it is
+    /// done, so an interrupted run loses at most one batch and the next run goes on from
+    /// there.
+    ///
+    /// Image files are those named .jpg .jpeg .jfif .png .apng .webp .gif .bmp .tif .tiff
+    /// .ppm .pgm .pbm .pnm .pam; other files are counted by extension (HEIC and videos are
+    /// not read). Hidden files and folders are left out, and so are NAS thumbnail and recycle
+    /// folders, system and software folders (the default exclusions: @eaDir #recycle
+    /// #snapshot @Recycle @Recently-Snapshot $RECYCLE.BIN "System Volume Information"
+    /// lost+found __MACOSX node_modules site-packages) and what --exclude names; the index
+    /// keeps its exclusions for later scans, and --status lists them.
     #[command(after_help = "Examples:
   clip index ~/Pictures              # first run embeds everything, later runs what changed
   clip index                         # rescan the folders indexed before
   clip index --status                # what is indexed, with which model, what failed
+  clip index --exclude '*.tmp.jpg' --exclude 'Scans/raw'   # kept for later scans
+  clip index --forget ~/Pictures/junk   # drop a subfolder; later scans leave it out
+  clip index --no-exclude ~/Pictures/junk   # bring it back
   clip index --forget /mnt/old-disk  # drop a folder that is gone for good
+  clip index --max-image-megapixels 200   # panoramas wider than 16384 pixels
   clip index ~/Pictures --index photos.sqlite --json")]
     Index(IndexArgs),
     /// Search the index by text, by example image, or both.
@@ -151,7 +165,9 @@ pub struct IndexArgs {
     #[arg(long, conflicts_with = "folders")]
     pub status: bool,
     /// Drop a folder from the index (its files and, when it is one, the folder from the list
-    /// of folders rescanned), e.g. one deleted or moved for good. Needs no model.
+    /// of folders rescanned), e.g. one deleted or moved for good. A folder (or file) inside
+    /// an indexed folder is also added to the exclusions, so later scans leave it out;
+    /// --no-exclude with the same folder brings it back. Needs no model.
     #[arg(long, value_name = "FOLDER", conflicts_with_all = ["folders", "status"])]
     pub forget: Option<PathBuf>,
     #[command(flatten)]
@@ -174,6 +190,24 @@ pub struct ScanArgs {
     /// when --threads leaves cores free (e.g. --threads 6 --decode-threads 2 on 8 cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub decode_threads: Option<u32>,
+    /// Leave out folders and files that match GLOB (repeatable), in this scan and later ones
+    /// (the index keeps it; what it covers is dropped from the index). A GLOB without '/' is
+    /// matched against each folder and file name ('@eaDir', '*.thumb.jpg'); one with '/'
+    /// against paths relative to the indexed folder ('2019/tmp', '**/cache'); an absolute
+    /// path is taken literally. '*' stays within a name, '**' crosses folders.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Take a pattern (or a folder left out by --forget) out of the index's exclusions
+    /// (repeatable).
+    #[arg(long, value_name = "PATTERN")]
+    pub no_exclude: Vec<String>,
+    /// Stop leaving out the default folders (NAS thumbnails and recycle bins, system and
+    /// software folders; see clip index --help) in this index, now and in later scans.
+    #[arg(long, conflicts_with = "default_excludes")]
+    pub no_default_excludes: bool,
+    /// Leave out the default folders again (after --no-default-excludes).
+    #[arg(long)]
+    pub default_excludes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -424,9 +458,24 @@ pub struct ModelArgs {
     /// (same as HF_HUB_OFFLINE=1).
     #[arg(long)]
     pub offline: bool,
+    /// Accept images up to MP megapixels whatever their width and height (by default an
+    /// image may be at most 16384 pixels a side and 100 megapixels), e.g. 200 for long
+    /// panoramas. Sizes are still checked before decoding; memory grows with the image.
+    #[arg(long, value_name = "MP", value_parser = parse_megapixels)]
+    pub max_image_megapixels: Option<f64>,
     /// Do not draw progress bars.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// A pixel budget: a positive number of megapixels, at most 10000.
+fn parse_megapixels(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(mp) if mp > 0.0 && mp <= 10_000.0 => Ok(mp),
+        _ => Err(format!(
+            "{s:?} is not a number of megapixels between 0 and 10000"
+        )),
+    }
 }
 
 /// How the model computes.

@@ -145,6 +145,17 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         ClipError::IndexDamaged { .. } => "delete it and run `clip index` with its folders \
              again; the photos are untouched"
             .into(),
+        ClipError::Image(clip::error::ImageError::TooLarge { width, height, .. })
+            if *width > 0 && *height > 0 =>
+        {
+            let mp = (u64::from(*width) * u64::from(*height)).div_ceil(1_000_000);
+            format!(
+                "--max-image-megapixels {mp} accepts it (it has {:.1} megapixels); sizes are \
+                 still checked before decoding",
+                u64::from(*width) as f64 * f64::from(*height) / 1e6
+            )
+        }
+        ClipError::Exclude { .. } => "`clip index --status` lists the index's exclusions".into(),
         ClipError::RootUnavailable { path, .. } => {
             format!(
                 "if it is gone for good, `clip index --forget {path:?}` drops it from the index"
@@ -182,6 +193,33 @@ mod tests {
     #[test]
     fn cli_definition_is_valid() {
         <super::Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    /// `clip index --help` names every extension the walker takes and every default
+    /// exclusion, as the library has them.
+    #[test]
+    fn index_help_lists_the_extensions_and_default_exclusions() {
+        let cmd = <super::Cli as clap::CommandFactory>::command();
+        let index = cmd.find_subcommand("index").unwrap();
+        let help = index
+            .get_long_about()
+            .unwrap()
+            .to_string()
+            .replace('\n', " ");
+        for ext in clip::walk::IMAGE_EXTENSIONS {
+            assert!(
+                help.contains(&format!(" .{ext}")),
+                ".{ext} is not in the help"
+            );
+        }
+        for name in clip::walk::DEFAULT_EXCLUDES {
+            let shown = if name.contains(' ') {
+                format!("{name:?}")
+            } else {
+                name.to_string()
+            };
+            assert!(help.contains(&shown), "{name} is not in the help");
+        }
     }
 
     /// The README's environment table lists the variables of `clip::env::VARS`, in order.

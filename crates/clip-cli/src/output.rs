@@ -129,6 +129,13 @@ pub fn load_named(args: &ModelArgs, name: &str) -> Result<clip::Clip, clip::Clip
     options.offline |= args.offline;
     let model = clip::Clip::load_with(name, device, &options, &mut progress)?;
     tracing::info!("loaded {} from {}", model.name(), model.dir().display());
+    let model = match args.max_image_megapixels {
+        Some(mp) => {
+            let limits = clip::DecodeLimits::default().with_max_megapixels(mp);
+            model.with_decode_limits(limits)
+        }
+        None => model,
+    };
     Ok(model.with_batch_size(args.batch_size as usize))
 }
 

@@ -13,7 +13,8 @@ pub mod store;
 pub use error::{IndexError, Refusal};
 pub use search::{Hit, Vectors};
 pub use store::{
-    content_hash, content_hash_stream, Change, FileState, Hash, Index, IndexInfo, Status, WriteLock,
+    content_hash, content_hash_stream, Change, Exclusions, FileState, Forgotten, Hash, Index,
+    IndexInfo, Status, WriteLock, KEEP_REMOVED_DAYS,
 };
 
 /// By default a scan may delete at most this share of the files it had under its roots.

@@ -1,15 +1,25 @@
 //! The index file: one SQLite database (WAL mode) holding, for each image file, its path,
 //! size, modification time and content hash, and for each distinct content its embedding.
 //!
-//! Schema (version 1):
+//! Schema (version 2):
 //! - `meta(key, value)`: `schema`, `model`, `fingerprint`, `preprocess`, `dim`, `created`,
-//!   `last_scan`;
-//! - `vectors(hash, embedding)`: blake3 of the file's bytes → little-endian f32 embedding;
+//!   `last_scan`, `default_excludes` (`0` when the default exclusions are off; absent: on),
+//!   and the caller's settings (`setting:<name>`);
+//! - `vectors(hash, embedding, orphaned)`: blake3 of the file's bytes → little-endian f32
+//!   embedding; `orphaned` is when the last file with that content went (null while one has
+//!   it);
 //! - `files(path, size, mtime_ns, hash, error, updated)`: one row per file seen; `error` is
-//!   set for files that could not be embedded (their `hash` may be null).
+//!   set for files that could not be embedded (their `hash` may be null);
+//! - `roots(path, added)`: the folders scanned;
+//! - `excludes(pattern, added)`: what scans leave out (the patterns' syntax is the caller's).
 //!
-//! Renamed and copied files share a `vectors` row through their hash; vectors no file refers
-//! to are dropped at the end of a complete scan.
+//! Renamed and copied files share a `vectors` row through their hash. A vector no file refers
+//! to any more is kept [`KEEP_REMOVED_DAYS`] days, so that files moved out of the folders and
+//! back, or a folder renamed in two scans, are not embedded again; complete scans drop the
+//! older ones, and [`Index::forget`] drops those of the files it forgets at once.
+//!
+//! Version 1 (before `orphaned` and `excludes`) is migrated when an index is opened for
+//! writing, and read as it is when opened read-only.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,7 +46,11 @@ pub fn content_hash_stream(head: &[u8], reader: &mut impl std::io::Read) -> std:
     Ok(*hasher.finalize().as_bytes())
 }
 
-const SCHEMA: &str = "1";
+/// The schema this program writes.
+const SCHEMA: u32 = 2;
+
+/// How long the vector of content no file has any more is kept for reuse, in days.
+pub const KEEP_REMOVED_DAYS: i64 = 30;
 
 /// What the vectors of an index are: which model made them, fingerprints of its weights and
 /// of its preprocessing, and their size. An index refuses vectors of any other.
@@ -141,6 +155,39 @@ pub struct Status {
     pub last_scan: Option<i64>,
     /// The folders scanned, in the order first indexed.
     pub roots: Vec<String>,
+    /// What scans leave out (see [`Exclusions`]).
+    pub exclusions: Exclusions,
+    /// Vectors of content no file has any more, kept for reuse (see [`KEEP_REMOVED_DAYS`]).
+    pub kept: usize,
+}
+
+/// What an index's scans leave out: patterns, whose syntax is the caller's, and whether the
+/// caller's default exclusions apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exclusions {
+    /// Whether the default exclusions apply (they do unless turned off).
+    pub defaults: bool,
+    /// The patterns, in the order added.
+    pub patterns: Vec<String>,
+}
+
+impl Default for Exclusions {
+    fn default() -> Self {
+        Exclusions {
+            defaults: true,
+            patterns: Vec::new(),
+        }
+    }
+}
+
+/// What [`Index::forget`] dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Files dropped.
+    pub files: usize,
+    /// The folder lies inside a root of the index, and was added to its exclusions so that
+    /// later scans leave it out.
+    pub excluded: bool,
 }
 
 /// An open index file.
@@ -149,6 +196,8 @@ pub struct Index {
     conn: Connection,
     path: PathBuf,
     info: IndexInfo,
+    /// The schema version of the file (older ones are read read-only as they are).
+    schema: u32,
     /// Something the reader should know about what it reads (see [`Index::warning`]).
     warning: Option<String>,
 }
@@ -268,7 +317,8 @@ impl Index {
         Ok(conn)
     }
 
-    fn read_info(conn: &Connection, path: &Path) -> Result<Option<IndexInfo>, IndexError> {
+    /// The model's description and the schema version, if the file is an index.
+    fn read_info(conn: &Connection, path: &Path) -> Result<Option<(IndexInfo, u32)>, IndexError> {
         let corrupt = |detail: String| IndexError::Corrupt {
             path: path.display().to_string(),
             detail,
@@ -291,20 +341,68 @@ impl Index {
                 .ok_or_else(|| corrupt(format!("no {key} recorded")))
         };
         let schema = get("schema")?;
-        if schema != SCHEMA {
-            return Err(corrupt(format!(
-                "schema version {schema}, this program reads {SCHEMA}"
-            )));
-        }
+        let version = match schema.parse::<u32>() {
+            Ok(v @ 1..=SCHEMA) => v,
+            _ => {
+                return Err(corrupt(format!(
+                    "schema version {schema}, this program reads versions 1 to {SCHEMA} \
+                     (a newer clip made it?)"
+                )))
+            }
+        };
         let dim = get("dim")?;
-        Ok(Some(IndexInfo {
+        let info = IndexInfo {
             model: get("model")?,
             fingerprint: get("fingerprint")?,
             preprocess: get("preprocess")?,
             dim: dim
                 .parse()
                 .map_err(|_| corrupt(format!("dimension {dim:?}")))?,
-        }))
+        };
+        Ok(Some((info, version)))
+    }
+
+    /// Brings an index of an older schema to this one (opened for writing), in one
+    /// transaction: version 1 lacks `vectors.orphaned` and the `excludes` table.
+    fn migrate(&mut self) -> Result<(), IndexError> {
+        if self.schema == SCHEMA {
+            return Ok(());
+        }
+        let sql = self.sql();
+        // Immediate: the write lock first, then the version again, so that two processes
+        // opening an old index at once migrate it once.
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(sql)?;
+        let now: String = tx
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .map_err(sql)?;
+        if now == SCHEMA.to_string() {
+            tx.commit().map_err(sql)?;
+            self.schema = SCHEMA;
+            return Ok(());
+        }
+        if self.schema < 2 {
+            tx.execute_batch(
+                "ALTER TABLE vectors ADD COLUMN orphaned INTEGER;
+                 CREATE TABLE IF NOT EXISTS excludes (
+                     pattern TEXT PRIMARY KEY, added INTEGER NOT NULL
+                 );",
+            )
+            .map_err(sql)?;
+        }
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'schema'",
+            [SCHEMA.to_string()],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        self.schema = SCHEMA;
+        Ok(())
     }
 
     /// Opens the index at `path` for vectors described by `info`, creating it if it does not
@@ -315,18 +413,21 @@ impl Index {
             conn,
             path: path.to_path_buf(),
             info: info.clone(),
+            schema: SCHEMA,
             warning: None,
         };
         match Self::read_info(&index.conn, path)? {
-            Some(existing) => {
+            Some((existing, schema)) => {
                 if !existing.compatible(info) {
                     return Err(IndexError::mismatch(path, &existing, info));
                 }
                 index.info = existing;
+                index.schema = schema;
             }
             None => index.create()?,
         }
         index.check()?;
+        index.migrate()?;
         Ok(index)
     }
 
@@ -341,6 +442,7 @@ impl Index {
             path,
             info: info.clone(),
             warning: None,
+            schema: SCHEMA,
         };
         index.create()?;
         Ok(index)
@@ -360,7 +462,9 @@ impl Index {
         if !path.is_file() {
             return Err(no_index(path));
         }
-        Self::existing(path, Self::connect(path)?)
+        let mut index = Self::existing(path, Self::connect(path)?)?;
+        index.migrate()?;
+        Ok(index)
     }
 
     /// Opens an existing index whatever its model, to read it (status, search): works where
@@ -434,7 +538,7 @@ impl Index {
     }
 
     fn existing(path: &Path, conn: Connection) -> Result<Index, IndexError> {
-        let info = Self::read_info(&conn, path)?.ok_or_else(|| IndexError::Corrupt {
+        let (info, schema) = Self::read_info(&conn, path)?.ok_or_else(|| IndexError::Corrupt {
             path: path.display().to_string(),
             detail: if table_count(&conn) == Ok(0) {
                 "empty: a first `clip index` stopped before it made anything; run it again with \
@@ -448,6 +552,7 @@ impl Index {
             conn,
             path: path.to_path_buf(),
             info,
+            schema,
             warning: None,
         };
         index.check()?;
@@ -459,7 +564,9 @@ impl Index {
         let tx = self.conn.unchecked_transaction().map_err(sql)?;
         tx.execute_batch(
             "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE vectors (hash BLOB PRIMARY KEY, embedding BLOB NOT NULL) WITHOUT ROWID;
+             CREATE TABLE vectors (
+                 hash BLOB PRIMARY KEY, embedding BLOB NOT NULL, orphaned INTEGER
+             ) WITHOUT ROWID;
              CREATE TABLE files (
                  path TEXT PRIMARY KEY,
                  size INTEGER NOT NULL,
@@ -469,7 +576,8 @@ impl Index {
                  updated INTEGER NOT NULL
              );
              CREATE INDEX files_hash ON files (hash);
-             CREATE TABLE roots (path TEXT PRIMARY KEY, added INTEGER NOT NULL);",
+             CREATE TABLE roots (path TEXT PRIMARY KEY, added INTEGER NOT NULL);
+             CREATE TABLE excludes (pattern TEXT PRIMARY KEY, added INTEGER NOT NULL);",
         )
         .map_err(sql)?;
         for (k, v) in [
@@ -613,6 +721,9 @@ impl Index {
             let mut put_vector = tx
                 .prepare_cached("INSERT OR REPLACE INTO vectors (hash, embedding) VALUES (?1, ?2)")
                 .map_err(sql)?;
+            let mut adopt = tx
+                .prepare_cached("UPDATE vectors SET orphaned = NULL WHERE hash = ?1")
+                .map_err(sql)?;
             let mut put_file = tx
                 .prepare_cached(
                     "INSERT OR REPLACE INTO files (path, size, mtime_ns, hash, error, updated)
@@ -646,7 +757,11 @@ impl Index {
                         size,
                         mtime_ns,
                         hash,
-                    } => (file, size, mtime_ns, Some(hash), None),
+                    } => {
+                        // A vector kept for reuse is in use again.
+                        adopt.execute([hash.as_slice()]).map_err(sql)?;
+                        (file, size, mtime_ns, Some(hash), None)
+                    }
                     Change::Failed {
                         path: file,
                         size,
@@ -670,13 +785,18 @@ impl Index {
         tx.commit().map_err(sql)
     }
 
-    /// Removes file rows, then the vectors no file refers to any more, and records the scan
-    /// of the folders (see [`Index::add_roots`]) as complete now. One transaction.
+    /// Removes file rows, keeps the vectors no file refers to any more for reuse (dropping
+    /// those kept over [`KEEP_REMOVED_DAYS`]), and records the scan of the folders (see
+    /// [`Index::add_roots`]) as complete now. One transaction.
     pub fn finish_scan(&mut self, removed: &[String]) -> Result<(), IndexError> {
+        self.finish_scan_at(removed, now_secs())
+    }
+
+    /// [`Index::finish_scan`] as if it were `now` (seconds since the epoch).
+    pub fn finish_scan_at(&mut self, removed: &[String], now: i64) -> Result<(), IndexError> {
         let sql = sqlite_error(&self.path);
-        let now = now_secs();
         let tx = self.conn.transaction().map_err(sql)?;
-        remove_files(&tx, removed).map_err(sql)?;
+        remove_files(&tx, removed, Orphans::Keep(now)).map_err(sql)?;
         tx.execute(
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_scan', ?1)",
             [now.to_string()],
@@ -704,20 +824,113 @@ impl Index {
     }
 
     /// Drops a folder from the index: its root entry (if it is one), every file under it, and
-    /// the vectors nothing else uses; or drops one file. Returns how many files were dropped.
-    pub fn forget(&mut self, folder: &str) -> Result<usize, IndexError> {
+    /// the vectors nothing else uses; or drops one file. A folder or file inside a root of the
+    /// index is also added to the exclusions, as its absolute path, so that the next scan of
+    /// the root does not bring it back (taking that pattern out of the exclusions undoes it).
+    pub fn forget(&mut self, folder: &str) -> Result<Forgotten, IndexError> {
         let sql = sqlite_error(&self.path);
         let files: Vec<String> = self
             .files()?
             .into_keys()
             .filter(|p| p == folder || crate::is_under(p, folder))
             .collect();
+        let inside = self
+            .status()?
+            .roots
+            .iter()
+            .any(|r| r != folder && crate::is_under(folder, r));
+        let now = now_secs();
         let tx = self.conn.transaction().map_err(sql)?;
-        remove_files(&tx, &files).map_err(sql)?;
+        remove_files(&tx, &files, Orphans::Drop).map_err(sql)?;
         tx.execute("DELETE FROM roots WHERE path = ?1", [folder])
             .map_err(sql)?;
+        if inside {
+            tx.execute(
+                "INSERT OR IGNORE INTO excludes (pattern, added) VALUES (?1, ?2)",
+                params![folder, now],
+            )
+            .map_err(sql)?;
+        }
         tx.commit().map_err(sql)?;
-        Ok(files.len())
+        Ok(Forgotten {
+            files: files.len(),
+            excluded: inside,
+        })
+    }
+
+    /// What scans of this index leave out.
+    pub fn exclusions(&self) -> Result<Exclusions, IndexError> {
+        if self.schema < 2 {
+            return Ok(Exclusions::default());
+        }
+        let sql = self.sql();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT pattern FROM excludes ORDER BY added, rowid")
+            .map_err(sql)?;
+        let patterns = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(sql)?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(sql)?;
+        let defaults = self.meta("default_excludes")?.as_deref() != Some("0");
+        Ok(Exclusions { defaults, patterns })
+    }
+
+    /// Adds patterns to the exclusions, takes others out, and turns the default exclusions on
+    /// or off (`None`: as they are). One transaction; adding a pattern already there, or
+    /// taking out one that is not, changes nothing.
+    pub fn update_exclusions(
+        &mut self,
+        add: &[String],
+        remove: &[String],
+        defaults: Option<bool>,
+    ) -> Result<(), IndexError> {
+        let sql = sqlite_error(&self.path);
+        let now = now_secs();
+        let tx = self.conn.transaction().map_err(sql)?;
+        for p in remove {
+            tx.execute("DELETE FROM excludes WHERE pattern = ?1", [p])
+                .map_err(sql)?;
+        }
+        for p in add {
+            tx.execute(
+                "INSERT OR IGNORE INTO excludes (pattern, added) VALUES (?1, ?2)",
+                params![p, now],
+            )
+            .map_err(sql)?;
+        }
+        if let Some(on) = defaults {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('default_excludes', ?1)",
+                [if on { "1" } else { "0" }],
+            )
+            .map_err(sql)?;
+        }
+        tx.commit().map_err(sql)
+    }
+
+    /// A value the caller keeps with the index under `name` (see [`Index::set_setting`]).
+    pub fn setting(&self, name: &str) -> Result<Option<String>, IndexError> {
+        self.meta(&format!("setting:{name}"))
+    }
+
+    /// Keeps `value` with the index under `name`.
+    pub fn set_setting(&mut self, name: &str, value: &str) -> Result<(), IndexError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                [format!("setting:{name}").as_str(), value],
+            )
+            .map(drop)
+            .map_err(self.sql())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, IndexError> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(self.sql())
     }
 
     /// Counts, failures and roots.
@@ -754,14 +967,24 @@ impl Index {
             })
             .optional()
             .map_err(sql)?;
+        let (vectors, kept) = if self.schema < 2 {
+            (count("SELECT count(*) FROM vectors")?, 0)
+        } else {
+            (
+                count("SELECT count(*) FROM vectors WHERE orphaned IS NULL")?,
+                count("SELECT count(*) FROM vectors WHERE orphaned IS NOT NULL")?,
+            )
+        };
         Ok(Status {
             info: self.info.clone(),
             indexed: count("SELECT count(*) FROM files WHERE error IS NULL")?,
             failed,
-            vectors: count("SELECT count(*) FROM vectors")?,
+            vectors,
             bytes: std::fs::metadata(&self.path).map_or(0, |m| m.len()),
             last_scan: last_scan.and_then(|s| s.parse().ok()),
             roots,
+            exclusions: self.exclusions()?,
+            kept,
         })
     }
 
@@ -865,16 +1088,43 @@ fn sqlite_error(path: &Path) -> impl Fn(rusqlite::Error) -> IndexError + Copy + 
     }
 }
 
-/// Deletes the rows of `paths`, then the vectors no file refers to any more.
-fn remove_files(tx: &rusqlite::Transaction<'_>, paths: &[String]) -> rusqlite::Result<()> {
+/// What becomes of the vectors no file refers to any more.
+#[derive(Debug, Clone, Copy)]
+enum Orphans {
+    /// Kept for reuse, marked with this time (seconds since the epoch); those kept longer
+    /// than [`KEEP_REMOVED_DAYS`] before it are dropped.
+    Keep(i64),
+    /// Those that lost their last file now are dropped (a folder forgotten for good).
+    Drop,
+}
+
+/// Deletes the rows of `paths`, then deals with the vectors no file refers to any more.
+fn remove_files(
+    tx: &rusqlite::Transaction<'_>,
+    paths: &[String],
+    orphans: Orphans,
+) -> rusqlite::Result<()> {
     let mut delete = tx.prepare_cached("DELETE FROM files WHERE path = ?1")?;
     for p in paths {
         delete.execute([p])?;
     }
-    tx.execute(
-        "DELETE FROM vectors WHERE hash NOT IN (SELECT hash FROM files WHERE hash IS NOT NULL)",
-        [],
-    )?;
+    const UNUSED: &str = "orphaned IS NULL
+         AND hash NOT IN (SELECT hash FROM files WHERE hash IS NOT NULL)";
+    match orphans {
+        Orphans::Keep(now) => {
+            tx.execute(
+                &format!("UPDATE vectors SET orphaned = ?1 WHERE {UNUSED}"),
+                [now],
+            )?;
+            tx.execute(
+                "DELETE FROM vectors WHERE orphaned IS NOT NULL AND orphaned < ?1",
+                [now - KEEP_REMOVED_DAYS * 86_400],
+            )?;
+        }
+        Orphans::Drop => {
+            tx.execute(&format!("DELETE FROM vectors WHERE {UNUSED}"), [])?;
+        }
+    }
     Ok(())
 }
 

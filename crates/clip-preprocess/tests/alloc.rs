@@ -9,6 +9,7 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use clip_preprocess::image::transform::resize_and_crop;
+use clip_preprocess::image::DecodeLimits;
 use clip_preprocess::ImageError;
 use clip_test_support::{fixture, fixture_json};
 
@@ -102,9 +103,25 @@ fn dimension_bombs_are_refused_before_allocating() {
         ),
         ("JPEG SOF 65500x65500", jpeg_with_size(65_500, 65_500)),
     ];
-    for (what, bytes) in bombs {
+    // A pixel budget in place of the side limit (`--max-image-megapixels`) refuses them too,
+    // and so does it a long thin one that no side limit catches any more.
+    let budget = DecodeLimits::default().with_max_megapixels(100.0);
+    let thin = png(0x7fff_ffff, 1, 2, b"");
+    let cases = bombs
+        .iter()
+        .map(|(what, bytes)| (*what, bytes, None))
+        .chain(
+            bombs
+                .iter()
+                .map(|(what, bytes)| (*what, bytes, Some(budget))),
+        )
+        .chain([("PNG IHDR 2^31-1 x 1", &thin, Some(budget))]);
+    for (what, bytes, limits) in cases {
         let start = Instant::now();
-        let (result, peak) = peak_alloc(|| decode_bytes(&bytes));
+        let (result, peak) = peak_alloc(|| match limits {
+            None => decode_bytes(bytes),
+            Some(limits) => clip_preprocess::image::decode(bytes, "test-input.jpg", &limits),
+        });
         let elapsed = start.elapsed();
         let err = result.expect_err(what);
         assert!(

@@ -68,6 +68,14 @@ pub enum ClipError {
         /// What is wrong.
         detail: String,
     },
+    /// A pattern of folders or files to leave out of scans is unusable.
+    #[error("invalid exclusion pattern {pattern:?}: {detail}")]
+    Exclude {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// A search query is unusable.
     #[error("invalid query: {detail}")]
     Query {
@@ -183,6 +191,7 @@ impl ClipError {
             | ClipError::UnknownTemplates { .. }
             | ClipError::Templates { .. }
             | ClipError::Dataset { .. }
+            | ClipError::Exclude { .. }
             | ClipError::Query { .. }
             | ClipError::NoIndex { .. }
             | ClipError::NoFolders { .. }
@@ -247,6 +256,7 @@ impl ClipError {
             ClipError::Labels { .. } => "invalid_labels",
             ClipError::Templates { .. } | ClipError::UnknownTemplates { .. } => "invalid_templates",
             ClipError::Dataset { .. } => "invalid_dataset",
+            ClipError::Exclude { .. } => "invalid_exclude",
             ClipError::Query { .. } => "invalid_query",
             ClipError::NoIndex { .. } => "no_index",
             ClipError::IndexDamaged { .. } => "index_corrupt",

@@ -57,17 +57,20 @@ pub use zeroshot::{ClassifierOptions, Templates};
 /// How many items go through the model at once by default.
 pub const DEFAULT_BATCH_SIZE: usize = 32;
 
-/// Reads, decodes and preprocesses an image file without a model.
+/// Reads, decodes and preprocesses an image file without a model. An image that only a pixel
+/// budget lets in ([`DecodeLimits::with_max_megapixels`]) may be decoded at a reduced size
+/// that still covers the resize ([`clip_preprocess::image::decode_reduced`]).
 pub fn load_image(
     path: &Path,
     config: &PreprocessConfig,
     limits: &DecodeLimits,
 ) -> Result<Pixels, ClipError> {
-    let img = clip_preprocess::image::open(path, limits)?;
+    let img = clip_preprocess::image::open_reduced(path, limits, config.decode_at_least())?;
     Ok(clip_preprocess::image::preprocess(&img, config))
 }
 
-/// Decodes and preprocesses an in-memory image file without a model; `name` is quoted in
+/// Decodes and preprocesses an in-memory image file without a model (reduced as
+/// [`load_image`] says); `name` is quoted in
 /// errors.
 pub fn load_image_bytes(
     bytes: &[u8],
@@ -75,7 +78,8 @@ pub fn load_image_bytes(
     config: &PreprocessConfig,
     limits: &DecodeLimits,
 ) -> Result<Pixels, ClipError> {
-    let img = clip_preprocess::image::decode(bytes, name, limits)?;
+    let img =
+        clip_preprocess::image::decode_reduced(bytes, name, limits, config.decode_at_least())?;
     Ok(clip_preprocess::image::preprocess(&img, config))
 }
 
@@ -209,6 +213,11 @@ impl Clip {
     pub fn with_decode_limits(mut self, limits: DecodeLimits) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// The limits applied when decoding images ([`DecodeLimits::default`] unless set).
+    pub fn decode_limits(&self) -> &DecodeLimits {
+        &self.limits
     }
 
     /// The name the model was loaded by.

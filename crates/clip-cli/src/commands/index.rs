@@ -45,33 +45,80 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<ExitCode> {
             &json!({"index": path.display().to_string(), "model": model.name(), "scan": report}),
         )?;
     } else {
-        writeln!(
-            out,
-            "{}: {} images; {} embedded, {} reused (renamed or copied), {} unchanged, {} failed{}, {} removed{}",
-            path.display(),
-            report.files,
-            report.embedded,
-            report.reused,
-            report.unchanged,
-            report.failed.len(),
-            if report.failed_before > 0 {
-                format!(" ({} known failures not retried)", report.failed_before)
-            } else {
-                String::new()
-            },
-            report.removed,
-            if report.skipped.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; {} skipped (unreadable folders or files, paths not in UTF-8)",
-                    report.skipped.len()
-                )
-            }
-        )?;
+        write_summary(&mut out, &path, &report)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The scan's counts, for people: a line of what happened to the image files, then a line
+/// each for files skipped for their extension and for what the exclusions left out, when
+/// there are any.
+fn write_summary(
+    out: &mut impl Write,
+    path: &Path,
+    report: &photos::ScanReport,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{}: {} images; {} embedded, {} moved, {} reused (copies, or back again), {} unchanged, \
+         {} failed{}, {} removed{}",
+        path.display(),
+        report.files,
+        report.embedded,
+        report.moved,
+        report.reused,
+        report.unchanged,
+        report.failed.len(),
+        if report.failed_before > 0 {
+            format!(" ({} known failures not retried)", report.failed_before)
+        } else {
+            String::new()
+        },
+        report.removed,
+        if report.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} skipped (unreadable folders or files, paths not in UTF-8)",
+                report.skipped.len()
+            )
+        }
+    )?;
+    if !report.skipped_by_extension.is_empty() {
+        let total: usize = report.skipped_by_extension.values().sum();
+        let mut by_count: Vec<(&String, &usize)> = report.skipped_by_extension.iter().collect();
+        by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let named: Vec<String> = by_count
+            .iter()
+            .map(|(ext, n)| match ext.as_str() {
+                "" => format!("{n} without one"),
+                ext => format!("{n} .{ext}"),
+            })
+            .collect();
+        writeln!(
+            out,
+            "  not images by their extension, not read: {total} file{} ({})",
+            if total == 1 { "" } else { "s" },
+            named.join(", ")
+        )?;
+    }
+    if report.left_out > 0 || report.excluded > 0 {
+        writeln!(
+            out,
+            "  left out by the exclusions (clip index --status lists them): {} folder{} or \
+             file{}{}",
+            report.left_out,
+            if report.left_out == 1 { "" } else { "s" },
+            if report.left_out == 1 { "" } else { "s" },
+            if report.excluded > 0 {
+                format!("; {} indexed files dropped", report.excluded)
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    Ok(())
 }
 
 /// What the scan flags ask for.
@@ -79,8 +126,39 @@ pub fn scan_options(args: &ScanArgs) -> ScanOptions {
     ScanOptions {
         allow_mass_delete: args.allow_mass_delete,
         decode_threads: args.decode_threads.map(|n| n as usize),
+        exclude: args.exclude.clone(),
+        unexclude: args
+            .no_exclude
+            .iter()
+            .map(|p| absolute_pattern(p))
+            .collect(),
+        default_excludes: if args.no_default_excludes {
+            Some(false)
+        } else if args.default_excludes {
+            Some(true)
+        } else {
+            None
+        },
         ..Default::default()
     }
+}
+
+/// A pattern to take out of the exclusions, as the index keeps it: an absolute path of a
+/// folder that exists is made canonical, as `--forget` records it (`~/Pictures/junk`, which
+/// the shell expands, finds what `--forget ~/Pictures/junk` left out); anything else is
+/// taken as written.
+fn absolute_pattern(pattern: &str) -> String {
+    let path = Path::new(pattern);
+    if path.is_absolute() {
+        if let Some(p) = path
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.to_str().map(String::from))
+        {
+            return p;
+        }
+    }
+    pattern.to_string()
 }
 
 /// Brings the index at `path` up to date with `folders` (default: the folders indexed
@@ -115,6 +193,18 @@ pub fn scan(
     for f in report.skipped.iter().chain(&report.failed) {
         eprintln!("warning: {}", f.error);
     }
+    if report.too_large > 0 {
+        eprintln!(
+            "hint: {} image{} over the decode limits; --max-image-megapixels MP accepts images \
+             of up to MP megapixels whatever their sides (e.g. 200 for long panoramas)",
+            report.too_large,
+            if report.too_large == 1 {
+                " is"
+            } else {
+                "s are"
+            }
+        );
+    }
     let (model, index) = scan.into_parts();
     Ok((model, index, report))
 }
@@ -132,17 +222,30 @@ fn forget(path: &Path, folder: &Path, as_json: bool) -> anyhow::Result<ExitCode>
         .to_str()
         .context("the folder's path is not valid UTF-8")?;
     let roots = index.status().map_err(clip::ClipError::from)?.roots;
-    let dropped = index.forget(text).map_err(clip::ClipError::from)?;
-    if dropped == 0 && !roots.iter().any(|r| r == text) {
-        bail!(
-            "the index {} has nothing under {text} (its folders: {})",
-            path.display(),
-            roots.join(", ")
-        );
+    let inside = roots.iter().any(|r| photos::is_under(text, r));
+    if !inside && !roots.iter().any(|r| r == text) {
+        let has_files = index
+            .files()
+            .map_err(clip::ClipError::from)?
+            .keys()
+            .any(|p| p == text || photos::is_under(p, text));
+        let kept_out = inside && Path::new(text).exists();
+        if !(has_files || kept_out) {
+            bail!(
+                "the index {} has nothing under {text} (its folders: {})",
+                path.display(),
+                roots.join(", ")
+            );
+        }
     }
+    let forgotten = index.forget(text).map_err(clip::ClipError::from)?;
+    let dropped = forgotten.files;
     let mut out = output::stdout();
     if as_json {
-        output::json_line(&mut out, &json!({"forgot": text, "files": dropped}))?;
+        output::json_line(
+            &mut out,
+            &json!({"forgot": text, "files": dropped, "excluded": forgotten.excluded}),
+        )?;
     } else {
         writeln!(
             out,
@@ -150,6 +253,12 @@ fn forget(path: &Path, folder: &Path, as_json: bool) -> anyhow::Result<ExitCode>
             path.display(),
             if dropped == 1 { "" } else { "s" }
         )?;
+        if forgotten.excluded {
+            writeln!(
+                out,
+                "later scans leave it out; `clip index --no-exclude {text:?}` brings it back"
+            )?;
+        }
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -175,6 +284,12 @@ fn status(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
                 "bytes": s.bytes,
                 "last_scan": s.last_scan,
                 "roots": s.roots,
+                "excludes": {
+                    "defaults": s.exclusions.defaults,
+                    "default_patterns": clip::walk::DEFAULT_EXCLUDES,
+                    "patterns": s.exclusions.patterns,
+                },
+                "kept": s.kept,
                 "integrity": integrity,
                 "failed": s.failed.iter().map(|(p, e)| json!({"path": p, "error": e})).collect::<Vec<_>>(),
             }),
@@ -183,6 +298,31 @@ fn status(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
         writeln!(out, "index     {}", path.display())?;
         writeln!(out, "model     {} ({})", s.info.model, s.info.describe())?;
         writeln!(out, "folders   {}", s.roots.join(", "))?;
+        let mut excludes: Vec<String> = s.exclusions.patterns.clone();
+        if s.exclusions.defaults {
+            excludes.insert(
+                0,
+                format!(
+                    "the defaults ({})",
+                    clip::walk::DEFAULT_EXCLUDES
+                        .map(|p| if p.contains(' ') {
+                            format!("{p:?}")
+                        } else {
+                            p.to_string()
+                        })
+                        .join(" ")
+                ),
+            );
+        }
+        writeln!(
+            out,
+            "excludes  {}",
+            if excludes.is_empty() {
+                "none".to_string()
+            } else {
+                excludes.join(", ")
+            }
+        )?;
         writeln!(
             out,
             "images    {} indexed ({} distinct), {} failed",
@@ -190,6 +330,15 @@ fn status(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
             s.vectors,
             s.failed.len()
         )?;
+        if s.kept > 0 {
+            writeln!(
+                out,
+                "kept      {} vectors of removed files, for files that come back (dropped {} \
+                 days after their files went)",
+                s.kept,
+                photos::KEEP_REMOVED_DAYS
+            )?;
+        }
         for (p, e) in &s.failed {
             // Decoder errors already name the file.
             if e.starts_with(p.as_str()) {

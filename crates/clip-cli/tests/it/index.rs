@@ -47,11 +47,17 @@ fn index_is_incremental_and_search_finds_what_embed_computes() {
     std::fs::remove_file(lib.join("sub/rocket.jpg")).unwrap();
     std::fs::copy(fixture("photos/rocket.jpg"), lib.join("broken.jpg")).unwrap();
     let s = context.scan_json(&index, &["index"]);
-    // The rename, the copy and the fixed file (now the content of the deleted rocket.jpg,
-    // whose vector is dropped only after the scan) reuse vectors; the edit is embedded.
+    // The rename and the fixed file (now the content of the deleted rocket.jpg) moved, the
+    // copy reuses a vector; the edit is embedded; nothing is removed (both gone paths moved).
     assert_eq!(
-        (&s["reused"], &s["embedded"], &s["unchanged"], &s["removed"]),
-        (&3.into(), &1.into(), &1.into(), &2.into()),
+        (
+            &s["moved"],
+            &s["reused"],
+            &s["embedded"],
+            &s["unchanged"],
+            &s["removed"]
+        ),
+        (&2.into(), &1.into(), &1.into(), &1.into(), &0.into()),
         "{s}"
     );
     assert_eq!(s["failed"], serde_json::json!([]));
@@ -397,5 +403,176 @@ fn scans_and_searches_read_only_the_towers_they_need() {
     assert_eq!(
         towers(&["search", "a rocket", "--image", other.to_str().unwrap()]),
         ["image", "text"]
+    );
+}
+
+#[test]
+fn exclusions_are_kept_forget_sticks_and_counts_name_what_was_skipped() {
+    let context = TestContext::new();
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let lib = dir.join("lib");
+    for (i, f) in [
+        "a.png",
+        "@eaDir/a.png/SYNOPHOTO_THUMB_XL.png",
+        "trip/1.png",
+        "trip/2.png",
+        "tmp/t.png",
+        "junk/j.png",
+    ]
+    .iter()
+    .enumerate()
+    {
+        std::fs::create_dir_all(lib.join(f).parent().unwrap()).unwrap();
+        distinct_png(&lib.join(f), &format!("cli{i}"));
+    }
+    for f in ["IMG_0001.HEIC", "IMG_0002.HEIC", "IMG_0003.MOV"] {
+        std::fs::write(lib.join(f), b"iphone").unwrap();
+    }
+    let index = dir.join("index.sqlite");
+    let libs = lib.to_str().unwrap();
+    let s = context.scan_json(&index, &["index", libs, "-m", OPENAI, "--exclude", "tmp"]);
+    assert_eq!((&s["files"], &s["left_out"]), (&4.into(), &2.into()), "{s}");
+    assert_eq!(
+        s["skipped_by_extension"],
+        serde_json::json!({"heic": 2, "mov": 1})
+    );
+    // The text names the extensions skipped and what the exclusions left out.
+    let text = context.index_ok(&index, &["index", "-q"]);
+    assert!(
+        text.contains(
+            "4 images; 0 embedded, 0 moved, 0 reused (copies, or back again), 4 unchanged"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("not images by their extension, not read: 3 files (2 .heic, 1 .mov)"),
+        "{text}"
+    );
+    assert!(text.contains("left out by the exclusions"), "{text}");
+    // A renamed folder: moved, nothing removed.
+    std::fs::rename(lib.join("trip"), lib.join("trip-2024")).unwrap();
+    let s = context.scan_json(&index, &["index"]);
+    assert_eq!(
+        (&s["moved"], &s["removed"], &s["embedded"]),
+        (&2.into(), &0.into(), &0.into()),
+        "{s}"
+    );
+    // A subfolder forgotten stays out of later scans; --status shows why.
+    let junk = lib.join("junk").canonicalize().unwrap();
+    let junk = junk.to_str().unwrap();
+    let out = context.index_ok(&index, &["index", "--forget", junk]);
+    assert!(
+        out.contains("later scans leave it out") && out.contains("--no-exclude"),
+        "{out}"
+    );
+    let s = context.scan_json(&index, &["index"]);
+    assert_eq!((&s["files"], &s["embedded"]), (&3.into(), &0.into()), "{s}");
+    let status: serde_json::Value = serde_json::from_str(
+        context
+            .index_ok(&index, &["index", "--status", "--json"])
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(status["excludes"]["defaults"], true);
+    assert_eq!(
+        status["excludes"]["patterns"],
+        serde_json::json!(["tmp", junk])
+    );
+    assert!(status["excludes"]["default_patterns"]
+        .as_array()
+        .unwrap()
+        .contains(&"@eaDir".into()));
+    let text = context.index_ok(&index, &["index", "--status"]);
+    assert!(text.contains("excludes  the defaults (@eaDir"), "{text}");
+    assert!(text.contains(&format!(", tmp, {junk}")), "{text}");
+    // Undo, and the defaults off: everything comes back; the thumbnail is a new file.
+    let s = context.scan_json(
+        &index,
+        &[
+            "index",
+            "--no-exclude",
+            junk,
+            "--no-exclude",
+            "tmp",
+            "--no-default-excludes",
+        ],
+    );
+    assert_eq!((&s["files"], &s["left_out"]), (&6.into(), &0.into()), "{s}");
+    // A bad pattern is an error naming it, with a hint; nothing changes.
+    let o = run(&mut context.clip_index(&index, &["index", "--exclude", "[oops"]));
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("invalid exclusion pattern \"[oops\""), "{err}");
+    assert!(err.contains("hint: `clip index --status`"), "{err}");
+    // The defaults on again: what they cover is dropped, whatever its share.
+    let s = context.scan_json(&index, &["index", "--default-excludes"]);
+    assert_eq!((&s["files"], &s["excluded"]), (&5.into(), &1.into()), "{s}");
+}
+
+#[test]
+fn a_panorama_over_16384_pixels_needs_max_image_megapixels() {
+    let context = TestContext::new();
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let lib = dir.join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    // 16400 x 32 grey: over the side limit, half a megapixel.
+    let (w, h) = (16_400usize, 32usize);
+    let mut pgm = format!("P5\n{w} {h}\n255\n").into_bytes();
+    pgm.extend((0..w * h).map(|i| (i % w * 255 / w) as u8));
+    let pano = lib.join("pano.pgm");
+    std::fs::write(&pano, &pgm).unwrap();
+    let panos = pano.to_str().unwrap();
+    // Refused without the override, with an error that names it.
+    context.fails_with(
+        &["embed", "--image", panos, "-m", OPENAI],
+        2,
+        "--max-image-megapixels 1 accepts it",
+    );
+    context.ok(&[
+        "embed",
+        "--image",
+        panos,
+        "-m",
+        OPENAI,
+        "--max-image-megapixels",
+        "1",
+    ]);
+    context.fails_with(
+        &[
+            "embed",
+            "--image",
+            panos,
+            "-m",
+            OPENAI,
+            "--max-image-megapixels",
+            "0",
+        ],
+        2,
+        "not a number of megapixels",
+    );
+    // A scan records the failure and says how to take it.
+    let index = dir.join("index.sqlite");
+    let o = run(&mut context.clip_index(
+        &index,
+        &["index", lib.to_str().unwrap(), "-m", OPENAI, "-q", "--json"],
+    ));
+    assert!(o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("16400x32") && err.contains("16384x16384"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: 1 image is over the decode limits; --max-image-megapixels"),
+        "{err}"
+    );
+    // With it, the known failure is read again and indexed.
+    let s = context.scan_json(&index, &["index", "--max-image-megapixels", "200"]);
+    assert_eq!(
+        (&s["embedded"], &s["failed"]),
+        (&1.into(), &serde_json::json!([])),
+        "{s}"
     );
 }

@@ -3,7 +3,9 @@
 
 use std::collections::HashSet;
 
-use clip_index::{is_under, plan_removals, Index, IndexError, Refusal};
+use clip_index::{
+    content_hash, is_under, plan_removals, Change, Exclusions, Index, IndexError, Refusal,
+};
 use clip_test_support::temp_dir;
 
 use crate::{embedded, info};
@@ -22,16 +24,205 @@ fn a_finished_scan_drops_missing_files_and_unused_vectors() {
     index.add_roots(&["/p".into()]).unwrap();
     index.finish_scan(&["/p/b.jpg".into()]).unwrap();
     let status = index.status().unwrap();
-    assert_eq!((status.indexed, status.vectors), (1, 1));
+    // b.jpg's vector is kept for reuse, not counted as the index's.
+    assert_eq!((status.indexed, status.vectors, status.kept), (1, 1, 1));
     assert_eq!(status.roots, ["/p"]);
     assert!(status.last_scan.is_some());
     // Forgetting a folder drops its files, its root and the vectors only they used.
-    assert_eq!(index.forget("/p").unwrap(), 1);
+    assert_eq!(index.forget("/p").unwrap().files, 1);
     let status = index.status().unwrap();
     assert_eq!(
         (status.indexed, status.vectors, status.roots.len()),
         (0, 0, 0)
     );
+    assert!(!index.has_vector(&content_hash(b"aaa")).unwrap());
+}
+
+#[test]
+fn vectors_of_removed_files_are_kept_for_reuse_then_dropped() {
+    let tmp = temp_dir();
+    let mut index = Index::open(&tmp.path().join("i.sqlite"), &info("A", 2)).unwrap();
+    let (a, b) = (content_hash(b"aaa"), content_hash(b"bbb"));
+    index
+        .apply(&[
+            embedded("/p/a.jpg", b"aaa", vec![1.0, 0.0]),
+            embedded("/p/sub/b.jpg", b"bbb", vec![0.0, 1.0]),
+        ])
+        .unwrap();
+    // The subfolder moved out of the folders: its file is dropped, its vector kept.
+    let day = 86_400;
+    let t0 = 1_700_000_000;
+    index.finish_scan_at(&["/p/sub/b.jpg".into()], t0).unwrap();
+    assert!(index.vector_hashes().unwrap().contains(&b));
+    assert_eq!(index.status().unwrap().kept, 1);
+    assert_eq!(index.embeddings().unwrap().len(), 1);
+    // Back ten days later: reused, in use again (no longer kept for reuse).
+    index
+        .apply(&[Change::Reused {
+            path: "/p/sub/b.jpg".into(),
+            size: 3,
+            mtime_ns: 7,
+            hash: b,
+        }])
+        .unwrap();
+    index.finish_scan_at(&[], t0 + 10 * day).unwrap();
+    let status = index.status().unwrap();
+    assert_eq!((status.indexed, status.vectors, status.kept), (2, 2, 0));
+    assert_eq!(
+        index.embedding_of("/p/sub/b.jpg").unwrap(),
+        Some(vec![0.0, 1.0])
+    );
+    // Gone again: kept for KEEP_REMOVED_DAYS, then the next complete scan drops it.
+    index
+        .finish_scan_at(&["/p/sub/b.jpg".into()], t0 + 20 * day)
+        .unwrap();
+    let keep = clip_index::KEEP_REMOVED_DAYS * day;
+    index.finish_scan_at(&[], t0 + 20 * day + keep).unwrap();
+    assert!(index.vector_hashes().unwrap().contains(&b));
+    index.finish_scan_at(&[], t0 + 20 * day + keep + 1).unwrap();
+    assert_eq!(
+        index.vector_hashes().unwrap(),
+        HashSet::from([a]),
+        "dropped after {} days",
+        clip_index::KEEP_REMOVED_DAYS
+    );
+    assert_eq!(index.status().unwrap().kept, 0);
+}
+
+#[test]
+fn a_subfolder_forgotten_stays_out_and_exclusions_are_stored() {
+    let tmp = temp_dir();
+    let path = tmp.path().join("i.sqlite");
+    let mut index = Index::open(&path, &info("A", 2)).unwrap();
+    index
+        .apply(&[
+            embedded("/p/a.jpg", b"aaa", vec![1.0, 0.0]),
+            embedded("/p/junk/b.jpg", b"bbb", vec![0.0, 1.0]),
+            embedded("/q/c.jpg", b"ccc", vec![0.0, 1.0]),
+        ])
+        .unwrap();
+    index.add_roots(&["/p".into(), "/q".into()]).unwrap();
+    assert_eq!(index.exclusions().unwrap(), Exclusions::default());
+    // A folder inside a root: dropped, and recorded so that scans leave it out.
+    let f = index.forget("/p/junk").unwrap();
+    assert_eq!((f.files, f.excluded), (1, true));
+    assert!(!index.has_vector(&content_hash(b"bbb")).unwrap());
+    // A root: dropped from the roots, nothing to exclude.
+    let f = index.forget("/q").unwrap();
+    assert_eq!((f.files, f.excluded), (1, false));
+    index
+        .update_exclusions(&["@eaDir".into(), "2019/tmp".into()], &[], Some(false))
+        .unwrap();
+    let expected = Exclusions {
+        defaults: false,
+        patterns: vec!["/p/junk".into(), "@eaDir".into(), "2019/tmp".into()],
+    };
+    assert_eq!(index.exclusions().unwrap(), expected);
+    // Kept across reopening, read-only too, and shown by status.
+    drop(index);
+    let read = Index::open_read_only(&path).unwrap();
+    assert_eq!(read.status().unwrap().exclusions, expected);
+    drop(read);
+    let mut index = Index::open_existing(&path).unwrap();
+    index
+        .update_exclusions(&[], &["/p/junk".into(), "not-there".into()], Some(true))
+        .unwrap();
+    assert_eq!(
+        index.exclusions().unwrap(),
+        Exclusions {
+            defaults: true,
+            patterns: vec!["@eaDir".into(), "2019/tmp".into()],
+        }
+    );
+    // The caller's settings.
+    assert_eq!(index.setting("limits").unwrap(), None);
+    index.set_setting("limits", "16384").unwrap();
+    assert_eq!(index.setting("limits").unwrap().as_deref(), Some("16384"));
+}
+
+#[test]
+fn an_index_of_schema_1_opens_and_is_migrated() {
+    let tmp = temp_dir();
+    let path = tmp.path().join("v1.sqlite");
+    // What version 1 made, as it made it.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         CREATE TABLE vectors (hash BLOB PRIMARY KEY, embedding BLOB NOT NULL) WITHOUT ROWID;
+         CREATE TABLE files (
+             path TEXT PRIMARY KEY,
+             size INTEGER NOT NULL,
+             mtime_ns INTEGER NOT NULL,
+             hash BLOB,
+             error TEXT,
+             updated INTEGER NOT NULL
+         );
+         CREATE INDEX files_hash ON files (hash);
+         CREATE TABLE roots (path TEXT PRIMARY KEY, added INTEGER NOT NULL);
+         INSERT INTO meta VALUES ('schema', '1'), ('model', 'A'), ('fingerprint', 'fp-A'),
+             ('preprocess', 'pre'), ('dim', '2'), ('created', '1700000000');
+         INSERT INTO roots VALUES ('/p', 1700000000);",
+    )
+    .unwrap();
+    let a = content_hash(b"aaa");
+    let blob: Vec<u8> = [1.0f32, 0.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+    conn.execute(
+        "INSERT INTO vectors VALUES (?1, ?2)",
+        rusqlite::params![a.as_slice(), blob],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO files VALUES ('/p/a.jpg', 3, 7, ?1, NULL, 1700000000)",
+        [a.as_slice()],
+    )
+    .unwrap();
+    drop(conn);
+    // Read-only, it is read as it is (and left at version 1).
+    let read = Index::open_read_only(&path).unwrap();
+    let status = read.status().unwrap();
+    assert_eq!((status.indexed, status.vectors, status.kept), (1, 1, 0));
+    assert_eq!(status.exclusions, Exclusions::default());
+    assert_eq!(
+        read.embeddings().unwrap(),
+        [("/p/a.jpg".into(), vec![1.0, 0.0])]
+    );
+    drop(read);
+    let schema = |path: &std::path::Path| -> String {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .unwrap()
+    };
+    assert_eq!(schema(&path), "1");
+    // Opened to change it: migrated, everything kept, and the new parts work.
+    let mut index = Index::open(&path, &info("A", 2)).unwrap();
+    assert_eq!(schema(&path), "2");
+    assert_eq!(index.status().unwrap().roots, ["/p"]);
+    assert_eq!(
+        index.embedding_of("/p/a.jpg").unwrap(),
+        Some(vec![1.0, 0.0])
+    );
+    index.finish_scan(&["/p/a.jpg".into()]).unwrap();
+    assert_eq!(index.status().unwrap().kept, 1);
+    index
+        .update_exclusions(&["@eaDir".into()], &[], None)
+        .unwrap();
+    assert_eq!(index.integrity_check().unwrap(), "ok");
+    drop(index);
+    // Opened again: nothing to migrate.
+    let index = Index::open_existing(&path).unwrap();
+    assert_eq!(index.exclusions().unwrap().patterns, ["@eaDir"]);
+    drop(index);
+    // A schema from a newer program is refused, naming the version.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE meta SET value = '3' WHERE key = 'schema'", [])
+        .unwrap();
+    let err = Index::open_existing(&path).unwrap_err().to_string();
+    assert!(err.contains("schema version 3"), "{err}");
 }
 
 #[test]

@@ -55,7 +55,7 @@ fn changes_are_stored_and_refused_for_another_model() {
     index
         .apply(&[embedded("/q/one.jpg", b"one", vec![0.6, 0.8])])
         .unwrap();
-    assert_eq!(index.forget("/q/one.jpg").unwrap(), 1);
+    assert_eq!(index.forget("/q/one.jpg").unwrap().files, 1);
     let files = index.files().unwrap();
     assert_eq!(files.len(), 4);
     assert_eq!(files["/p/bad.jpg"].error.as_deref(), Some("not an image"));

@@ -47,6 +47,44 @@ impl Default for DecodeLimits {
     }
 }
 
+impl DecodeLimits {
+    /// These limits with a pixel budget of `megapixels` million pixels in place of the limit
+    /// on each side: a panorama of 20000 x 2000 (40 megapixels) passes
+    /// `with_max_megapixels(100.0)`, a 14000 x 14000 square (196 megapixels) does not. The
+    /// decoder memory grows with the budget when it must (8 bytes a pixel, enough for 16-bit
+    /// RGBA), and stays at least what it was. Every limit is still checked on the header,
+    /// before the image's buffer is allocated. A budget that is not a positive number keeps
+    /// the limits as they are.
+    pub fn with_max_megapixels(self, megapixels: f64) -> DecodeLimits {
+        if !(megapixels.is_finite() && megapixels > 0.0) {
+            return self;
+        }
+        let max_pixels = (megapixels * 1e6).min(u64::MAX as f64 / 8.0) as u64;
+        DecodeLimits {
+            max_width: u32::MAX,
+            max_height: u32::MAX,
+            max_pixels: max_pixels.max(1),
+            max_alloc_bytes: self.max_alloc_bytes.max(max_pixels.saturating_mul(8)),
+        }
+    }
+}
+
+/// File name extensions of the formats this module decodes, in lower case: what walks of
+/// folders take for images (the format itself is always sniffed from the content). Each one
+/// is an extension the `image` crate gives a format that [`decode`] accepts, which a test
+/// checks, so the walker never picks up a file the decoder cannot read by design.
+pub const IMAGE_EXTENSIONS: [&str; 15] = [
+    "jpg", "jpeg", "jfif", "png", "apng", "webp", "gif", "bmp", "tif", "tiff", "ppm", "pgm", "pbm",
+    "pnm", "pam",
+];
+
+/// Whether `extension` (without the dot, any case) is one of [`IMAGE_EXTENSIONS`].
+pub fn is_image_extension(extension: &str) -> bool {
+    IMAGE_EXTENSIONS
+        .iter()
+        .any(|e| e.eq_ignore_ascii_case(extension))
+}
+
 /// Colour mode of decoded pixels, named after Pillow's modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ColorMode {
@@ -116,6 +154,7 @@ fn format_name(format: ImageFormat) -> Option<&'static str> {
         ImageFormat::Gif => "GIF",
         ImageFormat::Bmp => "BMP",
         ImageFormat::Tiff => "TIFF",
+        ImageFormat::Pnm => "PNM",
         _ => return None,
     })
 }
@@ -125,6 +164,15 @@ fn format_name(format: ImageFormat) -> Option<&'static str> {
 /// after reading just those. Folders that walk for images leave FIFOs and devices out; this
 /// reads one named on purpose, such as `/dev/stdin`.
 pub fn open(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, ImageError> {
+    open_reduced(path, limits, None)
+}
+
+/// [`open`] with the reduction of [`decode_reduced`].
+pub fn open_reduced(
+    path: &Path,
+    limits: &DecodeLimits,
+    at_least: Option<(u32, u32)>,
+) -> Result<DecodedImage, ImageError> {
     let name = path.display().to_string();
     let io = |error| ImageError::Io {
         source_name: name.clone(),
@@ -158,7 +206,7 @@ pub fn open(path: &Path, limits: &DecodeLimits) -> Result<DecodedImage, ImageErr
         .read_to_end(&mut bytes)
         .map_err(io)?;
     check_file_size(bytes.len() as u64, &name, limits)?;
-    decode(&bytes, &name, limits)
+    decode_reduced(&bytes, &name, limits, at_least)
 }
 
 /// The upright width and height of the image file at `path` (EXIF orientation applied, as
@@ -232,6 +280,21 @@ pub fn decode(
     source_name: &str,
     limits: &DecodeLimits,
 ) -> Result<DecodedImage, ImageError> {
+    decode_reduced(bytes, source_name, limits, None)
+}
+
+/// Like [`decode`], but an image over the default limits (one that only a pixel budget such
+/// as [`DecodeLimits::with_max_megapixels`] lets in) may come out smaller, as long as it stays
+/// at least `at_least` = (width, height) once upright: a JPEG is then decoded at 1/2, 1/4 or
+/// 1/8 of its size by DCT scaling, so a 20000 x 2000 panorama needs the memory of 2500 x 250
+/// pixels. Images within the default limits, other formats and CMYK JPEGs decode as
+/// [`decode`] gives them (the reference's pixels). `None` never reduces.
+pub fn decode_reduced(
+    bytes: &[u8],
+    source_name: &str,
+    limits: &DecodeLimits,
+    at_least: Option<(u32, u32)>,
+) -> Result<DecodedImage, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty {
             source_name: source_name.to_string(),
@@ -243,7 +306,7 @@ pub fn decode(
     })?;
     let fname = format_name(format).unwrap_or("image");
     guarded(source_name, fname, || {
-        decode_format(bytes, format, fname, source_name, limits)
+        decode_format(bytes, format, fname, source_name, limits, at_least)
     })
 }
 
@@ -268,6 +331,7 @@ fn decode_format(
     fname: &str,
     source_name: &str,
     limits: &DecodeLimits,
+    at_least: Option<(u32, u32)>,
 ) -> Result<DecodedImage, ImageError> {
     // Our JPEG decoder fills in what a truncated file lacks; Pillow refuses it ("image file is
     // truncated"), and a half-copied photo should fail, not be indexed grey.
@@ -294,7 +358,34 @@ fn decode_format(
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let hints = pillow_hints(bytes, format, decoder.original_color_type());
-    let mut img = DynamicImage::from_decoder(decoder).map_err(malformed)?;
+    let default = DecodeLimits::default();
+    let over_default = width > default.max_width
+        || height > default.max_height
+        || u64::from(width) * u64::from(height) > default.max_pixels;
+    let scale = match at_least {
+        Some((w, h)) if format == ImageFormat::Jpeg && over_default => {
+            // The sides before the EXIF rotation.
+            let (w, h) = if swaps_sides(orientation) {
+                (h, w)
+            } else {
+                (w, h)
+            };
+            jpeg_scale(width, height, (w, h))
+        }
+        _ => None,
+    };
+    let mut img = match scale.map(|s| decode_jpeg_scaled(bytes, s, limits)) {
+        Some(Ok(Some(img))) => img,
+        Some(Err(detail)) => {
+            return Err(ImageError::Malformed {
+                source_name: source_name.to_string(),
+                format: fname.to_string(),
+                detail,
+            })
+        }
+        // No reduction, or a JPEG the scaled path leaves to the full decoder (CMYK).
+        _ => DynamicImage::from_decoder(decoder).map_err(malformed)?,
+    };
     img.apply_orientation(orientation);
     // A quarter turn swaps the sides.
     let (width, height) = (img.width(), img.height());
@@ -310,6 +401,62 @@ fn decode_format(
         resize_nearest: hints.nearest,
         format,
     })
+}
+
+/// Whether an EXIF orientation turns the image a quarter (width and height swap).
+fn swaps_sides(orientation: image::metadata::Orientation) -> bool {
+    use image::metadata::Orientation as O;
+    matches!(
+        orientation,
+        O::Rotate90 | O::Rotate270 | O::Rotate90FlipH | O::Rotate270FlipH
+    )
+}
+
+/// The DCT scale (1, 2 or 4 eighths) at which a `width` x `height` JPEG still gives at least
+/// `at_least` pixels each way, if it is less than the full size.
+fn jpeg_scale(width: u32, height: u32, (min_w, min_h): (u32, u32)) -> Option<u32> {
+    let scaled = |len: u32, eighths: u32| (u64::from(len) * u64::from(eighths)).div_ceil(8);
+    [1, 2, 4]
+        .into_iter()
+        .find(|&s| scaled(width, s) >= u64::from(min_w) && scaled(height, s) >= u64::from(min_h))
+}
+
+/// Decodes a JPEG at `eighths`/8 of its size (its header already checked against `limits`).
+/// `Ok(None)` for colour models left to the full decoder (CMYK, 16-bit grey).
+fn decode_jpeg_scaled(
+    bytes: &[u8],
+    eighths: u32,
+    limits: &DecodeLimits,
+) -> Result<Option<DynamicImage>, String> {
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.set_max_decoding_buffer_size(
+        usize::try_from(limits.max_alloc_bytes).unwrap_or(usize::MAX),
+    );
+    decoder.read_info().map_err(|e| e.to_string())?;
+    let info = decoder.info().ok_or("no frame header")?;
+    if !matches!(
+        info.pixel_format,
+        jpeg_decoder::PixelFormat::L8 | jpeg_decoder::PixelFormat::RGB24
+    ) {
+        return Ok(None);
+    }
+    let side = |len: u16| {
+        let scaled = (u32::from(len) * eighths).div_ceil(8);
+        u16::try_from(scaled).unwrap_or(u16::MAX)
+    };
+    let (w, h) = decoder
+        .scale(side(info.width), side(info.height))
+        .map_err(|e| e.to_string())?;
+    let pixels = decoder.decode().map_err(|e| e.to_string())?;
+    let (w, h) = (u32::from(w), u32::from(h));
+    let len = pixels.len();
+    let bad = || format!("the scaled decoder gave {len} bytes for {w}x{h}");
+    Ok(Some(match info.pixel_format {
+        jpeg_decoder::PixelFormat::L8 => {
+            DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, pixels).ok_or_else(bad)?)
+        }
+        _ => DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, pixels).ok_or_else(bad)?),
+    }))
 }
 
 /// What the mode Pillow gives a file implies beyond its decoded pixels.
@@ -404,6 +551,11 @@ fn pillow_hints(bytes: &[u8], format: ImageFormat, original: ExtendedColorType) 
         }
         ImageFormat::Tiff => PillowHints {
             nearest: original == ExtendedColorType::L1,
+            drop_alpha: false,
+        },
+        // PBM (P1 plain, P4 raw) is bilevel: Pillow's mode `1`.
+        ImageFormat::Pnm => PillowHints {
+            nearest: bytes.starts_with(b"P1") || bytes.starts_with(b"P4"),
             drop_alpha: false,
         },
         _ => PillowHints::default(),
@@ -641,6 +793,43 @@ mod tests {
         assert!(err.to_string().contains("photos/poison.png"), "{err}");
         // The next file decodes normally.
         assert_eq!(guarded("ok.png", "PNG", || Ok(7)).unwrap(), 7);
+    }
+
+    #[test]
+    fn the_walkers_extensions_are_the_decoders_formats() {
+        for ext in IMAGE_EXTENSIONS {
+            let format = ImageFormat::from_extension(ext)
+                .unwrap_or_else(|| panic!("{ext}: the image crate knows no such extension"));
+            assert!(
+                format_name(format).is_some(),
+                "{ext}: {format:?} is not decoded"
+            );
+        }
+        // And the other way: every extension of every decoded format is listed.
+        for format in ImageFormat::all().filter(|f| format_name(*f).is_some()) {
+            for ext in format.extensions_str() {
+                assert!(is_image_extension(ext), "{format:?}: .{ext} is not listed");
+            }
+        }
+        assert!(is_image_extension("JPG") && !is_image_extension("heic"));
+    }
+
+    #[test]
+    fn a_pixel_budget_replaces_the_side_limit() {
+        let limits = DecodeLimits::default().with_max_megapixels(50.0);
+        assert_eq!(limits.max_pixels, 50_000_000);
+        assert!(check_limits(20_000, 2_000, 0, "pano", &limits).is_ok());
+        assert!(check_limits(20_000, 2_000, 0, "pano", &DecodeLimits::default()).is_err());
+        // A long thin bomb is still over the budget.
+        assert!(check_limits(u32::MAX, 1, 0, "thin", &limits).is_err());
+        assert!(check_limits(8_000, 8_000, 0, "square", &limits).is_err());
+        assert_eq!(
+            DecodeLimits::default().with_max_megapixels(f64::NAN),
+            DecodeLimits::default()
+        );
+        // The decoder memory follows a budget over 1 GiB at 8 bytes a pixel.
+        let big = DecodeLimits::default().with_max_megapixels(500.0);
+        assert_eq!(big.max_alloc_bytes, 4_000_000_000);
     }
 
     #[test]

@@ -70,6 +70,17 @@ impl PreprocessConfig {
         raw.into_config(source_name)
     }
 
+    /// The smallest decoded size (width, height) the resize step needs to give what it gives
+    /// from the full image's size at about the same quality: the short side at least the
+    /// `ShortestEdge`, or the `Exact` size. `None` when there is no resize (every pixel
+    /// counts). For [`decode_reduced`](super::decode::decode_reduced).
+    pub fn decode_at_least(&self) -> Option<(u32, u32)> {
+        match self.resize? {
+            Resize::ShortestEdge(n) => Some((n, n)),
+            Resize::Exact { height, width } => Some((width, height)),
+        }
+    }
+
     /// The side length of the model input this produces, if it is fixed.
     pub fn output_size(&self) -> Option<(u32, u32)> {
         match (self.crop, self.resize) {

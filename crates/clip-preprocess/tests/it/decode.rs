@@ -222,3 +222,136 @@ fn dimensions_come_from_the_header_or_a_typed_error() {
         (horse.width, horse.height)
     );
 }
+
+#[test]
+fn netpbm_files_decode_in_pillows_modes() {
+    use image::ColorMode;
+    // P6: binary RGB, P5: binary grey, P3: plain-text RGB, P4: bilevel (Pillow's mode 1,
+    // resized with nearest neighbour).
+    let ppm = [b"P6\n2 1\n255\n".as_slice(), &[255, 0, 0, 0, 128, 255]].concat();
+    let img = decode_bytes(&ppm).unwrap();
+    assert_eq!(
+        (img.width, img.height, img.mode, img.data.as_slice()),
+        (2, 1, ColorMode::Rgb, &[255, 0, 0, 0, 128, 255][..])
+    );
+    assert!(!img.resize_nearest);
+    let pgm = [b"P5 3 1 255\n".as_slice(), &[0, 100, 200]].concat();
+    let img = decode_bytes(&pgm).unwrap();
+    assert_eq!(
+        (img.mode, img.data.as_slice()),
+        (ColorMode::L, &[0, 100, 200][..])
+    );
+    let plain = decode_bytes(b"P3\n1 1\n255\n10 20 30\n").unwrap();
+    assert_eq!(plain.data, [10, 20, 30]);
+    let pbm = [b"P4\n8 1\n".as_slice(), &[0b1010_0000]].concat();
+    let img = decode_bytes(&pbm).unwrap();
+    assert_eq!((img.width, img.mode), (8, ColorMode::L));
+    assert!(img.resize_nearest);
+    // Black is 1 in PBM.
+    assert_eq!(img.data[..4], [0, 255, 0, 255]);
+    // Truncated: a typed error naming the file.
+    let err = decode_bytes(&ppm[..ppm.len() - 2]).unwrap_err();
+    assert!(err.to_string().contains("test-input.jpg"), "{err}");
+}
+
+/// A valid grey PNG of `width` x `height` pixels, all black, compressed to little.
+fn flat_png_of(width: u32, height: u32) -> Vec<u8> {
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    let row = vec![0u8; width as usize + 1];
+    for _ in 0..height {
+        enc.write_all(&row).unwrap();
+    }
+    png(width, height, 0, &enc.finish().unwrap())
+}
+
+#[test]
+fn a_panorama_over_16384_pixels_needs_a_pixel_budget() {
+    let pano = flat_png_of(20_000, 2_000);
+    let err = image::decode(&pano, "pano.png", &DecodeLimits::default()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ImageError::TooLarge {
+                width: 20_000,
+                height: 2_000,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("16384x16384"), "{err}");
+    let limits = DecodeLimits::default().with_max_megapixels(40.0);
+    let img = image::decode(&pano, "pano.png", &limits).unwrap();
+    assert_eq!((img.width, img.height), (20_000, 2_000));
+    // The budget is a budget: one pixel more is refused.
+    let tight = DecodeLimits::default().with_max_megapixels(39.999_999);
+    let err = image::decode(&pano, "pano.png", &tight).unwrap_err();
+    assert!(err.to_string().contains("megapixels"), "{err}");
+}
+
+/// A JPEG of a smooth pattern (`channels`: 1 grey, 3 RGB).
+pub fn gradient_jpeg(width: u32, height: u32, channels: u8) -> Vec<u8> {
+    let (w, h) = (width as usize, height as usize);
+    let mut pixels = Vec::with_capacity(w * h * channels as usize);
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..channels as usize {
+                let v = (x * 255 / w + y * 97 / h + c * 60) % 256;
+                pixels.push(v as u8);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let color = if channels == 1 {
+        ::image::ExtendedColorType::L8
+    } else {
+        ::image::ExtendedColorType::Rgb8
+    };
+    ::image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+        .encode(&pixels, width, height, color)
+        .unwrap();
+    out
+}
+
+#[test]
+fn a_jpeg_panorama_over_the_limits_is_decoded_at_a_reduced_size() {
+    use clip_preprocess::image::{decode_reduced, preprocess, PreprocessConfig};
+    let budget = DecodeLimits::default().with_max_megapixels(100.0);
+    let cfg = PreprocessConfig::openai(224);
+    let at_least = cfg.decode_at_least();
+    assert_eq!(at_least, Some((224, 224)));
+    // 16800 x 1800 grey: an eighth still has a short side of 225.
+    let pano = gradient_jpeg(16_800, 1_800, 1);
+    let reduced = decode_reduced(&pano, "pano.jpg", &budget, at_least).unwrap();
+    assert_eq!((reduced.width, reduced.height), (2_100, 225));
+    let full = image::decode(&pano, "pano.jpg", &budget).unwrap();
+    assert_eq!((full.width, full.height), (16_800, 1_800));
+    // What the model sees is close to the full decode's.
+    let (a, b) = (preprocess(&reduced, &cfg), preprocess(&full, &cfg));
+    let mean_diff: f32 = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(x, y)| (x - y).abs())
+        .sum::<f32>()
+        / a.data.len() as f32;
+    assert!(mean_diff < 0.02, "mean difference {mean_diff}");
+    // RGB, 16400 x 448: a half.
+    let rgb = gradient_jpeg(16_400, 448, 3);
+    let img = decode_reduced(&rgb, "rgb.jpg", &budget, at_least).unwrap();
+    assert_eq!(
+        (img.width, img.height, img.mode),
+        (8_200, 224, image::ColorMode::Rgb)
+    );
+    // Within the default limits nothing is reduced: the reference's pixels.
+    let photo = gradient_jpeg(4_000, 1_800, 3);
+    assert_eq!(
+        decode_reduced(&photo, "photo.jpg", &budget, at_least).unwrap(),
+        image::decode(&photo, "photo.jpg", &budget).unwrap()
+    );
+    // Nor when the resize needs every pixel, and never without the budget.
+    let img = decode_reduced(&rgb, "rgb.jpg", &budget, Some((16_400, 448))).unwrap();
+    assert_eq!(img.width, 16_400);
+    let err = decode_reduced(&pano, "pano.jpg", &DecodeLimits::default(), at_least).unwrap_err();
+    assert!(matches!(err, ImageError::TooLarge { .. }), "{err:?}");
+}

@@ -1,9 +1,13 @@
 //! A photo library indexed for search: scans folders into a [`clip_index::Index`], embedding
 //! only new and changed files, and searches it by text, image or both.
 //!
-//! A scan walks the roots, compares each image file's size and modification time with the
-//! index, and reads only the files that differ. A file whose content (blake3) is already
-//! indexed, or met earlier in the scan (a rename, a copy), reuses its vector; the others are
+//! A scan walks the roots, leaving out what the index's exclusions name
+//! ([`crate::walk::Excludes`]: the default NAS, recycle and tool folders, the patterns of
+//! [`ScanOptions::exclude`] and the subfolders [`Index::forget`] dropped), compares each image
+//! file's size and modification time with the index, and reads only the files that differ. A
+//! file whose content (blake3) is already indexed, kept from a removed file, or met earlier in
+//! the scan (a rename, a copy), reuses its vector (a gone file whose content turns up at a new
+//! path counts as moved, and the mass-delete guard does not count it); the others are
 //! decoded on worker threads while the model embeds the previous batch, and each batch is
 //! committed in one transaction, so an interrupted scan loses at most a batch. Files that
 //! cannot be decoded are recorded with the reason and retried only when they change (files
@@ -29,8 +33,8 @@ use crate::{env, Clip, ClipError, ModelId};
 
 pub use clip_index::search::dot;
 pub use clip_index::{
-    content_hash, is_under, Change, FileState, Hash, Hit, Index, IndexError, IndexInfo, Status,
-    Vectors, WriteLock, DEFAULT_MAX_DELETE_SHARE,
+    content_hash, is_under, Change, Exclusions, FileState, Forgotten, Hash, Hit, Index, IndexError,
+    IndexInfo, Status, Vectors, WriteLock, DEFAULT_MAX_DELETE_SHARE, KEEP_REMOVED_DAYS,
 };
 pub use query::{search, Query, QueryTerm, QueryVector, SearchResults};
 pub use scan::{canonical_roots, ScanOptions, ScanProgress, ScanReport};

@@ -1,7 +1,7 @@
 //! Scans: the folders' image files compared with the index, new and changed files read,
 //! decoded and embedded, gone files removed under the guard.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
@@ -10,10 +10,12 @@ use rayon::prelude::*;
 
 use super::{is_under, mtime_ns, Change, FileState, Hash, Index, DEFAULT_MAX_DELETE_SHARE};
 use crate::batch::Failure;
-use crate::{normalized, Clip, ClipError, Pixels};
+use crate::walk::Excludes;
+use crate::{normalized, Clip, ClipError, DecodeLimits, Pixels};
+use clip_preprocess::ImageError;
 
 /// How a scan may change the index.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ScanOptions {
     /// Delete whatever is gone, however much.
     pub allow_mass_delete: bool,
@@ -27,6 +29,17 @@ pub struct ScanOptions {
     /// Record the roots as folders of the index (rescanned by a scan given none). `false`
     /// brings the files under them up to date without that: for a subfolder of a root, say.
     pub add_roots: bool,
+    /// Patterns of folders and files to leave out, added to the index's exclusions (kept for
+    /// later scans; the syntax is [`Excludes`](crate::walk::Excludes)'). What is indexed
+    /// there is dropped by this scan, whatever the share.
+    pub exclude: Vec<String>,
+    /// Patterns to take out of the index's exclusions (as stored, or the absolute path of a
+    /// folder `forget` left out).
+    pub unexclude: Vec<String>,
+    /// Turns the default exclusions ([`DEFAULT_EXCLUDES`](crate::walk::DEFAULT_EXCLUDES)) on
+    /// or off for this index, this scan and later ones; `None` leaves them as they are (on,
+    /// unless turned off).
+    pub default_excludes: Option<bool>,
 }
 
 impl Default for ScanOptions {
@@ -36,20 +49,28 @@ impl Default for ScanOptions {
             max_delete_share: DEFAULT_MAX_DELETE_SHARE,
             decode_threads: None,
             add_roots: true,
+            exclude: Vec::new(),
+            unexclude: Vec::new(),
+            default_excludes: None,
         }
     }
 }
 
-/// What a scan found and did.
+/// What a scan found and did. Each image file found counts once in `unchanged`,
+/// `failed_before`, `embedded`, `moved`, `reused` or `failed`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct ScanReport {
-    /// Image files under the roots.
+    /// Image files under the roots (without those left out by the exclusions).
     pub files: usize,
     /// Unchanged since the last scan (not read).
     pub unchanged: usize,
     /// Embedded by the model.
     pub embedded: usize,
-    /// Given the vector of identical content already indexed (renames, copies).
+    /// Renamed or moved: the content of a file gone from its old path, found at a new one
+    /// (its vector is reused, the old path dropped without counting as removed).
+    pub moved: usize,
+    /// Given the vector of identical content already indexed or kept from a removed file
+    /// (copies, files moved out of the folders and back), without a file gone to pair with.
     pub reused: usize,
     /// Failed in this scan (recorded in the index).
     pub failed: Vec<Failure>,
@@ -58,8 +79,18 @@ pub struct ScanReport {
     pub skipped: Vec<Failure>,
     /// Known failures not retried because the files did not change.
     pub failed_before: usize,
-    /// Removed from the index because they are gone.
+    /// Removed from the index because they are gone (moved files not counted).
     pub removed: usize,
+    /// Removed from the index because the exclusions now leave them out.
+    pub excluded: usize,
+    /// Folders and files the exclusions left out of the walk (each counted once, not what
+    /// a folder holds).
+    pub left_out: usize,
+    /// Files not read because their extension is not an image's, by extension in lower case
+    /// without the dot (`""` for none): `{"heic": 120, "mov": 30}`.
+    pub skipped_by_extension: BTreeMap<String, usize>,
+    /// Failures (in `failed`) of images over the decode limits.
+    pub too_large: usize,
 }
 
 /// Progress of a scan.
@@ -128,8 +159,13 @@ impl Walked {
         self.seen.extend(kept.into_iter().cloned());
     }
 
-    /// Compares one root's listing with the index's rows.
-    fn add(&mut self, known: &Known, listing: crate::walk::Listing) {
+    /// Compares one root's listing with the index's rows. Known failures are read again
+    /// when `retry_failed` (the decode limits were raised).
+    fn add(&mut self, known: &Known, listing: crate::walk::Listing, retry_failed: bool) {
+        self.report.left_out += listing.left_out;
+        for (ext, n) in listing.other_files {
+            *self.report.skipped_by_extension.entry(ext).or_default() += n;
+        }
         for (path, error) in listing.unlisted {
             // What is there is unknown: keep what is indexed there, as if seen.
             let path = path.to_string_lossy().into_owned();
@@ -152,7 +188,12 @@ impl Walked {
             match known.get(text) {
                 // A file that could not even be read (no hash: permissions, I/O) is tried
                 // again every scan, since fixing that does not change its size or time.
-                Some(k) if k.size == size && k.mtime_ns == mtime && k.hash.is_some() => {
+                Some(k)
+                    if k.size == size
+                        && k.mtime_ns == mtime
+                        && k.hash.is_some()
+                        && !(retry_failed && k.error.is_some()) =>
+                {
                     if k.error.is_some() {
                         self.report.failed_before += 1;
                     } else {
@@ -214,25 +255,55 @@ impl Clip {
         roots.dedup();
         let all = roots.clone();
         roots.retain(|r| !all.iter().any(|o| o != r && clip_index::is_under(r, o)));
+        // The exclusions: checked, then stored, before anything is read or deleted.
+        let excludes = update_exclusions(index, options)?;
+        // Failures recorded under smaller decode limits are tried again.
+        let index_roots = index.status()?.roots;
+        let limits = limits_key(&self.limits);
+        let retry_failed = limits_grew(index.setting(LIMITS_SETTING)?.as_deref(), &self.limits);
         let known: Known = index.files()?.into_iter().collect();
         let mut walked = Walked::default();
         for root in &roots {
-            let listing = crate::walk::image_files_listing(Path::new(root))?;
-            walked.add(&known, listing);
+            let listing = crate::walk::image_files_listing(Path::new(root), &excludes)?;
+            walked.add(&known, listing, retry_failed);
         }
         let Walked {
             mut report,
-            seen,
+            mut seen,
             pending,
         } = walked;
-        // Decide before any work whether this scan may delete what it did not see.
-        let removals = clip_index::plan_removals(
-            known.keys().map(String::as_str),
+        // Indexed files the exclusions now leave out: dropped whatever their share (the
+        // guard is for files that vanish, not for those the user leaves out).
+        let root_of = |p: &str| roots.iter().find(|r| is_under(p, r));
+        let excluded: Vec<String> = known
+            .keys()
+            .filter(|p| root_of(p).is_some_and(|r| excludes.covers(r, p)))
+            .cloned()
+            .collect();
+        let excluded_set: HashSet<&str> = excluded.iter().map(String::as_str).collect();
+        let indexed: Vec<&str> = known
+            .keys()
+            .map(String::as_str)
+            .filter(|p| !excluded_set.contains(p))
+            .collect();
+        let gone: Vec<&str> = indexed
+            .iter()
+            .copied()
+            .filter(|p| root_of(p).is_some() && !seen.contains(*p))
+            .collect();
+        // Decide before any work whether this scan may delete what it did not see, counting
+        // a gone file as moved when a new file has its size (a folder renamed is no mass
+        // deletion); once the files are read, the moves are known and this is decided again.
+        let mut presumed = seen.clone();
+        presumed.extend(presumed_moves(&gone, &known, &pending));
+        clip_index::plan_removals(
+            indexed.iter().copied(),
             &roots,
-            &seen,
+            &presumed,
             options.max_delete_share,
             options.allow_mass_delete,
         )?;
+        drop(presumed);
         progress(ScanProgress::Planned {
             files: report.files,
             to_read: pending.len(),
@@ -255,7 +326,7 @@ impl Clip {
             ),
             None => None,
         };
-        self.embed_pending(
+        let outcomes = self.embed_pending(
             index,
             pending,
             &vectors,
@@ -263,13 +334,37 @@ impl Clip {
             &mut report,
             progress,
         )?;
+        // A gone file whose content turned up at a new path moved: its old row goes with
+        // it, and it is neither reused nor removed.
+        let moves = find_moves(&gone, &known, &outcomes);
+        report.moved = moves.reused;
+        report.reused -= moves.reused;
+        seen.extend(moves.paths.iter().cloned());
+        let removals = clip_index::plan_removals(
+            indexed.iter().copied(),
+            &roots,
+            &seen,
+            options.max_delete_share,
+            options.allow_mass_delete,
+        )?;
         report.removed = removals.len();
-        index.finish_scan(&removals)?;
+        report.excluded = excluded.len();
+        let mut dropped = removals;
+        dropped.extend(moves.paths);
+        dropped.extend(excluded);
+        if index_roots
+            .iter()
+            .all(|r| roots.iter().any(|s| r == s || is_under(r, s)))
+        {
+            index.set_setting(LIMITS_SETTING, &limits)?;
+        }
+        index.finish_scan(&dropped)?;
         Ok(report)
     }
 
     /// Reads, hashes and decodes the pending files on worker threads (`pool`, or the compute
-    /// pool), one batch ahead of the model, and commits each batch.
+    /// pool), one batch ahead of the model, and commits each batch. Returns the content hash
+    /// of each file read that reused a vector (`true`) or failed (`false`).
     fn embed_pending(
         &self,
         index: &mut Index,
@@ -278,16 +373,30 @@ impl Clip {
         pool: Option<&rayon::ThreadPool>,
         report: &mut ScanReport,
         progress: &mut dyn FnMut(ScanProgress),
-    ) -> Result<(), ClipError> {
+    ) -> Result<Vec<(Hash, bool)>, ClipError> {
+        let mut outcomes = Vec::new();
         let batch = self.batch_size;
         let mut batches: Vec<Vec<Pending>> = Vec::new();
         let mut it = pending.into_iter().peekable();
         while it.peek().is_some() {
             batches.push(it.by_ref().take(batch).collect());
         }
-        // Content first met in this scan: by which file, and the decoding error if it failed.
-        // An identical file (a copy) is not decoded or embedded again.
-        let first: Mutex<HashMap<Hash, (String, Option<String>)>> = Mutex::default();
+        // Content first met in this scan: by which file, and the decoding error if it failed
+        // (and whether it was over the decode limits). An identical file (a copy) is not
+        // decoded or embedded again.
+        type Outcome = Option<(String, bool)>;
+        let first: Mutex<HashMap<Hash, (String, Outcome)>> = Mutex::default();
+        let too_large = &std::sync::atomic::AtomicUsize::new(0);
+        let over_limits = |e: &ClipError| {
+            let over = matches!(
+                e,
+                ClipError::Image(ImageError::TooLarge { .. } | ImageError::FileTooLarge { .. })
+            );
+            if over {
+                too_large.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            over
+        };
         let claims = || {
             first
                 .lock()
@@ -301,6 +410,8 @@ impl Clip {
             let size =
                 clip_preprocess::image::decode::check_file_size(p.size, &p.path, &self.limits);
             if let Err(e) = size {
+                let e = ClipError::from(e);
+                over_limits(&e);
                 let error = e.to_string();
                 return Ok(Prepared::Fail(p, None, error));
             }
@@ -333,8 +444,9 @@ impl Clip {
             match self.load_image_bytes(&bytes, &p.path) {
                 Ok(pixels) => Ok(Prepared::Embed(p, hash, pixels)),
                 Err(e) => {
+                    let over = over_limits(&e);
                     let error = e.to_string();
-                    claims().insert(hash, (p.path.clone(), Some(error.clone())));
+                    claims().insert(hash, (p.path.clone(), Some((error.clone(), over))));
                     Ok(Prepared::Fail(p, Some(hash), error))
                 }
             }
@@ -358,7 +470,10 @@ impl Clip {
                     for (p, hash) in copies {
                         prepared.push(match claims.get(&hash) {
                             Some((_, None)) => Prepared::Reuse(p, hash),
-                            Some((original, Some(error))) => {
+                            Some((original, Some((error, over)))) => {
+                                if *over {
+                                    too_large.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
                                 let error =
                                     format!("{}: same content as {original}; {error}", p.path);
                                 Prepared::Fail(p, Some(hash), error)
@@ -385,6 +500,7 @@ impl Clip {
                     match item {
                         Prepared::Reuse(p, hash) => {
                             report.reused += 1;
+                            outcomes.push((hash, true));
                             changes.push(Change::Reused {
                                 path: p.path,
                                 size: p.size,
@@ -393,6 +509,9 @@ impl Clip {
                             });
                         }
                         Prepared::Fail(p, hash, error) => {
+                            if let Some(h) = hash {
+                                outcomes.push((h, false));
+                            }
                             report.failed.push(Failure {
                                 path: p.path.clone(),
                                 error: error.clone(),
@@ -425,9 +544,137 @@ impl Clip {
                 progress(ScanProgress::Done(count));
             }
             worker.join().expect("the decoding thread does not panic");
+            report.too_large += too_large.load(std::sync::atomic::Ordering::Relaxed);
             Ok(())
-        })
+        })?;
+        Ok(outcomes)
     }
+}
+
+/// The setting under which an index keeps the decode limits of its last complete scan.
+const LIMITS_SETTING: &str = "decode_limits";
+
+/// `limits` as kept in the index: the sides and the pixel budget.
+fn limits_key(limits: &DecodeLimits) -> String {
+    format!(
+        "{} {} {} {}",
+        limits.max_width, limits.max_height, limits.max_pixels, limits.max_alloc_bytes
+    )
+}
+
+/// Whether `limits` allow something that the limits `kept` (of the last scan; the defaults
+/// when none were kept) did not.
+fn limits_grew(kept: Option<&str>, limits: &DecodeLimits) -> bool {
+    let default = DecodeLimits::default();
+    let before: Vec<u64> = match kept {
+        Some(k) => k.split(' ').filter_map(|v| v.parse().ok()).collect(),
+        None => Vec::new(),
+    };
+    let before = match before[..] {
+        [w, h, p, a] => [w, h, p, a],
+        _ => [
+            default.max_width.into(),
+            default.max_height.into(),
+            default.max_pixels,
+            default.max_alloc_bytes,
+        ],
+    };
+    let now = [
+        limits.max_width.into(),
+        limits.max_height.into(),
+        limits.max_pixels,
+        limits.max_alloc_bytes,
+    ];
+    now.iter().zip(before).any(|(n, b)| *n > b)
+}
+
+/// Checks the exclusions `options` add and take out, stores the change, and returns what the
+/// index's scans now leave out.
+fn update_exclusions(index: &mut Index, options: &ScanOptions) -> Result<Excludes, ClipError> {
+    for p in &options.exclude {
+        Excludes::check(p)?;
+    }
+    let stored = index.exclusions()?;
+    for p in &options.unexclude {
+        if stored.patterns.contains(p) || options.exclude.contains(p) {
+            continue;
+        }
+        let detail = if crate::walk::DEFAULT_EXCLUDES.contains(&p.as_str()) {
+            "it is a default exclusion, which are turned off all together".to_string()
+        } else if stored.patterns.is_empty() {
+            "the index has no exclusions of its own".to_string()
+        } else {
+            format!(
+                "not among the index's exclusions ({})",
+                stored.patterns.join(", ")
+            )
+        };
+        return Err(ClipError::Exclude {
+            pattern: p.clone(),
+            detail,
+        });
+    }
+    if !options.exclude.is_empty()
+        || !options.unexclude.is_empty()
+        || options
+            .default_excludes
+            .is_some_and(|d| d != stored.defaults)
+    {
+        index.update_exclusions(
+            &options.exclude,
+            &options.unexclude,
+            options.default_excludes,
+        )?;
+    }
+    let stored = index.exclusions()?;
+    Excludes::new(&stored.patterns, stored.defaults)
+}
+
+/// Gone files that may have moved: as many of each size as there are new files of that
+/// size. Only for the guard before the files are read; [`find_moves`] finds the real ones.
+fn presumed_moves(gone: &[&str], known: &Known, pending: &[Pending]) -> Vec<String> {
+    let mut sizes: HashMap<u64, usize> = HashMap::new();
+    for p in pending {
+        *sizes.entry(p.size).or_default() += 1;
+    }
+    let mut out = Vec::new();
+    for g in gone {
+        if let Some(n) = known.get(*g).and_then(|k| sizes.get_mut(&k.size)) {
+            if *n > 0 {
+                *n -= 1;
+                out.push(g.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// The moves a scan found.
+#[derive(Debug, Default, PartialEq)]
+struct Moves {
+    /// The old paths of the files moved, whose rows are to go.
+    paths: Vec<String>,
+    /// How many of them reused their vector (the others are failures that moved).
+    reused: usize,
+}
+
+/// Pairs the gone files with the files read in this scan (`outcomes`: content hash, and
+/// whether it reused a vector or failed) by content: each gone file with at most one.
+fn find_moves(gone: &[&str], known: &Known, outcomes: &[(Hash, bool)]) -> Moves {
+    let mut by_hash: HashMap<Hash, Vec<&str>> = HashMap::new();
+    for g in gone.iter().rev() {
+        if let Some(h) = known.get(*g).and_then(|k| k.hash) {
+            by_hash.entry(h).or_default().push(g);
+        }
+    }
+    let mut moves = Moves::default();
+    for (hash, reused) in outcomes {
+        if let Some(old) = by_hash.get_mut(hash).and_then(Vec::pop) {
+            moves.paths.push(old.to_string());
+            moves.reused += usize::from(*reused);
+        }
+    }
+    moves
 }
 
 /// A file read for a scan.
@@ -488,9 +735,10 @@ mod tests {
         walked.add(
             &known,
             crate::walk::Listing {
-                files: Vec::new(),
                 unlisted: vec![(root.join("a"), "Permission denied (os error 13)".into())],
+                ..Default::default()
             },
+            false,
         );
         let mut seen: Vec<&str> = walked.seen.iter().map(String::as_str).collect();
         seen.sort();
@@ -530,12 +778,66 @@ mod tests {
             crate::walk::Listing {
                 // Any metadata: the path is refused before it is looked at.
                 files: vec![(path, std::fs::metadata(std::env::temp_dir()).unwrap())],
-                unlisted: Vec::new(),
+                ..Default::default()
             },
+            false,
         );
         assert_eq!(walked.report.files, 0);
         assert_eq!(walked.report.skipped.len(), 1);
         assert_eq!(walked.report.skipped[0].path, "/r/caf\u{fffd}.jpg");
         assert!(walked.report.skipped[0].error.contains("not valid UTF-8"));
+    }
+
+    #[test]
+    fn moves_pair_each_gone_file_once_by_content() {
+        let state = |size: u64, hash: u8| FileState {
+            size,
+            mtime_ns: 1,
+            hash: Some([hash; 32]),
+            error: None,
+        };
+        let known: Known = [
+            ("/r/a.jpg", state(10, 1)),
+            ("/r/b.jpg", state(10, 1)),
+            ("/r/c.jpg", state(20, 2)),
+            ("/r/d.jpg", state(30, 3)),
+        ]
+        .into_iter()
+        .map(|(p, s)| (p.to_string(), s))
+        .collect();
+        let gone = ["/r/a.jpg", "/r/b.jpg", "/r/c.jpg", "/r/d.jpg"];
+        // Three copies of a's content, one of c's that failed; d's content is not met.
+        let outcomes = [
+            ([1; 32], true),
+            ([1; 32], true),
+            ([1; 32], true),
+            ([2; 32], false),
+        ];
+        let moves = find_moves(&gone, &known, &outcomes);
+        assert_eq!(moves.reused, 2);
+        assert_eq!(moves.paths, ["/r/a.jpg", "/r/b.jpg", "/r/c.jpg"]);
+        // Before reading, sizes alone: at most one gone file per new file of that size.
+        let pending = |size| Pending {
+            path: String::new(),
+            size,
+            mtime_ns: 0,
+        };
+        let presumed = presumed_moves(&gone, &known, &[pending(10), pending(30), pending(5)]);
+        assert_eq!(presumed, ["/r/a.jpg", "/r/d.jpg"]);
+    }
+
+    #[test]
+    fn failures_are_retried_when_the_decode_limits_grow() {
+        let default = DecodeLimits::default();
+        let budget = default.with_max_megapixels(100.0);
+        assert!(!limits_grew(None, &default));
+        assert!(limits_grew(None, &budget));
+        assert!(!limits_grew(Some(&limits_key(&budget)), &budget));
+        // Back from a budget of as many pixels: nothing new can be read.
+        assert!(!limits_grew(Some(&limits_key(&budget)), &default));
+        // From a smaller budget, a 60-megapixel square can.
+        let small = default.with_max_megapixels(50.0);
+        assert!(limits_grew(Some(&limits_key(&small)), &default));
+        assert!(!limits_grew(Some("garbage"), &default));
     }
 }

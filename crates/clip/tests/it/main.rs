@@ -4,6 +4,7 @@
 mod duplicates;
 mod encode;
 mod eval;
+mod folders;
 mod hub;
 mod library;
 mod model_use;
