@@ -161,29 +161,34 @@ fn hint(err: &anyhow::Error) -> Option<String> {
                 "if it is gone for good, `clip index --forget {path:?}` drops it from the index"
             )
         }
-        ClipError::Index(e) => match e.as_ref() {
-            IndexError::ModelMismatch {
-                path,
-                index_model,
-                model,
-                ..
-            } if index_model == model => format!(
-                "the model's files changed since the index was built (weights fine-tuned or \
+        ClipError::Index(e) => {
+            match e.as_ref() {
+                IndexError::ModelMismatch {
+                    path,
+                    index_model,
+                    model,
+                    ..
+                } if index_model == model => format!(
+                    "the model's files changed since the index was built (weights fine-tuned or \
                  updated in place, or its configuration or preprocessing): put the old ones \
                  back, or rebuild the index for this model: delete {path} and run clip index \
                  again (or use another --index)"
-            ),
-            IndexError::ModelMismatch {
-                path, index_model, ..
-            } => format!(
+                ),
+                IndexError::ModelMismatch {
+                    path, index_model, ..
+                } => format!(
                 "use the index's model (--model {index_model:?}), or rebuild the index for this \
                  model: delete {path} and run clip index again (or use another --index)"
             ),
-            IndexError::Refused { reason } if reason.can_override() => {
-                "if they are really gone, run again with --allow-mass-delete".into()
+                IndexError::Blank { path } => {
+                    format!("index a folder into it to build it afresh: clip index FOLDER --index {path:?}")
+                }
+                IndexError::Refused { reason } if reason.can_override() => {
+                    "if they are really gone, run again with --allow-mass-delete".into()
+                }
+                _ => return None,
             }
-            _ => return None,
-        },
+        }
         _ => return None,
     })
 }

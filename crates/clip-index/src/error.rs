@@ -51,6 +51,13 @@ pub enum IndexError {
         /// What is wrong.
         detail: String,
     },
+    /// The file is an SQLite file with nothing in it: what a first indexing run killed before
+    /// it made anything leaves. Indexing into it makes it an index.
+    #[error("index {path} is empty: a first indexing run stopped before it made anything")]
+    Blank {
+        /// The index file.
+        path: String,
+    },
     /// A scan would delete too much, or its root is gone; nothing was deleted.
     #[error("{reason}; nothing was deleted")]
     Refused {

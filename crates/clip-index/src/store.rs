@@ -507,8 +507,8 @@ impl Index {
                     warning = Some(format!(
                         "{} holds changes not yet written into {}, which cannot be read \
                          without write access to the folder: what the last indexing runs \
-                         added or changed may be missing (running `clip index` once with \
-                         write access merges them)",
+                         added or changed may be missing (the next indexing run with write \
+                         access merges them)",
                         wal.display(),
                         path.display()
                     ));
@@ -538,15 +538,16 @@ impl Index {
     }
 
     fn existing(path: &Path, conn: Connection) -> Result<Index, IndexError> {
-        let (info, schema) = Self::read_info(&conn, path)?.ok_or_else(|| IndexError::Corrupt {
-            path: path.display().to_string(),
-            detail: if table_count(&conn) == Ok(0) {
-                "empty: a first `clip index` stopped before it made anything; run it again with \
-                 the folder, it starts afresh"
+        let (info, schema) = Self::read_info(&conn, path)?.ok_or_else(|| {
+            let path = path.display().to_string();
+            if table_count(&conn) == Ok(0) {
+                IndexError::Blank { path }
             } else {
-                "not a clip index (no meta table)"
+                IndexError::Corrupt {
+                    path,
+                    detail: "not a clip index (no meta table)".into(),
+                }
             }
-            .into(),
         })?;
         let index = Index {
             conn,

@@ -89,7 +89,7 @@ pub enum ClipError {
         path: String,
     },
     /// A scan was asked to rescan the index's folders, and the index has none.
-    #[error("no folders to index (index {index})")]
+    #[error("no folders given, and the index {index} has none yet")]
     NoFolders {
         /// The index file.
         index: String,
@@ -219,9 +219,11 @@ impl ClipError {
             },
             ClipError::Index(e) => match e.as_ref() {
                 I::ModelMismatch { .. } | I::Refused { .. } => Fault::User,
-                I::Sqlite { .. } | I::Io { .. } | I::Busy { .. } | I::Corrupt { .. } => {
-                    Fault::Runtime
-                }
+                I::Sqlite { .. }
+                | I::Io { .. }
+                | I::Busy { .. }
+                | I::Corrupt { .. }
+                | I::Blank { .. } => Fault::Runtime,
                 I::Dimension { .. } => Fault::Bug,
             },
             ClipError::IndexDamaged { .. } => Fault::Runtime,
@@ -269,6 +271,7 @@ impl ClipError {
                 I::Refused { .. } => "scan_refused",
                 I::Busy { .. } => "index_busy",
                 I::Corrupt { .. } => "index_corrupt",
+                I::Blank { .. } => "index_blank",
                 I::Sqlite { .. } | I::Io { .. } => "index_failed",
                 I::Dimension { .. } => "index_dimension",
             },

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clip::photos::duplicates::{self, find_duplicates, DuplicateGroup, Duplicates};
 use clip::photos::{self, Index, ScanOptions, ScanProgress};
 
-use super::index::{index_path, scan, scan_options, warn_about};
+use super::index::{index_path, scan, scan_options, warn_about, write_summary};
 use crate::cli::DuplicatesArgs;
 use crate::output;
 
@@ -76,7 +76,8 @@ fn scanned(path: &Path, args: &DuplicatesArgs) -> anyhow::Result<Duplicates> {
         ..scan_options(&args.scan)
     };
     if args.folders.is_empty() {
-        let (_model, index, _report) = scan(path, &[], &args.model, options)?;
+        let (_model, index, report) = scan(path, &[], &args.model, options)?;
+        tell_changes(path, &report)?;
         return Ok(find_duplicates(&[(&index, &[])], args.threshold)?);
     }
     let existing = if path.is_file() && !Index::is_blank(path) {
@@ -91,7 +92,8 @@ fn scanned(path: &Path, args: &DuplicatesArgs) -> anyhow::Result<Duplicates> {
     let (model, index) = if split.indexed.is_empty() {
         (None, None)
     } else {
-        let (model, index, _report) = scan(path, &split.indexed, &args.model, options)?;
+        let (model, index, report) = scan(path, &split.indexed, &args.model, options)?;
+        tell_changes(path, &report)?;
         (Some(model), Some(index))
     };
     let memory = if split.elsewhere.is_empty() {
@@ -122,6 +124,23 @@ fn scanned(path: &Path, args: &DuplicatesArgs) -> anyhow::Result<Duplicates> {
         sources.push((memory, &split.elsewhere));
     }
     Ok(find_duplicates(&sources, args.threshold)?)
+}
+
+/// What the scan changed in the index (photos embedded, moved, removed), on stderr, as
+/// `clip index` would print it: a duplicates run that drops gone files from the index says so.
+fn tell_changes(path: &Path, report: &photos::ScanReport) -> anyhow::Result<()> {
+    let changed = report.embedded
+        + report.moved
+        + report.reused
+        + report.removed
+        + report.excluded
+        + report.failed.len();
+    if changed > 0 {
+        let mut err = std::io::stderr().lock();
+        write!(err, "updated the index first: ")?;
+        write_summary(&mut err, path, report)?;
+    }
+    Ok(())
 }
 
 /// Embeds the photos of `folders` into the index in memory, with a progress bar.

@@ -54,7 +54,7 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<ExitCode> {
 /// The scan's counts, for people: a line of what happened to the image files, then a line
 /// each for files skipped for their extension and for what the exclusions left out, when
 /// there are any.
-fn write_summary(
+pub fn write_summary(
     out: &mut impl Write,
     path: &Path,
     report: &photos::ScanReport,

@@ -263,7 +263,7 @@ fn a_killed_indexer_loses_nothing_committed_and_resumes() {
         if !o.status.success() {
             let err = stderr(&o);
             assert!(
-                err.contains("no index at") || err.contains("stopped before it made anything"),
+                err.contains("no index at") || err.contains("is empty: a first indexing run"),
                 "trial {trial}: {err}"
             );
             eprintln!("trial {trial}: killed before the index was made");
@@ -312,7 +312,8 @@ fn a_blank_index_file_left_by_a_killed_first_run_is_built_afresh() {
     let o = run(&mut context.clip_index(&index, &["search", "a horse"]));
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("empty: a first `clip index` stopped"),
+        stderr(&o).contains("is empty: a first indexing run stopped before it made anything")
+            && stderr(&o).contains("hint: index a folder into it to build it afresh"),
         "{}",
         stderr(&o)
     );

@@ -223,7 +223,7 @@ pub fn canonical_roots(roots: &[PathBuf]) -> Result<Vec<String>, ClipError> {
                 .ok_or_else(|| ClipError::Dataset {
                     path: r.display().to_string(),
                     detail: if r.exists() {
-                        "not a folder (clip index takes folders of photos); nothing was changed"
+                        "not a folder (folders of photos are expected); nothing was changed"
                     } else {
                         "library root is unavailable (no such folder); nothing was changed"
                     }
