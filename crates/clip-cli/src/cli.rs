@@ -315,8 +315,9 @@ pub enum EvalCommand {
     /// summary.json, zeroshot_confusion.csv (rows: true class, columns: predicted),
     /// zeroshot_confusion.png and .svg (the same as a heat map with the class names, axes and a
     /// colour scale: each row coloured by the share of its images, grey rows have none; the
-    /// PNG names up to 96 classes and numbers more, the SVG names all, with counts on hover)
-    /// and zeroshot_per_class.csv; with --linear-probe the same for the probe.
+    /// PNG names up to 96 classes and numbers more, in a small font that draws characters it
+    /// lacks, such as CJK ideographs, as boxes; the SVG has every name in full, with counts on
+    /// hover) and zeroshot_per_class.csv; with --linear-probe the same for the probe.
     ///
     /// Class folders get their labels from --mapping, else from --labels (matched to the folder
     /// names, or by position: folder i in name order takes label i), else from the folder names
@@ -355,9 +356,9 @@ pub struct EvalZeroShotArgs {
     /// ImageFolder layout; subfolders of a class are searched too).
     #[arg(long, value_name = "DIR")]
     pub dataset: PathBuf,
-    /// The labels to classify among: comma-separated, a file with one per line, or a built-in
-    /// class list (imagenet, cifar10, food101, …; `clip lists` shows them). Default: from
-    /// --mapping or the folder names.
+    /// The labels to classify among: comma-separated, a file with one per line (" #" starts a
+    /// comment, \# is a # of the label), or a built-in class list (imagenet, cifar10, food101,
+    /// …; `clip lists` shows them). Default: from --mapping or the folder names.
     #[arg(long, short, value_name = "LABELS")]
     pub labels: Option<String>,
     /// A file mapping class folder names to labels.
@@ -427,7 +428,9 @@ pub struct PromptArgs {
     #[arg(long, value_name = "TEMPLATE")]
     pub template: Option<String>,
     /// Compute the label embeddings afresh instead of reading them from the cache
-    /// ($CLIP_CACHE_DIR, else ~/.cache/clip; kept per model, labels and templates).
+    /// ($CLIP_CACHE_DIR, else ~/.cache/clip; kept per model, labels and templates). The cache
+    /// keeps them as they are computed: Ctrl-C stops a run after the classes in progress, says
+    /// how many are kept, and the next run continues from there.
     #[arg(long)]
     pub no_cache: bool,
 }
@@ -598,9 +601,10 @@ pub struct ClassifyArgs {
     /// folders, whose image files are taken recursively in name order.
     #[arg(required = true, value_name = "IMAGE|FOLDER")]
     pub images: Vec<PathBuf>,
-    /// Labels: comma-separated ("cat,dog,car"), a text file with one label per line, or a
-    /// built-in class list: imagenet, cifar10, cifar100, food101, … (the CLIP authors' class
-    /// names; `clip lists` shows them all).
+    /// Labels: comma-separated ("cat,dog,car"), a text file with one label per line (a # at
+    /// the start of a line or after a space starts a comment; write \# for a # that belongs to
+    /// the label), or a built-in class list: imagenet, cifar10, cifar100, food101, … (the CLIP
+    /// authors' class names; `clip lists` shows them all).
     #[arg(long, short, value_name = "LABELS")]
     pub labels: String,
     #[command(flatten)]

@@ -1,6 +1,6 @@
 //! The `clip` command. `run` does the work and returns errors; `main` owns exit codes:
 //! 0 success (a closed stdout pipe counts as success), 1 a search or duplicates run that found
-//! nothing, 2 any error, bad usage included.
+//! nothing, 2 any error, bad usage included, 130 a run stopped by Ctrl-C.
 
 mod cli;
 mod commands;
@@ -17,7 +17,8 @@ fn main() -> ExitCode {
     init_logging();
     let matches = Cli::command()
         .after_help(format!(
-            "{}\n\nExit status: 0 done, 1 nothing found (search, duplicates), 2 an error.",
+            "{}\n\nExit status: 0 done, 1 nothing found (search, duplicates), 2 an error, 130 \
+             stopped by Ctrl-C.",
             clip::env::help_section()
         ))
         .get_matches();
@@ -30,6 +31,14 @@ fn main() -> ExitCode {
         Err(err) => {
             if output::is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
+            }
+            if let Some(e @ clip::ClipError::Interrupted { kept_in, .. }) = err.downcast_ref() {
+                // Asked for, so no `error:`; the message starts with `interrupted`.
+                eprintln!("{e}");
+                if kept_in.is_some() {
+                    eprintln!("hint: run the same command again to continue where it stopped");
+                }
+                return ExitCode::from(output::INTERRUPTED);
             }
             eprintln!("error: {err:#}");
             if let Some(hint) = hint(&err) {
@@ -136,6 +145,13 @@ fn hint(err: &anyhow::Error) -> Option<String> {
             "use --device cpu, or build with `--features cuda` / `--features metal`".into()
         }
         ClipError::Tokenize(_) => "pass --truncate to cut long texts to the context".into(),
+        ClipError::NoIndex { path } if std::path::Path::new(path).is_dir() => format!(
+            "--index (or CLIP_INDEX) names the index file itself{}; to index the photos in this \
+             folder, run `clip index {path:?}`",
+            clip::photos::default_index_path()
+                .map(|p| format!(", by default {}", p.display()))
+                .unwrap_or_default()
+        ),
         ClipError::NoIndex { .. } => "build one with `clip index FOLDER` (or pass --index)".into(),
         ClipError::NoFolders { .. } => "name one, e.g. `clip index ~/Pictures`".into(),
         ClipError::NotIndexed { folder, .. } => format!(

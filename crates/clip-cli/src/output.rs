@@ -112,6 +112,61 @@ pub const NO_RESULTS: ExitCode = ExitCode::FAILURE;
 /// that found nothing ([`NO_RESULTS`]), 2 that something went wrong.
 pub const ERROR: u8 = 2;
 
+/// The exit code of a run stopped by Ctrl-C (128 + SIGINT, what a shell shows for it).
+pub const INTERRUPTED: u8 = 130;
+
+/// `n` and the noun, singular for one: "1 image", "2 images", "3 classes".
+pub fn count(n: usize, noun: &str) -> String {
+    match (n, noun.ends_with('s')) {
+        (1, _) => format!("1 {noun}"),
+        (_, true) => format!("{n} {noun}es"),
+        (_, false) => format!("{n} {noun}s"),
+    }
+}
+
+/// Lets Ctrl-C stop a computation between two steps instead of killing the program: while
+/// the returned guard lives, the first Ctrl-C sets the flag (for the library to see, which
+/// keeps what was done and returns); a second one, or one at any other time, ends the program
+/// at once with [`INTERRUPTED`], as the signal would. `None` if no handler can be set.
+pub fn stop_on_ctrl_c() -> Option<CtrlCGuard> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, OnceLock};
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    static FLAG: OnceLock<Option<Arc<AtomicBool>>> = OnceLock::new();
+    let flag = FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let seen = Arc::clone(&flag);
+        ctrlc::set_handler(move || {
+            if !ARMED.load(Ordering::SeqCst) || seen.swap(true, Ordering::SeqCst) {
+                std::process::exit(i32::from(INTERRUPTED));
+            }
+        })
+        .map_err(|e| tracing::debug!("no Ctrl-C handler: {e}"))
+        .ok()?;
+        Some(flag)
+    });
+    let flag = Arc::clone(flag.as_ref()?);
+    ARMED.store(true, Ordering::SeqCst);
+    Some(CtrlCGuard {
+        flag,
+        armed: &ARMED,
+    })
+}
+
+/// While it lives, Ctrl-C sets [`CtrlCGuard::flag`] (see [`stop_on_ctrl_c`]).
+#[derive(Debug)]
+pub struct CtrlCGuard {
+    /// Set by the first Ctrl-C.
+    pub flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    armed: &'static std::sync::atomic::AtomicBool,
+}
+
+impl Drop for CtrlCGuard {
+    fn drop(&mut self) {
+        self.armed.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Loads the model the arguments name (`--model`, else [`clip::DEFAULT_MODEL`]).
 pub fn load_model(args: &ModelArgs) -> Result<clip::Clip, clip::ClipError> {
     load_named(args, args.model.as_deref().unwrap_or(clip::DEFAULT_MODEL))
@@ -193,5 +248,14 @@ mod tests {
             shown,
             ["1235/s", "12/s", "10/s", "3.5/s", "0.52/s", "-/s", "-/s"]
         );
+    }
+
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(super::count(1, "image"), "1 image");
+        assert_eq!(super::count(0, "caption"), "0 captions");
+        assert_eq!(super::count(1, "class"), "1 class");
+        assert_eq!(super::count(3, "class"), "3 classes");
+        assert_eq!(super::count(2, "cached classifier"), "2 cached classifiers");
     }
 }

@@ -108,7 +108,7 @@ impl ImageFolder {
 /// tab, the folder and the label separated by the first comma or run of spaces, whichever
 /// comes first (so ImageNet's `LOC_synset_mapping.txt`, `n01440764 tench, Tinca tinca`, reads
 /// as folder `n01440764`); blank lines and `#` comments (at the start of a line or after a
-/// space) are skipped.
+/// space) are skipped, and `\#` is a `#` that starts no comment.
 pub fn read_mapping(path: &Path) -> Result<BTreeMap<String, String>, ClipError> {
     let text = std::fs::read_to_string(path).map_err(|error| ClipError::Io {
         path: path.display().to_string(),
@@ -129,7 +129,8 @@ pub fn read_mapping(path: &Path) -> Result<BTreeMap<String, String>, ClipError> 
     }
     let mut map = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
-        let line = crate::zeroshot::strip_comment(line).trim();
+        let line = crate::zeroshot::strip_comment(line);
+        let line = line.trim();
         if line.is_empty() {
             continue;
         }
@@ -421,6 +422,36 @@ fn header_columns(
     ))
 }
 
+/// The line (from 1) of a quote that opens a field and never closes, if there is one: the
+/// csv reader takes such a field to the end of the file without a word. Quoting as the csv
+/// crate reads it: a `"` opens a field only as its first byte, `""` inside is a quote.
+fn unclosed_quote(bytes: &[u8], delimiter: u8) -> Option<usize> {
+    let mut line = 1;
+    let mut field_start = true;
+    let mut open: Option<usize> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if open.is_some() {
+            if b == b'"' {
+                if bytes.get(i + 1) == Some(&b'"') {
+                    i += 2;
+                    continue;
+                }
+                open = None;
+            }
+        } else if b == b'"' && field_start {
+            open = Some(line);
+        }
+        field_start = open.is_none() && (b == delimiter || b == b'\n' || b == b'\r');
+        if b == b'\n' {
+            line += 1;
+        }
+        i += 1;
+    }
+    open
+}
+
 /// Reads a caption file: CSV (or TSV for `.tsv` files) with an image path and a caption per
 /// row. A header row naming the columns ([`IMAGE_COLUMNS`] and [`CAPTION_COLUMNS`], such as
 /// Hugging Face's `file_name,text` or `image,caption`) picks them; without one, the first two
@@ -436,10 +467,17 @@ pub fn read_captions(path: &Path, images_root: Option<&Path>) -> Result<Captions
     let tsv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    let delimiter = if tsv { b'\t' } else { b',' };
+    if let Some(line) = unclosed_quote(bytes, delimiter) {
+        return Err(dataset_error(
+            path,
+            format!("line {line}: a quote opens a field and is never closed"),
+        ));
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .delimiter(if tsv { b'\t' } else { b',' })
+        .delimiter(delimiter)
         .from_reader(bytes);
     let mut rows = Vec::new();
     for (n, record) in reader.records().enumerate() {
@@ -476,13 +514,14 @@ pub fn read_captions(path: &Path, images_root: Option<&Path>) -> Result<Captions
                 ),
             ));
         };
-        let (image, caption) = (image.trim(), caption.trim());
-        if caption.contains('\n') || image.contains('\n') {
+        if [image, caption].iter().any(|f| f.contains(['\n', '\r'])) {
+            let line = row.position().map_or(n as u64 + 1, csv::Position::line);
             return Err(dataset_error(
                 path,
-                format!("row {}: a field spans lines (an unclosed quote?)", n + 1),
+                format!("line {line}: a quoted field spans lines (a quote left open?)"),
             ));
         }
+        let (image, caption) = (image.trim(), caption.trim());
         if image.is_empty() || caption.is_empty() {
             return Err(dataset_error(
                 path,
@@ -729,5 +768,48 @@ mod tests {
             .to_string()
             .contains("no image-caption rows"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A quote left open is an error naming the file and the line it opens on, whether it is
+    /// on the last line (with or without a newline after it) or before other rows; quotes
+    /// that close, doubled quotes and quotes inside a field are fine.
+    #[test]
+    fn an_unclosed_quote_is_an_error_with_its_line() {
+        let tmp = clip_test_support::temp_dir();
+        let f = tmp.path().join("c.csv");
+        for (text, line) in [
+            (
+                "image,caption\na/cat.png,a cat\na/horse.png,\"unterminated",
+                3,
+            ),
+            (
+                "image,caption\na/cat.png,a cat\na/horse.png,\"unterminated\n",
+                3,
+            ),
+            ("image,caption\na/horse.png,\"open\na/cat.png,a cat\n", 2),
+            ("\"image,caption\na/cat.png,a cat\n", 1),
+        ] {
+            std::fs::write(&f, text).unwrap();
+            let e = read_captions(&f, None).unwrap_err().to_string();
+            assert!(
+                e.contains("c.csv")
+                    && e.contains(&format!(
+                        "line {line}: a quote opens a field and is never closed"
+                    )),
+                "{text:?}: {e}"
+            );
+        }
+        std::fs::write(
+            &f,
+            "image,caption\na.png,\"say \"\"hi\"\"\"\nb.png,5\" tall\nc.png,\"x\"\n",
+        )
+        .unwrap();
+        let c = read_captions(&f, None).unwrap();
+        assert_eq!(c.captions, ["say \"hi\"", "5\" tall", "x"]);
+        // A quote that closes on another line is a field spanning lines, named by its line.
+        std::fs::write(&f, "image,caption\na.png,ok\nb.png,\"two\nlines\"\n").unwrap();
+        let e = read_captions(&f, None).unwrap_err().to_string();
+        assert!(e.contains("line 3: a quoted field spans lines"), "{e}");
+        assert_eq!(unclosed_quote(b"a\t\"b\"\n\"c", b'\t'), Some(2));
     }
 }

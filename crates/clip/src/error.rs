@@ -82,8 +82,19 @@ pub enum ClipError {
         /// What is wrong.
         detail: String,
     },
+    /// A zero-shot classifier's computation was stopped by its caller (Ctrl-C) between two
+    /// model calls; the classes done are kept in the cache for the next run when it has one.
+    #[error("{}", interrupted(*.done, *.total, kept_in.as_deref()))]
+    Interrupted {
+        /// Classes whose label embeddings were done.
+        done: usize,
+        /// Classes asked for.
+        total: usize,
+        /// The cache file that keeps them; `None` when nothing is kept (no cache).
+        kept_in: Option<String>,
+    },
     /// There is no index file where one was expected.
-    #[error("no index at {path}")]
+    #[error("{}", no_index(path))]
     NoIndex {
         /// Where it was looked for.
         path: String,
@@ -156,6 +167,29 @@ pub enum ClipError {
     },
 }
 
+/// What [`ClipError::Interrupted`] says.
+fn interrupted(done: usize, total: usize, kept_in: Option<&str>) -> String {
+    match kept_in {
+        Some(file) => {
+            format!("interrupted: kept the label embeddings of {done} of {total} classes in {file}")
+        }
+        None => format!(
+            "interrupted after the label embeddings of {done} of {total} classes (nothing is \
+             kept without a cache)"
+        ),
+    }
+}
+
+/// What [`ClipError::NoIndex`] says: a folder given where the index file belongs is named as
+/// one.
+fn no_index(path: &str) -> String {
+    if std::path::Path::new(path).is_dir() {
+        format!("{path} is a folder, not an index file")
+    } else {
+        format!("no index at {path}")
+    }
+}
+
 impl From<clip_index::IndexError> for ClipError {
     fn from(e: clip_index::IndexError) -> Self {
         ClipError::Index(Box::new(e))
@@ -197,7 +231,8 @@ impl ClipError {
             | ClipError::NoFolders { .. }
             | ClipError::Threshold { .. }
             | ClipError::NotIndexed { .. }
-            | ClipError::RootUnavailable { .. } => Fault::User,
+            | ClipError::RootUnavailable { .. }
+            | ClipError::Interrupted { .. } => Fault::User,
             ClipError::Model(e) => match e {
                 ModelError::Config { .. }
                 | ModelError::UnsupportedFamily { .. }
@@ -261,6 +296,7 @@ impl ClipError {
             ClipError::Exclude { .. } => "invalid_exclude",
             ClipError::Query { .. } => "invalid_query",
             ClipError::NoIndex { .. } => "no_index",
+            ClipError::Interrupted { .. } => "interrupted",
             ClipError::IndexDamaged { .. } => "index_corrupt",
             ClipError::NoFolders { .. } => "no_folders",
             ClipError::Threshold { .. } => "invalid_threshold",

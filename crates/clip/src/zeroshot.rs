@@ -7,6 +7,8 @@
 
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::{env, fnv1a, normalized, Clip, ClipError, FNV_OFFSET};
 
@@ -64,27 +66,38 @@ fn builtin_text(name: &str, kind: &str) -> Option<&'static str> {
 }
 
 /// The entries of a list file: one a line, trimmed; a `#` at the start of a line or after a
-/// space or tab starts a comment ("cat  # the animal" is "cat"; "C#" stays whole); blank
-/// lines are skipped (a byte-order mark at the start is dropped).
+/// space or tab starts a comment ("cat  # the animal" is "cat"; "C#" stays whole), and `\#`
+/// is a `#` that does not ("C \# minor" is "C # minor"); blank lines are skipped (a
+/// byte-order mark at the start is dropped).
 pub fn parse_list(text: &str) -> Vec<String> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     text.lines()
-        .map(|l| strip_comment(l).trim())
+        .map(strip_comment)
+        .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
-        .map(String::from)
         .collect()
 }
 
-/// `line` without its `#` comment: from a `#` at its start or after whitespace.
-pub(crate) fn strip_comment(line: &str) -> &str {
+/// `line` without its `#` comment (from a `#` at its start or after whitespace), with each
+/// `\#` read as a `#` that starts no comment.
+pub(crate) fn strip_comment(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
     let mut previous = None;
-    for (i, c) in line.char_indices() {
-        if c == '#' && previous.is_none_or(char::is_whitespace) {
-            return &line[..i];
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' && chars.peek() == Some(&'#') {
+            chars.next();
+            out.push('#');
+            previous = Some('#');
+            continue;
         }
+        if c == '#' && previous.is_none_or(char::is_whitespace) {
+            break;
+        }
+        out.push(c);
         previous = Some(c);
     }
-    line
+    out
 }
 
 /// A built-in class list (`imagenet`, `cifar10`, `cifar100`), with the CLIP authors' names.
@@ -136,12 +149,16 @@ impl Templates {
 }
 
 /// How [`Clip::zero_shot_classifier_with`] works.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct ClassifierOptions {
     /// Cut prompts longer than the context instead of failing.
     pub truncate: bool,
     /// Where to keep classifiers between runs ([`default_cache_dir`]); `None`: no cache.
     pub cache_dir: Option<PathBuf>,
+    /// Set (by a Ctrl-C handler, say) to stop the computation between two model calls: the
+    /// classes done are kept in the cache, and the call fails with
+    /// [`ClipError::Interrupted`].
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// Labels as a user gives them, parsed: what [`Labels::parse`] made of the spec, and what
@@ -155,8 +172,10 @@ pub struct Labels {
 }
 
 impl Labels {
-    /// Reads labels from a spec: a file with one label per line (`#` starts a comment), a
-    /// built-in class list (`imagenet`, `cifar10`, …), or a comma-separated list. A name that
+    /// Reads labels from a spec: a file with one label per line (read by [`parse_list`]: ` #`
+    /// starts a comment, `\#` is a `#`), a built-in class list (`imagenet`, `cifar10`, …), or
+    /// a comma-separated list. A label given twice is a warning, except in a built-in list
+    /// (ImageNet's, as published, names "missile" and "sunglasses" twice). A name that
     /// looks like a file (a label-file extension, or a path into an existing folder) but is
     /// not one is refused rather than read as one label; "AC/DC" is a label.
     pub fn parse(spec: &str) -> Result<Labels, ClipError> {
@@ -165,6 +184,7 @@ impl Labels {
         if path.is_dir() {
             return Err(invalid(format!("label file {spec} is a directory")));
         }
+        let builtin = !path.is_file() && builtin_classes(spec).is_some();
         let labels: Vec<String> = if path.is_file() {
             let text = std::fs::read_to_string(path).map_err(|error| ClipError::Io {
                 path: spec.to_string(),
@@ -203,20 +223,17 @@ impl Labels {
                 twice.push(l);
             }
         }
-        if !twice.is_empty() {
+        // A built-in list's duplicates are its authors' (ImageNet's "missile" and
+        // "sunglasses" name two classes each): nothing the user can fix, documented instead.
+        if !twice.is_empty() && !builtin {
             let names = twice.iter().map(|l| format!("{l:?}")).collect::<Vec<_>>();
             let (names, are) = match names.len() {
                 1 => (names[0].clone(), "is"),
                 _ => (names.join(", "), "are"),
             };
-            let whose = if builtin_classes(spec).is_some() && !path.is_file() {
-                format!(" in the built-in {spec} list (as its authors published it)")
-            } else {
-                String::new()
-            };
             warnings.push(format!(
-                "{names} {are} given more than once{whose}: the copies share a probability, and \
-                 the first of them always wins"
+                "{names} {are} given more than once: each copy is scored and shown on its own, \
+                 with the same probability, so together they take a larger share than one label"
             ));
         }
         if labels.len() == 1 {
@@ -276,25 +293,30 @@ impl Clip {
         truncate: bool,
     ) -> Result<Vec<Vec<f32>>, ClipError> {
         let mut out = Vec::with_capacity(classes.len());
-        self.compute_classifier(classes, templates, truncate, &mut |rows| {
+        self.compute_classifier(classes, templates, truncate, None, &mut |rows| {
             out.extend_from_slice(rows)
         })?;
         Ok(out)
     }
 
     /// Computes the classifier rows of `classes`, a few classes per model call (about a batch
-    /// of prompts), handing each call's rows to `done` as they come.
+    /// of prompts), handing each call's rows to `done` as they come. Before each call, `stop`
+    /// is looked at: when it is set, the computation ends there (`Ok(false)`).
     fn compute_classifier<S: AsRef<str>>(
         &self,
         classes: &[S],
         templates: &Templates,
         truncate: bool,
+        stop: Option<&AtomicBool>,
         done: &mut dyn FnMut(&[Vec<f32>]),
-    ) -> Result<(), ClipError> {
+    ) -> Result<bool, ClipError> {
         let per_class = templates.as_slice().len();
         // Whole classes per call, about a batch of prompts each.
         let classes_per_call = (self.batch_size / per_class).max(1);
         for group in classes.chunks(classes_per_call) {
+            if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                return Ok(false);
+            }
             let prompts: Vec<String> = group
                 .iter()
                 .flat_map(|c| templates.prompts(c.as_ref()))
@@ -318,7 +340,7 @@ impl Clip {
                 .collect();
             done(&rows);
         }
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -333,7 +355,14 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("classifiers"))
 }
 
-const MAGIC: &[u8; 8] = b"CLIPZS1\n";
+/// The magic of a classifier file: the key, the rows, and a blake3 checksum of all that
+/// before it, so damage is noticed (version 1 files, without the checksum, are computed again
+/// once).
+const MAGIC: &[u8; 8] = b"CLIPZS2\n";
+/// The magic of the files of earlier versions: the same layout, without the checksum.
+const MAGIC_V1: &[u8; 8] = b"CLIPZS1\n";
+/// The length of a blake3 checksum.
+const CHECKSUM: usize = 32;
 
 /// Separates the classes, and the templates, inside a cache key.
 const KEY_SEP: char = '\u{1f}';
@@ -342,34 +371,91 @@ fn u32_at(b: &[u8], i: usize) -> Option<usize> {
     Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize)
 }
 
-/// A cache file's key and the bytes after it; `None` if it is not a cache file.
+/// A cache file's key and the bytes after it (the checksum included); `None` if it is not a
+/// cache file of this version or the one before.
 fn split_key(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
-    let rest = bytes.strip_prefix(MAGIC)?;
+    let rest = bytes
+        .strip_prefix(MAGIC)
+        .or_else(|| bytes.strip_prefix(MAGIC_V1))?;
     let key_len = u32_at(rest, 0)?;
     Some((rest.get(4..4 + key_len)?, &rest[4 + key_len..]))
 }
 
-fn read_cached(path: &Path, key: &str) -> Option<Vec<Vec<f32>>> {
-    let bytes = std::fs::read(path).ok()?;
-    let (stored_key, body) = split_key(&bytes)?;
+/// What a classifier file holds for a key.
+#[derive(Debug, PartialEq)]
+enum Cached {
+    /// The rows, checked against the file's checksum.
+    Rows(Vec<Vec<f32>>),
+    /// No file (or none that can be read).
+    Missing,
+    /// The file of another key whose name is the same (a hash collision): replaced.
+    OtherKey,
+    /// A file of an earlier version, without a checksum: computed again once.
+    Old,
+    /// A damaged file, and what is wrong with it.
+    Damaged(String),
+}
+
+/// Checks a classifier file's bytes against its checksum: why it is damaged, if it is.
+fn check(bytes: &[u8]) -> Result<(), String> {
+    if bytes.starts_with(MAGIC_V1) {
+        return Ok(());
+    }
+    if !bytes.starts_with(MAGIC) {
+        return Err("not a classifier file".into());
+    }
+    let Some(body_len) = bytes.len().checked_sub(CHECKSUM) else {
+        return Err("cut short".into());
+    };
+    if blake3::hash(&bytes[..body_len]).as_bytes() != &bytes[body_len..] {
+        return Err("its checksum does not match its content".into());
+    }
+    Ok(())
+}
+
+fn read_cached(path: &Path, key: &str) -> Cached {
+    // A file that cannot be read (none yet, or its folder is a file) is computed; writing it
+    // then says what is wrong, if anything.
+    let Ok(bytes) = std::fs::read(path) else {
+        return Cached::Missing;
+    };
+    if let Err(why) = check(&bytes) {
+        return Cached::Damaged(why);
+    }
+    if bytes.starts_with(MAGIC_V1) {
+        return Cached::Old;
+    }
+    let Some((stored_key, body)) = split_key(&bytes[..bytes.len() - CHECKSUM]) else {
+        return Cached::Damaged("its header is cut short".into());
+    };
     if stored_key != key.as_bytes() {
-        return None;
+        return Cached::OtherKey;
     }
-    let (rows, dim) = (u32_at(body, 0)?, u32_at(body, 4)?);
-    let data = body.get(8..)?;
-    if rows == 0 || dim == 0 || data.len() != rows * dim * 4 {
-        return None;
+    let (Some(rows), Some(dim)) = (u32_at(body, 0), u32_at(body, 4)) else {
+        return Cached::Damaged("its header is cut short".into());
+    };
+    let data = &body[8.min(body.len())..];
+    if rows == 0 || dim == 0 || Some(data.len()) != rows.checked_mul(dim * 4) {
+        return Cached::Damaged(format!(
+            "{} bytes of embeddings for {rows} classes of {dim} values",
+            data.len()
+        ));
     }
-    let values: Vec<f32> = data
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    Some(values.chunks_exact(dim).map(<[f32]>::to_vec).collect())
+    Cached::Rows(
+        data.chunks_exact(dim * 4)
+            .map(|row| {
+                row.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            })
+            .collect(),
+    )
 }
 
 fn write_cached(path: &Path, key: &str, rows: &[Vec<f32>]) -> std::io::Result<()> {
     let dim = rows.first().map_or(0, Vec::len);
-    let mut bytes = Vec::with_capacity(MAGIC.len() + 12 + key.len() + rows.len() * dim * 4);
+    let mut bytes =
+        Vec::with_capacity(MAGIC.len() + 12 + key.len() + rows.len() * dim * 4 + CHECKSUM);
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&(key.len() as u32).to_le_bytes());
     bytes.extend_from_slice(key.as_bytes());
@@ -378,6 +464,8 @@ fn write_cached(path: &Path, key: &str, rows: &[Vec<f32>]) -> std::io::Result<()
     for v in rows.iter().flatten() {
         bytes.extend_from_slice(&v.to_le_bytes());
     }
+    let checksum = blake3::hash(&bytes);
+    bytes.extend_from_slice(checksum.as_bytes());
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -406,9 +494,10 @@ fn write_atomically(
     result
 }
 
-/// The magic of a classifier being computed: rows are appended as they are computed, so an
-/// interrupted computation goes on where it stopped.
-const PARTIAL_MAGIC: &[u8; 8] = b"CLIPZP1\n";
+/// The magic of a classifier being computed: rows are appended as they are computed, each
+/// followed by a blake3 checksum of its number and values, so an interrupted computation goes
+/// on where it stopped and a damaged row is computed again rather than used.
+const PARTIAL_MAGIC: &[u8; 8] = b"CLIPZP2\n";
 
 /// The file of the classifier at `path` while it is computed.
 fn partial_path(path: &Path) -> PathBuf {
@@ -424,11 +513,30 @@ fn partial_header(key: &str, dim: usize) -> Vec<u8> {
     bytes
 }
 
-/// What a partial file holds: its key, the embedding size, and the rows done.
-type Partial<'a> = (&'a [u8], usize, Vec<Vec<f32>>);
+/// The checksum of row `index` of a partial file.
+fn row_checksum(index: usize, values: &[u8]) -> blake3::Hash {
+    let mut h = blake3::Hasher::new();
+    h.update(&(index as u64).to_le_bytes());
+    h.update(values);
+    h.finalize()
+}
 
-/// The key and the whole rows of a partial file (a row cut short by an interruption is left
-/// out); `None` if it is not one.
+/// What a partial file holds.
+#[derive(Debug)]
+struct Partial<'a> {
+    /// Its key.
+    key: &'a [u8],
+    /// The embedding size.
+    dim: usize,
+    /// The rows done, each checked against its checksum.
+    rows: Vec<Vec<f32>>,
+    /// Whether whole rows follow the good ones whose checksum does not match (damage, as
+    /// opposed to the last row cut short by an interruption, which is dropped silently).
+    damaged: bool,
+}
+
+/// The key and the good rows of a partial file: those before the first row that is cut
+/// short (by an interruption) or whose checksum does not match; `None` if it is not one.
 fn split_partial(bytes: &[u8]) -> Option<Partial<'_>> {
     let rest = bytes.strip_prefix(PARTIAL_MAGIC)?;
     let key_len = u32_at(rest, 0)?;
@@ -438,15 +546,27 @@ fn split_partial(bytes: &[u8]) -> Option<Partial<'_>> {
     if dim == 0 {
         return None;
     }
-    let rows = data
-        .chunks_exact(dim * 4)
-        .map(|row| {
-            row.chunks_exact(4)
+    let mut rows = Vec::new();
+    let mut damaged = false;
+    for (i, record) in data.chunks_exact(dim * 4 + CHECKSUM).enumerate() {
+        let (values, checksum) = record.split_at(dim * 4);
+        if row_checksum(i, values).as_bytes() != checksum {
+            damaged = true;
+            break;
+        }
+        rows.push(
+            values
+                .chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        })
-        .collect();
-    Some((key, dim, rows))
+                .collect(),
+        );
+    }
+    Some(Partial {
+        key,
+        dim,
+        rows,
+        damaged,
+    })
 }
 
 /// Progress kept on disk while a classifier is computed: the rows done so far, appended to
@@ -455,18 +575,18 @@ fn split_partial(bytes: &[u8]) -> Option<Partial<'_>> {
 struct PartialFile {
     path: PathBuf,
     file: std::fs::File,
+    /// Rows in the file.
+    rows: usize,
 }
 
+/// A partial file opened by [`PartialFile::open`], with the rows it held.
+type Opened = (PartialFile, Vec<Vec<f32>>, Option<String>);
+
 impl PartialFile {
-    /// Opens the partial file of `key` for appending, after the `rows` it holds for it (read
-    /// here, at most `max`); a stale or corrupt one is started afresh. `Ok(None)` when another
-    /// run holds it.
-    fn open(
-        path: PathBuf,
-        key: &str,
-        dim: usize,
-        max: usize,
-    ) -> std::io::Result<Option<(PartialFile, Vec<Vec<f32>>)>> {
+    /// Opens the partial file of `key` for appending, after the good `rows` it holds for it
+    /// (read here, at most `max`); a stale one is started afresh, a damaged one is cut before
+    /// its first damaged row (and a warning says so). `Ok(None)` when another run holds it.
+    fn open(path: PathBuf, key: &str, dim: usize, max: usize) -> std::io::Result<Option<Opened>> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -484,26 +604,52 @@ impl PartialFile {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
         let header = partial_header(key, dim);
-        let mut rows = match split_partial(&bytes) {
-            Some((k, d, rows)) if k == key.as_bytes() && d == dim => rows,
-            _ => Vec::new(),
+        let (mut rows, mut warning) = match split_partial(&bytes) {
+            Some(p) if p.key == key.as_bytes() && p.dim == dim => {
+                let warning = p.damaged.then(|| {
+                    format!(
+                        "{} (the label embeddings of an interrupted run) is damaged after {} \
+                         classes; the rest is computed again",
+                        path.display(),
+                        p.rows.len()
+                    )
+                });
+                (p.rows, warning)
+            }
+            _ => (Vec::new(), None),
         };
-        rows.truncate(max);
-        // Cut what follows the whole rows (a row half written when the run was stopped).
-        file.set_len((header.len() + rows.len() * dim * 4) as u64)?;
+        if rows.len() > max {
+            rows.truncate(max);
+            warning = None;
+        }
+        // Cut what follows the good rows (a row half written when the run was stopped).
+        file.set_len((header.len() + rows.len() * (dim * 4 + CHECKSUM)) as u64)?;
         file.seek(std::io::SeekFrom::Start(0))?;
         file.write_all(&header)?;
         file.seek(std::io::SeekFrom::End(0))?;
-        Ok(Some((PartialFile { path, file }, rows)))
+        let n = rows.len();
+        Ok(Some((
+            PartialFile {
+                path,
+                file,
+                rows: n,
+            },
+            rows,
+            warning,
+        )))
     }
 
     fn append(&mut self, rows: &[Vec<f32>]) -> std::io::Result<()> {
-        let bytes: Vec<u8> = rows
-            .iter()
-            .flatten()
-            .flat_map(|v| v.to_le_bytes())
-            .collect();
-        self.file.write_all(&bytes)
+        let mut bytes = Vec::new();
+        for (i, row) in rows.iter().enumerate() {
+            let start = bytes.len();
+            bytes.extend(row.iter().flat_map(|v| v.to_le_bytes()));
+            let checksum = row_checksum(self.rows + i, &bytes[start..]);
+            bytes.extend_from_slice(checksum.as_bytes());
+        }
+        self.file.write_all(&bytes)?;
+        self.rows += rows.len();
+        Ok(())
     }
 
     /// Deletes the file (the classifier is complete, or the progress cannot be kept).
@@ -557,12 +703,16 @@ impl Clip {
     /// when given (see [`default_cache_dir`]): a second call with the same checkpoint, engine
     /// options, classes and templates reads the file instead of running the text tower. While
     /// the classes are computed, each model call's rows are appended to a partial file beside
-    /// it, so a run that is interrupted (Ctrl-C, a crash) or fails is continued by the next
-    /// from where it stopped. An unreadable, stale or corrupt entry is recomputed and
-    /// rewritten; a failure to write the cache does not fail the call: it is told in
-    /// [`Classifier::warnings`] and nothing is left behind. `progress` is called with the
-    /// number of classes done, those read from an interrupted run first (the 1000 ImageNet
-    /// classes with 80 templates are 80,000 prompts).
+    /// it, so a run that is interrupted (Ctrl-C, a crash, `options.stop`) or fails is
+    /// continued by the next from where it stopped. Both files carry blake3 checksums: a
+    /// damaged entry (or a damaged row of a partial file) is never used but computed again and
+    /// rewritten, with a warning in [`Classifier::warnings`] naming the file; an entry of an
+    /// earlier version (without checksum) is computed again once. A failure to write the
+    /// cache does not fail the call: it is told in the warnings and nothing is left behind.
+    /// `progress` is called with the number of classes done, those read from an interrupted
+    /// run first (the 1000 ImageNet classes with 80 templates are 80,000 prompts). When
+    /// `options.stop` is set the call fails with [`ClipError::Interrupted`], saying how many
+    /// classes are kept for the next call.
     pub fn zero_shot_classifier_with<S: AsRef<str>>(
         &self,
         classes: &[S],
@@ -571,6 +721,9 @@ impl Clip {
         progress: &mut dyn FnMut(usize),
     ) -> Result<Classifier, ClipError> {
         let truncate = options.truncate;
+        let stop = options.stop.as_deref();
+        let stopped = || stop.is_some_and(|s| s.load(Ordering::SeqCst));
+        let total = classes.len();
         let computed = |rows: Vec<Vec<f32>>, cached: usize, warnings: Vec<String>| Classifier {
             rows,
             cached,
@@ -581,11 +734,19 @@ impl Clip {
             .as_deref()
             .and_then(|dir| Some((dir, self.classifier_key(classes, templates, truncate)?)));
         let Some((cache_dir, key)) = key else {
-            let mut rows = Vec::with_capacity(classes.len());
-            self.compute_classifier(classes, templates, truncate, &mut |done| {
-                rows.extend_from_slice(done);
-                progress(done.len());
-            })?;
+            let mut rows = Vec::with_capacity(total);
+            let complete =
+                self.compute_classifier(classes, templates, truncate, stop, &mut |done| {
+                    rows.extend_from_slice(done);
+                    progress(done.len());
+                })?;
+            if !complete || stopped() {
+                return Err(ClipError::Interrupted {
+                    done: rows.len(),
+                    total,
+                    kept_in: None,
+                });
+            }
             return Ok(computed(rows, 0, Vec::new()));
         };
         let path = cache_dir.join(format!(
@@ -593,41 +754,84 @@ impl Clip {
             fnv1a(key.as_bytes(), FNV_OFFSET)
         ));
         let dim = self.embedding_dim();
-        if let Some(rows) = read_cached(&path, &key) {
-            if rows.len() == classes.len() && rows[0].len() == dim {
-                return Ok(computed(rows, classes.len(), Vec::new()));
+        let mut warnings = Vec::new();
+        let mut damaged = None;
+        match read_cached(&path, &key) {
+            Cached::Rows(rows) if rows.len() == total && rows[0].len() == dim => {
+                return Ok(computed(rows, total, Vec::new()))
             }
+            Cached::Rows(rows) => {
+                damaged = Some(format!(
+                    "{} classes of {} values where {total} of {dim} belong",
+                    rows.len(),
+                    rows[0].len()
+                ))
+            }
+            Cached::Damaged(why) => damaged = Some(why),
+            Cached::Old => tracing::info!(
+                "{} was written by an earlier version (without a checksum): computing it again",
+                path.display()
+            ),
+            Cached::Missing | Cached::OtherKey => {}
         }
         // The progress is kept when it can be; when it cannot (a read-only or full disk),
         // the final write below fails too and says so.
-        let (mut partial, mut rows) =
-            match PartialFile::open(partial_path(&path), &key, dim, classes.len()) {
-                Ok(Some((file, rows))) => (Some(file), rows),
-                Ok(None) => (None, Vec::new()),
-                Err(e) => {
-                    tracing::debug!("cannot keep progress in {}: {e}", path.display());
-                    let _ = std::fs::remove_file(partial_path(&path));
-                    (None, Vec::new())
-                }
-            };
+        let (mut partial, mut rows) = match PartialFile::open(partial_path(&path), &key, dim, total)
+        {
+            Ok(Some((file, rows, warning))) => {
+                warnings.extend(warning);
+                (Some(file), rows)
+            }
+            Ok(None) => (None, Vec::new()),
+            Err(e) => {
+                tracing::debug!("cannot keep progress in {}: {e}", path.display());
+                let _ = std::fs::remove_file(partial_path(&path));
+                (None, Vec::new())
+            }
+        };
         let resumed = rows.len();
         if resumed > 0 {
             progress(resumed);
         }
-        self.compute_classifier(&classes[resumed..], templates, truncate, &mut |done| {
-            rows.extend_from_slice(done);
-            if let Some(file) = partial.as_mut() {
-                if let Err(e) = file.append(done) {
-                    tracing::debug!("cannot keep progress in {}: {e}", file.path.display());
-                    if let Some(file) = partial.take() {
-                        file.remove();
+        let complete = self.compute_classifier(
+            &classes[resumed..],
+            templates,
+            truncate,
+            stop,
+            &mut |done| {
+                rows.extend_from_slice(done);
+                if let Some(file) = partial.as_mut() {
+                    if let Err(e) = file.append(done) {
+                        tracing::debug!("cannot keep progress in {}: {e}", file.path.display());
+                        if let Some(file) = partial.take() {
+                            file.remove();
+                        }
                     }
                 }
-            }
-            progress(done.len());
-        })?;
-        let mut warnings = Vec::new();
-        if let Err(e) = write_cached(&path, &key, &rows) {
+                progress(done.len());
+            },
+        )?;
+        if !complete {
+            return Err(ClipError::Interrupted {
+                done: rows.len(),
+                total,
+                kept_in: partial.map(|file| file.path.display().to_string()),
+            });
+        }
+        let written = write_cached(&path, &key, &rows);
+        if let Some(why) = damaged {
+            let rewritten = if written.is_ok() {
+                " and rewrote the file"
+            } else {
+                ""
+            };
+            warnings.push(format!(
+                "the label embeddings cached in {} were damaged ({why}): computed them \
+                 again{rewritten}",
+                path.display()
+            ));
+        }
+        if let Err(e) = &written {
             warnings.push(format!(
                 "cannot keep the label embeddings in {} ({e}); they were computed, not cached",
                 path.display()
@@ -635,6 +839,15 @@ impl Clip {
         }
         if let Some(file) = partial {
             file.remove();
+        }
+        // Stopped while the last classes were computed: they are all kept, and the caller
+        // still asked to stop.
+        if stopped() {
+            return Err(ClipError::Interrupted {
+                done: total,
+                total,
+                kept_in: written.is_ok().then(|| path.display().to_string()),
+            });
         }
         Ok(computed(rows, resumed, warnings))
     }
@@ -671,6 +884,10 @@ pub struct CacheEntry {
     /// For a classifier whose computation was interrupted (a `.classifier.partial` file, which
     /// the next run that needs it continues), how many classes are done.
     pub partial: Option<usize>,
+    /// Why the entry cannot be used as it is (damaged, unreadable, or written by an earlier
+    /// version); the next run that needs it computes it again (for a partial file, what
+    /// follows its good rows). `None` for a good entry.
+    pub problem: Option<String>,
 }
 
 /// The classifiers kept in `cache_dir` (see [`default_cache_dir`]), in file name order. A
@@ -700,14 +917,34 @@ pub fn cache_entries(cache_dir: &Path) -> Result<Vec<CacheEntry>, ClipError> {
             let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
             let content = std::fs::read(&path).unwrap_or_default();
             let is_partial = path.extension().is_some_and(|e| e == "partial");
-            let (key, partial) = if is_partial {
+            let (key, partial, problem) = if is_partial {
                 match split_partial(&content) {
-                    Some((k, _, rows)) => (String::from_utf8(k.to_vec()).ok(), Some(rows.len())),
-                    None => (None, Some(0)),
+                    Some(p) => (
+                        String::from_utf8(p.key.to_vec()).ok(),
+                        Some(p.rows.len()),
+                        p.damaged.then(|| {
+                            format!(
+                                "damaged after {} classes: those are kept, the rest computed again",
+                                p.rows.len()
+                            )
+                        }),
+                    ),
+                    None => (
+                        None,
+                        Some(0),
+                        Some("not a classifier file: computed afresh".to_string()),
+                    ),
                 }
             } else {
+                let problem = match check(&content) {
+                    Err(why) => Some(format!("damaged: {why}")),
+                    Ok(()) if content.starts_with(MAGIC_V1) => {
+                        Some("written by an earlier version, without a checksum".to_string())
+                    }
+                    Ok(()) => None,
+                };
                 let key = split_key(&content).and_then(|(k, _)| String::from_utf8(k.to_vec()).ok());
-                (key, None)
+                (key, None, problem)
             };
             let field = |name: &str| {
                 key.as_deref().and_then(|k| {
@@ -726,6 +963,7 @@ pub fn cache_entries(cache_dir: &Path) -> Result<Vec<CacheEntry>, ClipError> {
                 classes: classes.len(),
                 templates: field("templates").map_or(0, |t| t.split(KEY_SEP).count()),
                 sample: classes.into_iter().take(3).collect(),
+                problem: problem.or_else(|| key.is_none().then(|| "unreadable".to_string())),
                 partial,
             }
         })
@@ -788,6 +1026,10 @@ mod tests {
         assert_eq!(
             parse_list("cat  # the animal\nC#\nsharp\t#x\n#\n a#b #c"),
             ["cat", "C#", "sharp", "a#b"]
+        );
+        assert_eq!(
+            parse_list("\\# hashtag\nsay \\#1 # why\nback\\slash\n"),
+            ["# hashtag", "say #1", "back\\slash"]
         );
     }
 }
@@ -861,21 +1103,25 @@ mod spec_tests {
         assert_eq!(
             w,
             [
-                "\"a\", \"b\" are given more than once: the copies share a probability, and the \
-              first of them always wins"
+                "\"a\", \"b\" are given more than once: each copy is scored and shown on its \
+                 own, with the same probability, so together they take a larger share than one \
+                 label"
             ]
         );
-        let w = Labels::parse("imagenet").unwrap().warnings;
-        assert_eq!(w.len(), 1);
-        assert!(
-            w[0].starts_with("\"missile\", \"sunglasses\" are given more than once in the built-in imagenet list"),
-            "{w:?}"
-        );
+        // A built-in list's duplicates are its authors': no warning the user cannot act on.
+        let imagenet = Labels::parse("imagenet").unwrap();
+        assert_eq!(imagenet.labels.len(), 1000);
+        assert_eq!(imagenet.warnings, Vec::<String>::new());
         std::fs::write(&f, "cat # a comment\ndog\n").unwrap();
         assert_eq!(
             Labels::parse(f.to_str().unwrap()).unwrap().labels,
             ["cat", "dog"]
         );
+        // `\#` keeps a " #" in a label; the same names in a file of one's own are warned of.
+        std::fs::write(&f, "C \\# minor  # the key\nmissile\nmissile\n").unwrap();
+        let parsed = Labels::parse(f.to_str().unwrap()).unwrap();
+        assert_eq!(parsed.labels, ["C # minor", "missile", "missile"]);
+        assert_eq!(parsed.warnings.len(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -23,10 +23,11 @@ pub fn run(args: &CacheArgs) -> anyhow::Result<ExitCode> {
                 &json!({"cache": dir.display().to_string(), "removed": files, "bytes": bytes}),
             )?;
         } else {
+            // Files, not classifiers: an interrupted one is a file too.
             writeln!(
                 out,
-                "removed {files} cached classifier{} ({}) from {}",
-                if files == 1 { "" } else { "s" },
+                "removed {} of label embeddings ({}) from {}",
+                output::count(files, "file"),
                 human_bytes(bytes),
                 dir.display()
             )?;
@@ -41,7 +42,7 @@ pub fn run(args: &CacheArgs) -> anyhow::Result<ExitCode> {
             .map(|e| {
                 json!({"file": e.path.display().to_string(), "bytes": e.bytes, "model": e.model,
                        "classes": e.classes, "templates": e.templates, "first_classes": e.sample,
-                       "partial": e.partial})
+                       "partial": e.partial, "problem": e.problem})
             })
             .collect();
         output::json_line(
@@ -50,50 +51,64 @@ pub fn run(args: &CacheArgs) -> anyhow::Result<ExitCode> {
         )?;
     } else {
         let total: u64 = entries.iter().map(|e| e.bytes).sum();
+        let unusable = entries.iter().filter(|e| e.problem.is_some()).count();
+        let interrupted = entries
+            .iter()
+            .filter(|e| e.problem.is_none() && e.partial.is_some())
+            .count();
+        let complete = entries.len() - unusable - interrupted;
+        let mut counts = vec![output::count(complete, "cached classifier")];
+        if interrupted > 0 {
+            counts.push(format!("{interrupted} interrupted"));
+        }
+        if unusable > 0 {
+            counts.push(format!("{unusable} unusable"));
+        }
         writeln!(
             out,
-            "{}: {} cached classifier{}, {}",
+            "{}: {}, {}",
             dir.display(),
-            entries.len(),
-            if entries.len() == 1 { "" } else { "s" },
+            counts.join(", "),
             human_bytes(total)
         )?;
         for e in &entries {
-            if let (Some(done), true) = (e.partial, e.classes > 0) {
+            let size = human_bytes(e.bytes);
+            let shape = format!(
+                "{} x {}",
+                output::count(e.classes, "class"),
+                output::count(e.templates, "template")
+            );
+            if let (Some(problem), Some(_)) = (&e.problem, e.partial) {
                 writeln!(
                     out,
-                    "  {:>9}  {} of {} classes x {} templates, interrupted (continued when next needed)  {}",
-                    human_bytes(e.bytes),
-                    done,
-                    e.classes,
-                    e.templates,
-                    e.model
-                )?;
-                continue;
-            }
-            if e.classes == 0 {
-                writeln!(
-                    out,
-                    "  {:>9}  unreadable entry {} (recomputed when next needed)",
-                    human_bytes(e.bytes),
+                    "  {size:>9}  interrupted entry {} ({problem}, when next needed)",
                     e.path.display()
                 )?;
-                continue;
+            } else if let Some(problem) = &e.problem {
+                writeln!(
+                    out,
+                    "  {size:>9}  unusable entry {} ({problem}; computed again when next needed)",
+                    e.path.display()
+                )?;
+            } else if let Some(done) = e.partial {
+                writeln!(
+                    out,
+                    "  {size:>9}  {done} of {shape}, interrupted (continued when next needed)  {}",
+                    e.model
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "  {size:>9}  {shape} ({}{})  {}",
+                    e.sample.join(", "),
+                    if e.classes > e.sample.len() {
+                        ", …"
+                    } else {
+                        ""
+                    },
+                    e.model
+                )?;
             }
-            writeln!(
-                out,
-                "  {:>9}  {} classes x {} templates ({}{})  {}",
-                human_bytes(e.bytes),
-                e.classes,
-                e.templates,
-                e.sample.join(", "),
-                if e.classes > e.sample.len() {
-                    ", …"
-                } else {
-                    ""
-                },
-                e.model
-            )?;
         }
     }
     out.flush()?;

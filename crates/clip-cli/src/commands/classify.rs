@@ -49,16 +49,23 @@ pub fn build_classifier(
     truncate: bool,
     quiet: bool,
 ) -> anyhow::Result<Vec<Vec<f32>>> {
+    let cache_dir = (!args.no_cache)
+        .then(clip::zeroshot::default_cache_dir)
+        .flatten();
+    // Ctrl-C stops between model calls, so the classes done are kept (with a cache) and
+    // the run says how far it got.
+    let ctrl_c = output::stop_on_ctrl_c();
     let options = clip::ClassifierOptions {
         truncate,
-        cache_dir: (!args.no_cache)
-            .then(clip::zeroshot::default_cache_dir)
-            .flatten(),
+        cache_dir,
+        stop: ctrl_c.as_ref().map(|g| g.flag.clone()),
     };
     let bar = output::bar(labels.len() as u64, quiet, "embedding labels");
     let classifier =
-        model.zero_shot_classifier_with(labels, templates, &options, &mut |n| bar.inc(n as u64))?;
+        model.zero_shot_classifier_with(labels, templates, &options, &mut |n| bar.inc(n as u64));
     bar.finish_and_clear();
+    drop(ctrl_c);
+    let classifier = classifier?;
     for w in &classifier.warnings {
         eprintln!("warning: {w}");
     }

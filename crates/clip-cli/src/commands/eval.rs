@@ -163,9 +163,11 @@ fn zeroshot(args: &EvalZeroShotArgs) -> anyhow::Result<ExitCode> {
         "model": model.name(),
         "dataset": test.root.display().to_string(),
         "labels": classes.labels.len(),
-        "class_folders": test.classes.iter().zip(&classes.folder_label).map(|(c, &l)| json!({
-            "folder": c.name, "label": classes.labels[l], "images": c.images.len(),
-        })).collect::<Vec<_>>(),
+        "class_folders": test.classes.iter().zip(&classes.folder_label).zip(&test_x.folders)
+            .map(|((c, &l), n)| json!({
+                "folder": c.name, "label": classes.labels[l], "images": n.images,
+                "skipped": n.skipped,
+            })).collect::<Vec<_>>(),
         "empty_class_folders": empty,
         "templates": templates.as_slice(),
         "images": zero_shot.images,
@@ -186,17 +188,12 @@ fn zeroshot(args: &EvalZeroShotArgs) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(
             out,
-            "{}: {} images in {} classes ({} labels, {} template{})",
+            "{}: {} in {} ({}, {})",
             test.root.display(),
-            zero_shot.images,
-            test.classes.len(),
-            classes.labels.len(),
-            templates.as_slice().len(),
-            if templates.as_slice().len() == 1 {
-                ""
-            } else {
-                "s"
-            }
+            output::count(zero_shot.images, "image"),
+            output::count(test.classes.len(), "class"),
+            output::count(classes.labels.len(), "label"),
+            output::count(templates.as_slice().len(), "template"),
         )?;
         if !test_x.failed.is_empty() {
             writeln!(out, "unreadable images skipped: {}", test_x.failed.len())?;
@@ -305,6 +302,9 @@ fn retrieval(args: &EvalRetrievalArgs) -> anyhow::Result<ExitCode> {
         model.evaluate_retrieval(&captions, &ks, args.truncate, &mut |n| bar.inc(n as u64))?;
     bar.finish_and_clear();
     report_failures(&report.failed, "an image and its captions", &bar);
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
     let mut out = output::stdout();
     if args.json {
         output::json_line(
@@ -318,10 +318,10 @@ fn retrieval(args: &EvalRetrievalArgs) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(
             out,
-            "{}: {} images, {} captions{}",
+            "{}: {}, {}{}",
             args.captions.display(),
-            report.images,
-            report.captions,
+            output::count(report.images, "image"),
+            output::count(report.captions, "caption"),
             if report.failed.is_empty() {
                 String::new()
             } else {

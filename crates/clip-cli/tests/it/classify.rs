@@ -294,10 +294,12 @@ fn label_embeddings_are_cached_between_runs() {
     );
 }
 
-/// Warnings read `warning: …` like every other message: the duplicate names of the built-in
-/// ImageNet list (once, all of them), and a library's log warning (a checkpoint without
-/// preprocessor_config.json); no tracing-style `WARN` line. An inline comment in a label file
-/// is not part of the label.
+/// Warnings read `warning: …` like every other message: labels given twice in a file of
+/// one's own (once, all of them, saying what the output shows: each copy on its own line with
+/// the same probability), and a library's log warning (a checkpoint without
+/// preprocessor_config.json); no tracing-style `WARN` line. The built-in ImageNet list, whose
+/// published names repeat "missile" and "sunglasses", gives no warning the user cannot act
+/// on. An inline comment in a label file is not part of the label; `\#` keeps a `#`.
 #[test]
 fn warnings_are_plain_and_comments_are_dropped() {
     let context = TestContext::new();
@@ -315,13 +317,34 @@ fn warnings_are_plain_and_comments_are_dropped() {
         "-q",
     ]));
     assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+    let tmp = temp_dir();
+    let twice = tmp.path().join("twice.txt");
+    std::fs::write(&twice, "cat\nC \\# minor  # a key, not a comment\ncat\n").unwrap();
+    let o = run(&mut context.clip(&[
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        twice.to_str().unwrap(),
+        "-m",
+        OPENAI,
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         stderr(&o),
-        "warning: \"missile\", \"sunglasses\" are given more than once in the built-in imagenet \
-         list (as its authors published it): the copies share a probability, and the first of \
-         them always wins\n"
+        "warning: \"cat\" is given more than once: each copy is scored and shown on its own, \
+         with the same probability, so together they take a larger share than one label\n"
     );
-    let tmp = temp_dir();
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let cats: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("cat: "))
+        .collect();
+    assert_eq!(cats.len(), 2, "{out}");
+    assert_eq!(cats[0], cats[1], "the copies have the same probability");
+    assert!(lines.iter().any(|l| l.starts_with("C # minor: ")), "{out}");
     let model = tmp.path().join("model");
     std::fs::create_dir(&model).unwrap();
     for f in std::fs::read_dir(fixture(OPENAI)).unwrap() {
@@ -358,4 +381,154 @@ fn warnings_are_plain_and_comments_are_dropped() {
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(sorted, ["cat", "dog"]);
+}
+
+/// A label cache entry damaged on disk (bytes overwritten inside its rows, as the user trial
+/// did) is noticed: a warning names the file, the classes are computed again (the same
+/// output as `--no-cache`), and the file is rewritten, so the next run reads it silently.
+#[test]
+fn a_damaged_label_cache_entry_is_recomputed_with_a_warning() {
+    let context = TestContext::new();
+    let args = [
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        "imagenet",
+        "--templates",
+        "none",
+        "-k",
+        "3",
+        "-m",
+        OPENAI,
+    ];
+    let classify = |extra: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(extra);
+        let o = run(&mut context.clip(&all));
+        assert!(o.status.success(), "{}", stderr(&o));
+        (stdout(&o), stderr(&o))
+    };
+    let (first, _) = classify(&[]);
+    let dir = context.home.path().join("clip-cache/classifiers");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let good = std::fs::read(&file).unwrap();
+    let mut bytes = good.clone();
+    let at = bytes.len() - 32 - 40_000;
+    bytes[at..at + 8].copy_from_slice(&[0x7f; 8]);
+    std::fs::write(&file, &bytes).unwrap();
+    let listed = context.ok(&["cache"]);
+    assert!(
+        listed.contains("0 cached classifiers, 1 unusable")
+            && listed.contains("damaged: its checksum does not match its content"),
+        "{listed}"
+    );
+    let (second, warned) = classify(&[]);
+    assert_eq!(
+        warned,
+        format!(
+            "warning: the label embeddings cached in {} were damaged (its checksum does not \
+             match its content): computed them again and rewrote the file\n",
+            file.display()
+        )
+    );
+    assert_eq!(second, first);
+    assert_eq!(classify(&["--no-cache"]).0, first);
+    assert_eq!(std::fs::read(&file).unwrap(), good, "the file is repaired");
+    assert_eq!(classify(&[]), (first, String::new()));
+}
+
+/// Ctrl-C while the label embeddings are computed stops the run with exit code 130 and says
+/// how many classes are kept; `clip cache` counts the entry as interrupted, not as a cached
+/// classifier; the next run continues from there and prints what a run from scratch prints.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_embedding_labels_says_what_is_kept() {
+    let context = TestContext::new();
+    let tmp = temp_dir();
+    let labels = tmp.path().join("labels.txt");
+    let names: Vec<String> = (0..1500).map(|i| format!("thing number {i}")).collect();
+    std::fs::write(&labels, names.join("\n")).unwrap();
+    let args = [
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        labels.to_str().unwrap(),
+        "--templates",
+        "imagenet",
+        "-k",
+        "3",
+        "-m",
+        OPENAI,
+    ];
+    let mut child = context
+        .clip(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until some classes are kept, then press Ctrl-C.
+    let dir = context.home.path().join("clip-cache/classifiers");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let partial_size = || -> u64 {
+        std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().to_string_lossy().ends_with(".partial"))
+            .map(|e| e.metadata().map_or(0, |m| m.len()))
+            .sum()
+    };
+    while partial_size() < 64 * 1024 {
+        assert!(std::time::Instant::now() < deadline, "no progress kept");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(o.stdout.is_empty());
+    let kept: usize = err
+        .strip_prefix("interrupted: kept the label embeddings of ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!((1..1500).contains(&kept), "{err}");
+    assert!(
+        err.contains(" of 1500 classes in ")
+            && err.contains(".classifier.partial\n")
+            && err.ends_with("hint: run the same command again to continue where it stopped\n"),
+        "{err}"
+    );
+    let listed = context.ok(&["cache"]);
+    assert!(
+        listed.contains(": 0 cached classifiers, 1 interrupted, ")
+            && listed.contains(&format!(
+                "{kept} of 1500 classes x 80 templates, interrupted (continued when next needed)"
+            )),
+        "{listed}"
+    );
+    let o = run(context.clip(&args).env("CLIP_LOG", "info"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "continued the label embeddings of an interrupted run: {kept} of 1500 were done"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let mut fresh = args.to_vec();
+    fresh.push("--no-cache");
+    assert_eq!(stdout(&o), context.ok(&fresh));
+    let listed = context.ok(&["cache"]);
+    assert!(listed.contains(": 1 cached classifier, "), "{listed}");
 }

@@ -107,6 +107,22 @@ fn errors_are_explained_with_exit_code_2() {
         "./no-such-model",
     ]));
     assert!(stderr(&o).contains("hint: `clip models`"), "{}", stderr(&o));
+    // A folder passed as the index is named as a folder, with the way to index it.
+    let o = run(&mut context.clip(&["search", "dog", "--index", "photos/"]));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: photos/ is a folder, not an index file\n")
+            && err.contains("hint: --index (or CLIP_INDEX) names the index file itself")
+            && err.contains("clip index \"photos/\""),
+        "{err}"
+    );
+    let o = run(&mut context.clip(&["search", "dog", "--index", "none.sqlite"]));
+    assert!(
+        stderr(&o).starts_with("error: no index at none.sqlite\n"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -154,10 +170,23 @@ fn eval_and_index_inputs_that_are_wrong_say_so_early() {
     let csv = dir.join("c.csv");
     std::fs::write(&csv, "image,caption\na.png,\"unterminated\nb.png,more\n").unwrap();
     let c = csv.to_str().unwrap();
+    let unclosed = format!("error: {c}: line 2: a quote opens a field and is never closed");
     context.fails_with(
         &["eval", "retrieval", "--captions", c, "-m", OPENAI],
         2,
-        "spans lines",
+        &unclosed,
+    );
+    // On the last line, where the csv reader alone took it without a word.
+    std::fs::write(
+        &csv,
+        "image,caption\na/cat.png,a cat\na/horse.png,\"unterminated",
+    )
+    .unwrap();
+    let unclosed = format!("error: {c}: line 3: a quote opens a field and is never closed");
+    context.fails_with(
+        &["eval", "retrieval", "--captions", c, "-m", OPENAI],
+        2,
+        &unclosed,
     );
     let missing = [
         "eval",

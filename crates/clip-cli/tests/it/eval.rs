@@ -61,6 +61,22 @@ fn eval_zeroshot_reports_what_the_reference_computes() {
         .ends_with("broken.png"));
     assert_eq!(v["class_folders"][0]["folder"], "camera_man");
     assert_eq!(v["class_folders"][0]["label"], "a man with a camera");
+    // A folder's images are those evaluated, its support in the table; the unreadable one is
+    // counted apart (the user trial found 4 here, against a support of 3).
+    let shuttle = &v["class_folders"][5];
+    assert_eq!(shuttle["folder"], "n04266014");
+    assert_eq!(
+        (&shuttle["images"], &shuttle["skipped"]),
+        (&3.into(), &1.into())
+    );
+    for (folder, class) in v["class_folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(v["zero_shot"]["per_class"].as_array().unwrap())
+    {
+        assert_eq!(folder["images"], class["support"], "{folder}");
+    }
     // The files: the summary is the JSON printed; the confusion CSV is the reference's
     // matrix under the label names; the heat map is a PNG.
     let summary: serde_json::Value =
@@ -161,6 +177,26 @@ fn eval_retrieval_reports_recall_both_ways() {
     let recall = v["report"]["recall"].as_array().unwrap();
     assert_eq!(recall, g["retrieval"]["recall"].as_array().unwrap());
     assert_eq!(v["report"]["captions"], g["retrieval"]["captions"]);
+    assert_eq!(v["report"]["warnings"], serde_json::json!([]));
+    // A k as large as the number of images is 1 by definition: a warning says so.
+    let mut big = args.to_vec();
+    big.extend(["--recall-at", "1,15,50"]);
+    let o = run(&mut context.clip(&big));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("warning: recall@15 with 15 images is 1 by definition (text->image)\n")
+            && err.contains(
+                "warning: recall@50 with 15 images and 21 captions is 1 by definition, both ways\n"
+            )
+            && !err.contains("recall@1 "),
+        "{err}"
+    );
+    assert!(
+        stdout(&o).contains("\n50                1.0000        1.0000\n"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 /// Caption files with the headers of Hugging Face's ImageFolder (`file_name,text`) and of COCO

@@ -60,11 +60,32 @@ fn the_label_cache_is_listed_and_cleared() {
     let classifiers = cache.join("classifiers");
     std::fs::write(classifiers.join("0000000000000000.classifier"), "junk").unwrap();
     let listed = with_cache(&["cache"]);
-    assert!(listed.contains("unreadable entry"), "{listed}");
+    assert!(
+        listed.contains(": 1 cached classifier, 1 unusable, ")
+            && listed.contains("unusable entry")
+            && listed.contains("damaged: not a classifier file"),
+        "{listed}"
+    );
     std::fs::remove_file(classifiers.join("0000000000000000.classifier")).unwrap();
+    // One class and one template read in the singular.
+    with_cache(&[
+        "classify",
+        "photos/chelsea.png",
+        "--labels",
+        "cat",
+        "-m",
+        OPENAI,
+    ]);
+    let listed = with_cache(&["cache"]);
+    assert!(
+        listed.contains(": 2 cached classifiers, ")
+            && listed.contains("  1 class x 1 template (cat)  ")
+            && listed.contains("  4 classes x 1 template (cat, dog, car, …)  "),
+        "{listed}"
+    );
     let cleared = with_cache(&["cache", "--clear"]);
     assert!(
-        cleared.starts_with("removed 1 cached classifier "),
+        cleared.starts_with("removed 2 files of label embeddings "),
         "{cleared}"
     );
     assert!(with_cache(&["cache"]).contains("0 cached classifiers"));

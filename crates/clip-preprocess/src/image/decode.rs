@@ -647,9 +647,23 @@ fn map_image_error(
         other => ImageError::Malformed {
             source_name: source_name.to_string(),
             format: format.to_string(),
-            detail: other.to_string(),
+            detail: decoder_detail(&other.to_string()),
         },
     }
+}
+
+/// A decoder's error text as a user reads it: without the `Format error decoding Png: ` that
+/// the message already says, and with the PNG decoder's debug dumps of chunk types
+/// (`ChunkType { type: IDAT, critical: true, … }`) as the chunk's name (`IDAT`).
+fn decoder_detail(text: &str) -> String {
+    static PREFIX: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^Format error decoding [A-Za-z0-9]+: ").expect("a valid pattern")
+    });
+    static CHUNK: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"ChunkType \{ type: ([^,}]+)(, [^}]*)? \}").expect("a valid pattern")
+    });
+    let text = PREFIX.replace(text, "");
+    CHUNK.replace_all(&text, "$1").into_owned()
 }
 
 /// Converts to the mode Pillow would hold, with 8-bit samples (see the module docs).
@@ -749,6 +763,25 @@ fn plain_text(head: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The PNG decoder's debug dump of a chunk type reads as the chunk's name, and the
+    /// decoder's "Format error decoding Png: " is dropped (the message says "malformed PNG").
+    #[test]
+    fn decoder_errors_read_as_text() {
+        assert_eq!(
+            decoder_detail(
+                "Format error decoding Png: CRC error: expected 0x1267d145 have 0xed67d145 while \
+                 decoding ChunkType { type: IDAT, critical: true, private: false, reserved: \
+                 false, safecopy: false } chunk."
+            ),
+            "CRC error: expected 0x1267d145 have 0xed67d145 while decoding IDAT chunk."
+        );
+        assert_eq!(
+            decoder_detail("Chunk ChunkType { type: tRNS } must appear at most once."),
+            "Chunk tRNS must appear at most once."
+        );
+        assert_eq!(decoder_detail("no dumps here"), "no dumps here");
+    }
 
     #[test]
     fn unsupported_content_is_described() {

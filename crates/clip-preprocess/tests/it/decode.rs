@@ -73,6 +73,28 @@ fn files_that_are_no_image_say_what_they_are() {
     assert!(e.ends_with("the content is text: \"Shopping list\""), "{e}");
 }
 
+/// A PNG whose IDAT chunk fails its CRC says so in words: the chunk's name, not the
+/// decoder's debug dump of it (`ChunkType { type: IDAT, critical: true, … }`).
+#[test]
+fn a_png_with_a_bad_crc_names_the_chunk() {
+    let mut bytes = std::fs::read(fixture("photos/horse.png")).unwrap();
+    let at = bytes.windows(4).position(|w| w == b"IDAT").unwrap();
+    let len = u32::from_be_bytes(bytes[at - 4..at].try_into().unwrap()) as usize;
+    bytes[at + 4 + len] ^= 0xff;
+    let e = decode_bytes(&bytes).unwrap_err();
+    assert!(matches!(e, ImageError::Malformed { .. }), "{e:?}");
+    let e = e.to_string();
+    assert!(
+        e.contains("test-input.jpg: malformed PNG image: CRC error")
+            && e.ends_with("while decoding IDAT chunk."),
+        "{e}"
+    );
+    assert!(
+        !e.contains("ChunkType") && !e.contains("Format error"),
+        "{e}"
+    );
+}
+
 #[test]
 fn truncated_files_fail_cleanly_and_deterministically() {
     let files = [

@@ -182,6 +182,18 @@ pub struct LabelledFeatures {
     pub targets: Vec<usize>,
     /// The images that could not be read.
     pub failed: Vec<Failure>,
+    /// For each class folder of the dataset, in its order: how many of its images were
+    /// embedded (those counted in the accuracy), and how many could not be read.
+    pub folders: Vec<FolderCount>,
+}
+
+/// How many images of a class folder were embedded and how many skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FolderCount {
+    /// Images embedded: the class's support.
+    pub images: usize,
+    /// Images that could not be read, left out.
+    pub skipped: usize,
 }
 
 impl Clip {
@@ -200,10 +212,24 @@ impl Clip {
             .iter()
             .map(|&i| classes.folder_label[samples[i].1])
             .collect();
+        let mut folders: Vec<FolderCount> = dataset
+            .classes
+            .iter()
+            .map(|c| FolderCount {
+                images: 0,
+                skipped: c.images.len(),
+            })
+            .collect();
+        for &i in &embedded.kept {
+            let f = &mut folders[samples[i].1];
+            f.images += 1;
+            f.skipped -= 1;
+        }
         Ok(LabelledFeatures {
             features: embedded.features,
             targets,
             failed: embedded.failed,
+            folders,
         })
     }
 
@@ -274,10 +300,12 @@ impl Clip {
         let tokens = self.tokenize_all(&texts, truncate)?;
         let text_features = self.encode_text(&tokens)?;
         let caption_image: Vec<usize> = kept.iter().map(|&(i, _)| i).collect();
+        let images = embedded.features.len();
         Ok(RetrievalEval {
-            images: embedded.features.len(),
+            images,
             captions: kept.len(),
             recall: retrieval_recall(&embedded.features, &text_features, &caption_image, ks),
+            warnings: trivial_recalls(ks, images, kept.len()),
             failed: embedded.failed,
         })
     }
@@ -292,8 +320,35 @@ pub struct RetrievalEval {
     pub captions: usize,
     /// Recall at each k asked for.
     pub recall: Vec<Recall>,
+    /// Recalls that say nothing: a k at least the number of images (or captions), whose
+    /// recall is 1 by definition.
+    pub warnings: Vec<String>,
     /// Images that could not be read (left out with their captions).
     pub failed: Vec<Failure>,
+}
+
+/// A warning for each k whose recall is 1 by definition: text->image when k is at least the
+/// number of images, both ways when it is at least the number of captions too.
+pub fn trivial_recalls(ks: &[usize], images: usize, captions: usize) -> Vec<String> {
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    ks.iter()
+        .filter_map(|&k| {
+            if k >= images.max(captions) {
+                Some(format!(
+                    "recall@{k} with {} and {} is 1 by definition, both ways",
+                    plural(images, "image"),
+                    plural(captions, "caption")
+                ))
+            } else if k >= images {
+                Some(format!(
+                    "recall@{k} with {} is 1 by definition (text->image)",
+                    plural(images, "image")
+                ))
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// The confusion matrix as CSV: a header of predicted labels, then one row per true label.
@@ -435,6 +490,23 @@ mod tests {
         assert_eq!((w, h, rgb.len()), (192, 192, 192 * 192 * 3));
         assert_eq!(&rgb[..3], &plot::viridis(0.5));
         assert_eq!(&rgb[(2 * 48 * 192) * 3..][..3], &[128, 128, 128]);
+    }
+
+    #[test]
+    fn recalls_that_are_one_by_definition_are_told() {
+        assert_eq!(
+            trivial_recalls(&[1, 15, 20, 50], 15, 21),
+            [
+                "recall@15 with 15 images is 1 by definition (text->image)",
+                "recall@20 with 15 images is 1 by definition (text->image)",
+                "recall@50 with 15 images and 21 captions is 1 by definition, both ways",
+            ]
+        );
+        assert_eq!(
+            trivial_recalls(&[1], 1, 1),
+            ["recall@1 with 1 image and 1 caption is 1 by definition, both ways"]
+        );
+        assert!(trivial_recalls(&[1, 5, 10], 15, 21).is_empty());
     }
 
     #[test]

@@ -133,14 +133,63 @@ impl Canvas {
     }
 }
 
-/// The 8x8 glyph of `ch` (rows top to bottom, bit 0 the leftmost pixel); `?` for characters
-/// the font lacks.
+/// What a character the font lacks is drawn as: an empty box ("tofu"), so a missing glyph
+/// shows as missing rather than as a `?` that could be part of the name.
+const MISSING: [u8; 8] = [0x00, 0x7e, 0x42, 0x42, 0x42, 0x42, 0x7e, 0x00];
+
+/// The 8x8 glyph of `ch` (rows top to bottom, bit 0 the leftmost pixel) from the font's
+/// sets (ASCII, Latin-1, Greek, hiragana, box drawing, blocks and a few more); [`MISSING`]
+/// for characters it lacks (CJK ideographs among them: the SVG has every name in full).
 fn glyph(ch: char) -> [u8; 8] {
-    font8x8::BASIC_FONTS
+    if ch == ' ' {
+        return [0; 8];
+    }
+    let found = font8x8::BASIC_FONTS
         .get(ch)
         .or_else(|| font8x8::LATIN_FONTS.get(ch))
         .or_else(|| font8x8::GREEK_FONTS.get(ch))
-        .unwrap_or_else(|| font8x8::BASIC_FONTS.get('?').unwrap_or_default())
+        .or_else(|| font8x8::HIRAGANA_FONTS.get(ch))
+        .or_else(|| font8x8::BOX_FONTS.get(ch))
+        .or_else(|| font8x8::BLOCK_FONTS.get(ch))
+        .or_else(|| font8x8::MISC_FONTS.get(ch));
+    match found {
+        // A blank glyph for a visible character is a gap in the font, not a space.
+        Some(g) if g != [0; 8] || ch.is_whitespace() || ch.is_control() => g,
+        _ => MISSING,
+    }
+}
+
+/// `text` in lines of at most `max` characters, broken at spaces (a word longer than a line
+/// is cut across lines).
+fn wrap(text: &str, max: usize) -> Vec<String> {
+    let max = max.max(1);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let (len, word_len) = (line.chars().count(), word.chars().count());
+        if len > 0 && len + 1 + word_len <= max {
+            line.push(' ');
+            line.push_str(word);
+            continue;
+        }
+        if len > 0 {
+            lines.push(std::mem::take(&mut line));
+        }
+        let chars: Vec<char> = word.chars().collect();
+        let mut pieces = chars.chunks(max).peekable();
+        while let Some(piece) = pieces.next() {
+            let piece: String = piece.iter().collect();
+            if pieces.peek().is_some() {
+                lines.push(piece);
+            } else {
+                line = piece;
+            }
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// `label` cut to `max` characters, with `~` for what is cut.
@@ -178,12 +227,15 @@ fn axis_labels(labels: &[String], cell: usize) -> Vec<(usize, String)> {
         .collect()
 }
 
-/// The confusion matrix as a PNG picture: `title` above, the true classes down the left
-/// (axis "true class"), the predicted classes along the top ("predicted class"), and a colour
-/// scale on the right (the share of the true class's images, 0 to 1, and grey for classes
-/// without images). Names are drawn when the cells are at least 8 pixels (up to 96 classes);
-/// with more classes the axes carry class numbers, those of the per-class table's rows. Cells
-/// of 24 pixels or more show their count. Returns width, height and RGB pixels.
+/// The confusion matrix as a PNG picture: `title` above (wrapped to the picture's width,
+/// which the matrix and its labels set), the true classes down the left (axis "true class"),
+/// the predicted classes along the top ("predicted class"), and a colour scale on the right
+/// (the share of the true class's images, 0 to 1), with a legend for the grey rows of classes
+/// without images when there are any. Names are drawn when the cells are at least 8 pixels
+/// (up to 96 classes), cut to 24 characters, in an 8x8 font that lacks some scripts (CJK
+/// ideographs among them: such characters are drawn as an empty box; the SVG has every name
+/// in full); with more classes the axes carry class numbers, those of the per-class table's
+/// rows. Cells of 24 pixels or more show their count. Returns width, height and RGB pixels.
 pub fn confusion_picture(
     confusion: &[Vec<usize>],
     labels: &[String],
@@ -200,10 +252,9 @@ pub fn confusion_picture(
         .unwrap_or(0)
         * GLYPH;
     let pad = 6;
+    let line_h = GLYPH + 4;
     // Left: axis title (turned), a gap, the row labels, a gap, the matrix.
     let left = pad + GLYPH + pad + label_px + 4;
-    // Top: title, axis title, the column labels (turned), a gap, the matrix.
-    let top = pad + GLYPH + pad + GLYPH + pad + label_px + 4;
     // Right: the colour bar, its ticks and its title (turned).
     let bar_x = left + side + 3 * pad;
     let bar_w = 16;
@@ -211,20 +262,37 @@ pub fn confusion_picture(
     let scale_title = "share of the true class's images";
     let bar_h = side.max(scale_title.len() * GLYPH);
     let numbered = cell < GLYPH;
-    let footer = [
-        Some("grey row: a class without images".to_string()),
-        numbered.then(|| {
-            "classes numbered as the rows of the per-class table (the SVG names them)".to_string()
-        }),
-    ];
-    let footer: Vec<String> = footer.into_iter().flatten().collect();
-    let width = right.max(left + title.chars().count() * GLYPH + pad);
-    let height = top + bar_h.max(side) + pad + footer.len() * (GLYPH + 4) + pad;
+    let grey_rows = confusion.iter().any(|row| row.iter().sum::<usize>() == 0);
+    let grey_legend = "grey row: a class without images";
+    let footer: Vec<(bool, &str)> = [
+        grey_rows.then_some((true, grey_legend)),
+        numbered.then_some((
+            false,
+            "classes numbered as the rows of the per-class table (the SVG names them)",
+        )),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    // The width is the content's: the matrix with its labels and scale, and the footer; the
+    // title is wrapped to it (at least 32 characters a line).
+    let footer_px = footer
+        .iter()
+        .map(|&(swatch, text)| text.len() * GLYPH + if swatch { GLYPH + 4 } else { 0 })
+        .max()
+        .unwrap_or(0);
+    let width = right.max(left + footer_px + pad).max(2 * pad + 32 * GLYPH);
+    let title_lines = wrap(title, (width - 2 * pad) / GLYPH);
+    // Top: title, axis title, the column labels (turned), a gap, the matrix.
+    let axis_y = pad + title_lines.len() * line_h + pad - 4;
+    let top = axis_y + GLYPH + pad + label_px + 4;
+    let height = top + bar_h.max(side) + pad + footer.len() * line_h + pad;
     let mut canvas = Canvas::new(width, height, WHITE);
 
-    canvas.text(pad, pad, title, BLACK);
+    for (i, line) in title_lines.iter().enumerate() {
+        canvas.text(pad, pad + i * line_h, line, BLACK);
+    }
     let predicted = "predicted class";
-    let axis_y = pad + GLYPH + pad;
     let centre = |len: usize| (left + side / 2).saturating_sub(len * GLYPH / 2).max(left);
     canvas.text(centre(predicted.len()), axis_y, predicted, BLACK);
     let truth = "true class";
@@ -276,14 +344,14 @@ pub fn confusion_picture(
     canvas.text_up(scale_x, scale_bottom, scale_title, BLACK);
 
     let mut y = top + bar_h.max(side) + pad;
-    for line in &footer {
-        if line.starts_with("grey") {
+    for &(swatch, line) in &footer {
+        if swatch {
             canvas.fill(left, y, GLYPH, GLYPH, GREY);
             canvas.text(left + GLYPH + 4, y, line, BLACK);
         } else {
             canvas.text(left, y, line, BLACK);
         }
-        y += GLYPH + 4;
+        y += line_h;
     }
     (width as u32, height as u32, canvas.rgb)
 }
@@ -430,14 +498,16 @@ pub fn confusion_svg(confusion: &[Vec<usize>], labels: &[String], title: &str) -
         bar_x + 62,
         top + bar_h / 2
     );
-    let _ = writeln!(
-        s,
-        r#"<rect x="{left}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{}" font-size="12" dominant-baseline="central">grey row: a class without images</text>"#,
-        top + bar_h + 16,
-        hex(GREY),
-        left + 18,
-        top + bar_h + 22
-    );
+    if confusion.iter().any(|row| row.iter().sum::<usize>() == 0) {
+        let _ = writeln!(
+            s,
+            r#"<rect x="{left}" y="{}" width="12" height="12" fill="{}"/><text x="{}" y="{}" font-size="12" dominant-baseline="central">grey row: a class without images</text>"#,
+            top + bar_h + 16,
+            hex(GREY),
+            left + 18,
+            top + bar_h + 22
+        );
+    }
     s.push_str("</svg>\n");
     s
 }
@@ -497,6 +567,73 @@ mod tests {
             shorten("a very long class name indeed, longer", 10),
             "a very lo~"
         );
+    }
+
+    /// The user trial's picture: six classes under a long title. The title wraps to the
+    /// matrix's width instead of widening the picture (no blank half on the right), and the
+    /// grey legend shows only when a row is grey.
+    #[test]
+    fn the_picture_is_as_wide_as_its_content_and_has_a_legend_only_for_grey_rows() {
+        let title = "zero-shot confusion matrix: models/tiny-openai on eval/imagefolder/test \
+                     (15 images, top-1 0.0667)";
+        let labels: Vec<String> = [
+            "a man with a camera",
+            "coins",
+            "unicorn",
+            "tabby cat",
+            "horse",
+            "space shuttle",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut confusion = vec![vec![0, 0, 3, 0, 0, 0]; 6];
+        confusion[2] = vec![0; 6];
+        let (w, h, rgb) = confusion_picture(&confusion, &labels, title);
+        assert!(w < 600, "{w}x{h}");
+        // Some column of every 40 pixels across the picture holds ink or colour.
+        let column_used =
+            |x: usize| (0..h as usize).any(|y| rgb[(y * w as usize + x) * 3..][..3] != WHITE);
+        for x0 in (0..w as usize - 40).step_by(40) {
+            assert!(
+                (x0..x0 + 40).any(column_used),
+                "blank from x = {x0} in {w}x{h}"
+            );
+        }
+        let colours = |rgb: &[u8]| -> std::collections::HashSet<[u8; 3]> {
+            rgb.chunks(3).map(|p| [p[0], p[1], p[2]]).collect()
+        };
+        assert!(colours(&rgb).contains(&GREY));
+        confusion[2] = vec![0, 0, 1, 0, 0, 0];
+        let (w2, h2, rgb) = confusion_picture(&confusion, &labels, title);
+        assert!(!colours(&rgb).contains(&GREY), "a legend without grey rows");
+        assert_eq!(
+            (w2, h2 + (GLYPH as u32 + 4)),
+            (w, h),
+            "one footer line less"
+        );
+        assert_eq!(
+            wrap("aa bb cc dddddddddd e", 5),
+            ["aa bb", "cc", "ddddd", "ddddd", "e"]
+        );
+        assert_eq!(wrap("", 5), [""]);
+    }
+
+    /// Characters the font has are drawn (Latin-1, Greek, hiragana); those it lacks (CJK
+    /// ideographs) are an empty box, never a `?`.
+    #[test]
+    fn missing_glyphs_are_boxes() {
+        assert_eq!(glyph('日'), MISSING);
+        assert_eq!(glyph('猫'), MISSING);
+        for c in ['の', 'é', 'ñ', 'Ω', 'a'] {
+            assert!(glyph(c) != MISSING && glyph(c) != [0; 8], "{c}");
+        }
+        assert_ne!(glyph('?'), MISSING);
+        assert_eq!(glyph(' '), [0; 8]);
+        let labels: Vec<String> = ["日本の猫", "cat"].map(String::from).to_vec();
+        let (w, h, rgb) = confusion_picture(&[vec![1, 0], vec![0, 1]], &labels, "t");
+        assert_eq!(rgb.len(), (w * h * 3) as usize);
+        let svg = confusion_svg(&[vec![1, 0], vec![0, 1]], &labels, "t");
+        assert!(svg.contains(">日本の猫</text>"));
     }
 
     #[test]

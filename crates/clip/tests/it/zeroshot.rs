@@ -42,8 +42,8 @@ fn classifier_cache_hits_misses_and_repairs() {
     let templates = clip::Templates::builtin("cifar10").unwrap();
     let classes = ["cat", "dog"];
     let cached = clip::ClassifierOptions {
-        truncate: false,
         cache_dir: Some(cache.to_path_buf()),
+        ..Default::default()
     };
     let build = |templates: &clip::Templates| {
         model
@@ -72,6 +72,94 @@ fn classifier_cache_hits_misses_and_repairs() {
     cache_dir.close().unwrap();
 }
 
+/// A cache entry damaged on disk (bytes overwritten inside its rows, as the user trial did,
+/// or cut short) is never used: the call warns naming the file, computes the rows again and
+/// rewrites the file, which the next call reads. An entry of the earlier format, without a
+/// checksum, is computed again once, without a warning; the file name (the key) is the same.
+#[test]
+fn a_damaged_cache_entry_is_noticed_and_rewritten() {
+    let cache_dir = temp_dir();
+    let cache = cache_dir.path();
+    let model = Clip::from_dir(&fixture("models/tiny-openai"), Device::Cpu).unwrap();
+    let templates = clip::Templates::builtin("cifar10").unwrap();
+    let classes = ["cat", "dog", "horse"];
+    let options = clip::ClassifierOptions {
+        cache_dir: Some(cache.to_path_buf()),
+        ..Default::default()
+    };
+    let build = || {
+        model
+            .zero_shot_classifier_with(&classes, &templates, &options, &mut |_| {})
+            .unwrap()
+    };
+    let fresh = build();
+    let files = files_in(cache);
+    assert_eq!(files.len(), 1);
+    let file = &files[0];
+    let good = std::fs::read(file).unwrap();
+    type Damage = fn(&mut Vec<u8>);
+    let damages: [(&str, Damage); 3] = [
+        ("rows overwritten", |b| {
+            let at = b.len() - 32 - 40;
+            b[at..at + 8].copy_from_slice(&[0x7f; 8]);
+        }),
+        ("cut short", |b| b.truncate(b.len() - 100)),
+        ("checksum overwritten", |b| *b.last_mut().unwrap() ^= 1),
+    ];
+    for (what, damage) in damages {
+        let mut bytes = good.clone();
+        damage(&mut bytes);
+        std::fs::write(file, &bytes).unwrap();
+        let entries = clip::zeroshot::cache_entries(cache).unwrap();
+        assert!(
+            entries[0]
+                .problem
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("damaged"),
+            "{what}: {entries:?}"
+        );
+        let repaired = build();
+        assert_eq!(repaired.cached, 0, "{what}");
+        assert_eq!(repaired.rows, fresh.rows, "{what}");
+        assert_eq!(
+            repaired.warnings.len(),
+            1,
+            "{what}: {:?}",
+            repaired.warnings
+        );
+        let w = &repaired.warnings[0];
+        assert!(
+            w.contains(file.to_str().unwrap()) && w.contains("damaged") && w.contains("rewrote"),
+            "{what}: {w}"
+        );
+        assert_eq!(std::fs::read(file).unwrap(), good, "{what}: rewritten");
+        let again = build();
+        assert_eq!((again.cached, again.warnings.len()), (3, 0), "{what}");
+    }
+    // The earlier format: the same file without the checksum, under the same name.
+    let mut old = good.clone();
+    old.truncate(old.len() - 32);
+    old[..8].copy_from_slice(b"CLIPZS1\n");
+    std::fs::write(file, &old).unwrap();
+    let entries = clip::zeroshot::cache_entries(cache).unwrap();
+    assert!(
+        entries[0]
+            .problem
+            .as_deref()
+            .unwrap_or("")
+            .contains("earlier version"),
+        "{entries:?}"
+    );
+    assert_eq!(entries[0].classes, 3, "the old entry's key is still read");
+    let upgraded = build();
+    assert_eq!((upgraded.cached, upgraded.warnings.len()), (0, 0));
+    assert_eq!(upgraded.rows, fresh.rows);
+    assert_eq!(files_in(cache), files, "the same file name");
+    assert_eq!(std::fs::read(file).unwrap(), good);
+    assert_eq!(build().cached, 3);
+}
+
 fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -95,8 +183,8 @@ fn an_interrupted_classifier_is_continued() {
     let templates = clip::Templates::none();
     let classes = ["cat", "dog", "horse", "bird"];
     let options = clip::ClassifierOptions {
-        truncate: false,
         cache_dir: Some(cache.to_path_buf()),
+        ..Default::default()
     };
     let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut done = 0;
@@ -141,6 +229,109 @@ fn an_interrupted_classifier_is_continued() {
     assert_eq!(clip::zeroshot::clear_cache(cache).unwrap().0, 1);
 }
 
+/// `options.stop` (what Ctrl-C sets in the CLI) stops the computation before the next model
+/// call: the call fails with `Interrupted`, saying how many classes are kept and where; the
+/// next call continues. A row of the partial file damaged on disk is not used: the rows before
+/// it are kept, the rest computed again, with a warning naming the file.
+#[test]
+fn a_stopped_classifier_says_what_it_kept_and_damaged_rows_are_computed_again() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let cache_dir = temp_dir();
+    let cache = cache_dir.path();
+    let model = Clip::from_dir(&fixture("models/tiny-openai"), Device::Cpu)
+        .unwrap()
+        .with_batch_size(1);
+    let templates = clip::Templates::none();
+    let classes = ["cat", "dog", "horse", "bird", "fish"];
+    let stop = Arc::new(AtomicBool::new(false));
+    let options = clip::ClassifierOptions {
+        cache_dir: Some(cache.to_path_buf()),
+        stop: Some(stop.clone()),
+        ..Default::default()
+    };
+    let mut done = 0;
+    let e = model
+        .zero_shot_classifier_with(&classes, &templates, &options, &mut |n| {
+            done += n;
+            if done == 3 {
+                stop.store(true, Ordering::SeqCst);
+            }
+        })
+        .unwrap_err();
+    let partial = files_in(cache).pop().unwrap();
+    assert!(partial.to_str().unwrap().ends_with(".classifier.partial"));
+    match &e {
+        clip::ClipError::Interrupted {
+            done,
+            total,
+            kept_in,
+        } => {
+            assert_eq!((*done, *total), (3, 5));
+            assert_eq!(kept_in.as_deref(), partial.to_str());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(e.code(), "interrupted");
+    assert!(e
+        .to_string()
+        .starts_with("interrupted: kept the label embeddings of 3 of 5 classes in "));
+    // Damage the second row's values: the first is kept, the rest computed again.
+    let mut bytes = std::fs::read(&partial).unwrap();
+    // Each row: its values, then a 32-byte checksum.
+    let row = model.embedding_dim() * 4 + 32;
+    let header = bytes.len() - 3 * row;
+    bytes[header + row + 4] ^= 0x40;
+    std::fs::write(&partial, &bytes).unwrap();
+    let entries = clip::zeroshot::cache_entries(cache).unwrap();
+    assert_eq!(entries[0].partial, Some(1));
+    assert!(entries[0]
+        .problem
+        .as_deref()
+        .unwrap()
+        .starts_with("damaged after 1 classes"));
+    stop.store(false, Ordering::SeqCst);
+    let mut steps = Vec::new();
+    let resumed = model
+        .zero_shot_classifier_with(&classes, &templates, &options, &mut |n| steps.push(n))
+        .unwrap();
+    assert_eq!(resumed.cached, 1);
+    assert_eq!(steps, [1, 1, 1, 1, 1]);
+    assert_eq!(resumed.warnings.len(), 1, "{:?}", resumed.warnings);
+    assert!(
+        resumed.warnings[0].contains(partial.to_str().unwrap())
+            && resumed.warnings[0].contains("damaged after 1 classes"),
+        "{:?}",
+        resumed.warnings
+    );
+    let fresh = model
+        .zero_shot_classifier(&classes, &templates, false)
+        .unwrap();
+    for (a, b) in resumed.rows.iter().zip(&fresh) {
+        assert!(max_abs_diff(a, b) <= 1e-6);
+    }
+    // Without a cache nothing is kept, and the error says so.
+    stop.store(true, Ordering::SeqCst);
+    let no_cache = clip::ClassifierOptions {
+        stop: Some(stop.clone()),
+        ..Default::default()
+    };
+    let e = model
+        .zero_shot_classifier_with(&classes, &templates, &no_cache, &mut |_| {})
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            clip::ClipError::Interrupted {
+                done: 0,
+                total: 5,
+                kept_in: None
+            }
+        ),
+        "{e:?}"
+    );
+}
+
 /// A cache that cannot be written (its folder cannot be made here; a full disk fails the same
 /// way, see the unit test of the atomic write) gives the classifier all the same, with a
 /// warning, and leaves no file behind.
@@ -151,8 +342,8 @@ fn an_unwritable_cache_warns_and_leaves_nothing() {
     std::fs::write(&blocker, b"not a folder").unwrap();
     let model = Clip::from_dir(&fixture("models/tiny-openai"), Device::Cpu).unwrap();
     let options = clip::ClassifierOptions {
-        truncate: false,
         cache_dir: Some(blocker.join("cache")),
+        ..Default::default()
     };
     let c = model
         .zero_shot_classifier_with(
