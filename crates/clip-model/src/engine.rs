@@ -11,7 +11,7 @@ use candle_core::DType;
 use candle_nn::VarBuilder;
 
 use crate::candle::clip::{ClipTextModelWithProjection, ClipVisionModelWithProjection};
-use crate::checkpoint::{self, find_weights, WeightsFiles};
+use crate::checkpoint::{self, find_weights, FileStamp, WeightsFiles};
 use crate::config::{ClipConfig, ModelConfig};
 use crate::device::DeviceKind;
 use crate::error::ModelError;
@@ -95,6 +95,9 @@ struct Towers {
     source: Mutex<Option<VarBuilder<'static>>>,
     /// The weights files, as quoted in errors and logs.
     shown: String,
+    /// The weights files and how they were when loaded (`None` for random weights): a tower
+    /// is built only from the files the fingerprint was taken of.
+    files: Option<(WeightsFiles, Vec<FileStamp>)>,
     config: ModelConfig,
     options: EngineOptions,
     image: OnceLock<Arc<dyn ImageTower>>,
@@ -134,6 +137,19 @@ impl Towers {
         let vb = source
             .clone()
             .expect("the checkpoint is kept until both towers are built");
+        // Towers are read long after loading (a scan walks its folders first): files written
+        // since would give vectors the index records under the old fingerprint.
+        if let Some((_, stamp)) = &self.files {
+            if stamp.iter().any(FileStamp::written_in_place) {
+                return Err(ModelError::Weights {
+                    path: self.shown.clone(),
+                    detail: format!(
+                        "changed on disk since the model was loaded (before its {what} tower \
+                         was read)"
+                    ),
+                });
+            }
+        }
         let start = std::time::Instant::now();
         let tower = build(vb, &self.config, &self.options).map_err(|e| ModelError::Weights {
             path: self.shown.clone(),
@@ -245,6 +261,7 @@ impl Engine {
         };
         check_options(options).map_err(weights_error)?;
         let device = options.device.device()?;
+        let stamp = weights.stamp()?;
         let fingerprint = weights.fingerprint()?;
         let vb = weights.open(&device)?;
         let head = ScoreHead::clip(&vb).map_err(weights_error)?;
@@ -254,7 +271,7 @@ impl Engine {
             options,
             head,
             weights.shown(),
-            Some(fingerprint),
+            Some((fingerprint, weights.clone(), stamp)),
         ))
     }
 
@@ -283,12 +300,17 @@ impl Engine {
         options: &EngineOptions,
         head: ScoreHead,
         shown: String,
-        fingerprint: Option<String>,
+        files: Option<(String, WeightsFiles, Vec<FileStamp>)>,
     ) -> Engine {
+        let (fingerprint, files) = match files {
+            Some((fingerprint, weights, stamp)) => (Some(fingerprint), Some((weights, stamp))),
+            None => (None, None),
+        };
         Engine {
             towers: Arc::new(Towers {
                 source: Mutex::new(Some(vb)),
                 shown,
+                files,
                 config: config.clone(),
                 options: *options,
                 image: OnceLock::new(),
@@ -330,6 +352,15 @@ impl Engine {
     /// ([`WeightsFiles::fingerprint`]); `None` for random weights.
     pub fn weights_fingerprint(&self) -> Option<&str> {
         self.fingerprint.as_deref()
+    }
+
+    /// The weights files and how they were when loaded ([`WeightsFiles::stamp`]); `None` for
+    /// random weights.
+    pub fn weights_files(&self) -> Option<(&WeightsFiles, &[FileStamp])> {
+        self.towers
+            .files
+            .as_ref()
+            .map(|(files, stamp)| (files, stamp.as_slice()))
     }
 
     /// The checkpoint's configuration.

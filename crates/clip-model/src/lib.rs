@@ -21,7 +21,7 @@ pub mod head;
 pub mod tower;
 
 pub use candle::clip::ClipModel;
-pub use checkpoint::{find_weights, shard_names, WeightsFiles, WEIGHTS_FILE_NAMES};
+pub use checkpoint::{find_weights, shard_names, FileStamp, WeightsFiles, WEIGHTS_FILE_NAMES};
 pub use config::{Activation, ClipConfig, Family, ModelConfig, TextConfig, VisionConfig};
 pub use device::DeviceKind;
 pub use engine::{Backend, Engine, EngineOptions, LoadedTowers};

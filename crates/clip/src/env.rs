@@ -162,6 +162,16 @@ pub fn path(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// Where clip keeps what it can compute again: `$CLIP_CACHE_DIR`, else `$XDG_CACHE_HOME/clip`,
+/// else `~/.cache/clip`. An empty variable counts as unset (as XDG says), never as the current
+/// folder.
+pub fn cache_home() -> Option<PathBuf> {
+    get(CLIP_CACHE_DIR)
+        .map(PathBuf::from)
+        .or_else(|| get(XDG_CACHE_HOME).map(|d| PathBuf::from(d).join("clip")))
+        .or_else(|| get(HOME).map(|h| PathBuf::from(h).join(".cache/clip")))
+}
+
 /// Whether `name` holds a true value (`1`, `true`, `yes`, `on`, in any case).
 pub fn flag(name: &str) -> bool {
     text(name)

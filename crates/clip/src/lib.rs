@@ -92,6 +92,8 @@ pub struct Clip {
     dir: PathBuf,
     name: String,
     batch_size: usize,
+    /// The weights' fingerprint in the model's identity, once taken ([`Clip::identity`]).
+    weights_fingerprint: std::sync::OnceLock<String>,
 }
 
 impl Clip {
@@ -132,6 +134,7 @@ impl Clip {
             dir: PathBuf::new(),
             name: arch.to_string(),
             batch_size: DEFAULT_BATCH_SIZE,
+            weights_fingerprint: std::sync::OnceLock::new(),
         })
     }
 
@@ -173,6 +176,7 @@ impl Clip {
             dir: dir.to_path_buf(),
             name: dir.display().to_string(),
             batch_size: DEFAULT_BATCH_SIZE,
+            weights_fingerprint: std::sync::OnceLock::new(),
         })
     }
 

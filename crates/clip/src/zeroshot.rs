@@ -347,12 +347,7 @@ impl Clip {
 /// Where [`Clip::zero_shot_classifier_with`] keeps class embeddings by default:
 /// `$CLIP_CACHE_DIR`, else `$XDG_CACHE_HOME/clip`, else `~/.cache/clip`; then `classifiers`.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    // An empty variable counts as unset (as XDG says), never as the current folder.
-    let base = env::get(env::CLIP_CACHE_DIR)
-        .map(PathBuf::from)
-        .or_else(|| env::get(env::XDG_CACHE_HOME).map(|d| PathBuf::from(d).join("clip")))
-        .or_else(|| env::get(env::HOME).map(|h| PathBuf::from(h).join(".cache/clip")))?;
-    Some(base.join("classifiers"))
+    Some(env::cache_home()?.join("classifiers"))
 }
 
 /// The magic of a classifier file: the key, the rows, and a blake3 checksum of all that
@@ -475,7 +470,7 @@ fn write_cached(path: &Path, key: &str, rows: &[Vec<f32>]) -> std::io::Result<()
 /// Writes a file through a temporary file beside it, renamed into place, so that a reader
 /// never sees half a file; on any failure (a full disk included) the temporary file is
 /// removed and `path` is left as it was.
-fn write_atomically(
+pub(crate) fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> std::io::Result<()> {

@@ -350,8 +350,26 @@ fn weights_fine_tuned_in_place_are_refused_like_another_model() {
         ],
     );
     assert_eq!(s["embedded"], 1);
-    // Same names, shapes and file size; other values.
-    fine_tune_in_place(&model.join("model.safetensors"), 1e-3);
+    // The digest of the weights is taken once (the whole file is read) and kept with the
+    // files' stamps in the cache; the next run finds it there.
+    let digests = context.home.path().join("clip-cache/weights");
+    assert_eq!(std::fs::read_dir(&digests).unwrap().count(), 1);
+    let o = run(context
+        .clip_index(&index, &["index", "-q"])
+        .env("CLIP_LOG", "info"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("took the digest"), "{}", stderr(&o));
+    // Same names, shapes and file size; other values; even the modification time put back
+    // (as `touch -r` or a copy that keeps times does).
+    let weights = model.join("model.safetensors");
+    let mtime = std::fs::metadata(&weights).unwrap().modified().unwrap();
+    fine_tune_in_place(&weights, 1e-3);
+    std::fs::File::options()
+        .write(true)
+        .open(&weights)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
     for args in [&["index", "-q"][..], &["search", "a horse"]] {
         let o = run(&mut context.clip_index(&index, args));
         assert_eq!(o.status.code(), Some(2), "{args:?}");

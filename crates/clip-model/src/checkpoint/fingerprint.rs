@@ -12,17 +12,26 @@
 //! archive whose layout depends on how it was written) is fingerprinted as a file: its size,
 //! and its bytes whole up to 1 MiB, else [`FILE_WINDOWS`] windows spread over it.
 //!
+//! [`WeightsFiles::content_digest`] hashes every byte of every tensor (the same way: by name,
+//! whatever the files and their metadata), which reads the whole checkpoint: the photo index
+//! keys a model by it, computed once per change of the files ([`WeightsFiles::stamp`] says
+//! when they changed) and kept by the caller, so that no edit of the weights, however small,
+//! goes unnoticed. [`WeightsFiles::fingerprint`], the sampled one, costs milliseconds at every
+//! load and stands in where the digest cannot be taken.
+//!
 //! The scheme is part of every index's identity: changing it changes every fingerprint, so it
 //! is versioned ([`SCHEME`]) and must not change without a migration.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::WeightsFiles;
 use crate::error::ModelError;
 
 /// Named in the hash, so that another scheme can never give the same fingerprints.
 const SCHEME: &[u8] = b"clip weights fingerprint 1\0";
+/// Named in the hash of [`WeightsFiles::content_digest`].
+const DIGEST_SCHEME: &[u8] = b"clip weights digest 1\0";
 /// Tensors of at most this many bytes are hashed whole.
 const WHOLE: usize = 8 * 1024;
 /// How many windows of a larger tensor are hashed.
@@ -36,7 +45,102 @@ const FILE_WINDOWS: u64 = 256;
 /// The size of a file window, in bytes.
 const FILE_WINDOW: u64 = 4096;
 
+/// What a file looked like on disk: any write to it changes this (on Unix the inode's change
+/// time, which no tool can set back, is part of it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileStamp {
+    /// The file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub len: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    /// Inode change time, nanoseconds since the epoch (0 where there is none).
+    pub ctime_ns: i128,
+    /// Device and inode (0 where there are none): a file replaced by another is another.
+    pub inode: (u64, u64),
+}
+
+impl FileStamp {
+    /// Whether the file was written since this stamp, in place: the same file (device and
+    /// inode) with another size or times. A mapping of it sees the new bytes then; a file
+    /// replaced by another, or removed, leaves a mapping of the old one as it was.
+    pub fn written_in_place(&self) -> bool {
+        FileStamp::of(&self.path).is_ok_and(|now| now.inode == self.inode && now != *self)
+    }
+
+    fn of(path: &Path) -> std::io::Result<FileStamp> {
+        let meta = std::fs::metadata(path)?;
+        let mtime_ns = meta
+            .modified()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        #[cfg(unix)]
+        let (ctime_ns, inode) = {
+            use std::os::unix::fs::MetadataExt;
+            (
+                meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+                (meta.dev(), meta.ino()),
+            )
+        };
+        #[cfg(not(unix))]
+        let (ctime_ns, inode) = (0, (0, 0));
+        Ok(FileStamp {
+            path: path.to_path_buf(),
+            len: meta.len(),
+            mtime_ns,
+            ctime_ns,
+            inode,
+        })
+    }
+}
+
 impl WeightsFiles {
+    /// Each weights file's [`FileStamp`] now: equal stamps, unchanged files.
+    pub fn stamp(&self) -> Result<Vec<FileStamp>, ModelError> {
+        self.paths()
+            .iter()
+            .map(|p| {
+                FileStamp::of(p).map_err(|e| ModelError::Weights {
+                    path: p.display().to_string(),
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// A digest of every byte of the weights (see the module documentation), 32 hex digits:
+    /// reads the whole checkpoint.
+    pub fn content_digest(&self) -> Result<String, ModelError> {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(DIGEST_SCHEME);
+        match self {
+            WeightsFiles::Safetensors(files) => {
+                let mut tensors = Vec::new();
+                for path in files {
+                    let digests = tensor_digests(path).map_err(|detail| ModelError::Weights {
+                        path: path.display().to_string(),
+                        detail,
+                    })?;
+                    tensors.extend(digests);
+                }
+                tensors.sort_by(|a, b| a.0.cmp(&b.0));
+                for (name, info, digest) in &tensors {
+                    hash_tensor(&mut hasher, name, info, digest.as_bytes());
+                }
+            }
+            WeightsFiles::Pth(path) => {
+                std::fs::File::open(path)
+                    .and_then(|mut f| std::io::copy(&mut f, &mut hasher))
+                    .map_err(|e| ModelError::Weights {
+                        path: path.display().to_string(),
+                        detail: e.to_string(),
+                    })?;
+            }
+        }
+        Ok(hex16(hasher.finalize()))
+    }
+
     /// A fingerprint of the weights' content (see the module documentation), 32 hex digits.
     pub fn fingerprint(&self) -> Result<String, ModelError> {
         let mut hasher = blake3::Hasher::new();
@@ -50,12 +154,37 @@ impl WeightsFiles {
                 })?
             }
         }
-        let hash = hasher.finalize();
-        Ok(hash.as_bytes()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        Ok(hex16(hasher.finalize()))
     }
+}
+
+/// The first 16 bytes of a hash, in hex.
+fn hex16(hash: blake3::Hash) -> String {
+    hash.as_bytes()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Hashes one tensor: its name, type, shape, size and `bytes` (samples of its values, or a
+/// digest of them all).
+fn hash_tensor(
+    hasher: &mut blake3::Hasher,
+    name: &str,
+    info: &safetensors::tensor::TensorInfo,
+    bytes: &[u8],
+) {
+    hasher.update(name.as_bytes());
+    hasher.update(&[0]);
+    // The type's name, as the `safetensors` crate spells it (`F32`, `BF16`).
+    hasher.update(format!("{:?}", info.dtype).as_bytes());
+    hasher.update(&[0]);
+    for &d in &info.shape {
+        hasher.update(&(d as u64).to_le_bytes());
+    }
+    let (start, end) = info.data_offsets;
+    hasher.update(&((end - start) as u64).to_le_bytes());
+    hasher.update(bytes);
 }
 
 /// The most header bytes a safetensors file may have (as the `safetensors` crate allows).
@@ -75,25 +204,57 @@ fn safetensors(
     }
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, info, samples) in &tensors {
-        hasher.update(name.as_bytes());
-        hasher.update(&[0]);
-        // The type's name, as the `safetensors` crate spells it (`F32`, `BF16`).
-        hasher.update(format!("{:?}", info.dtype).as_bytes());
-        hasher.update(&[0]);
-        for &d in &info.shape {
-            hasher.update(&(d as u64).to_le_bytes());
-        }
-        let (start, end) = info.data_offsets;
-        hasher.update(&((end - start) as u64).to_le_bytes());
-        hasher.update(samples);
+        hash_tensor(hasher, name, info, samples);
     }
     Ok(())
 }
 
-/// Each tensor of a safetensors file, with the bytes of it that are hashed: all of them for a
-/// small one, else its windows, one after another. The file is read with plain reads (not
-/// mapped: nothing of it stays in the process's memory), in the order it lies.
-fn samples(path: &Path) -> Result<Vec<(String, safetensors::tensor::TensorInfo, Vec<u8>)>, String> {
+/// A tensor of a safetensors file: its name, what the header says of it, and bytes of it (or
+/// a digest of them).
+type Tensor<T> = (String, safetensors::tensor::TensorInfo, T);
+
+/// Each tensor of a safetensors file with a digest of all its bytes, read in the order they
+/// lie, a block at a time.
+fn tensor_digests(path: &Path) -> Result<Vec<Tensor<blake3::Hash>>, String> {
+    let (mut file, data_start, tensors) = tensors_of(path)?;
+    file.seek(SeekFrom::Start(data_start))
+        .map_err(|e| e.to_string())?;
+    let mut file = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut at = 0usize;
+    let mut out = Vec::with_capacity(tensors.len());
+    for (name, info) in tensors {
+        let (start, end) = info.data_offsets;
+        // Bytes between tensors (the header allows gaps) are no tensor's.
+        if start > at {
+            std::io::copy(
+                &mut (&mut file).take((start - at) as u64),
+                &mut std::io::sink(),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        let mut hasher = blake3::Hasher::new();
+        let copied = std::io::copy(&mut (&mut file).take((end - start) as u64), &mut hasher)
+            .map_err(|e| e.to_string())?;
+        if copied != (end - start) as u64 {
+            return Err(format!("{name} is cut short: the file ends within it"));
+        }
+        at = end.max(at);
+        out.push((name, info, hasher.finalize()));
+    }
+    Ok(out)
+}
+
+/// A safetensors file opened, where its tensors' bytes start, and its tensors (by where their
+/// bytes lie).
+type Header = (
+    std::fs::File,
+    u64,
+    Vec<(String, safetensors::tensor::TensorInfo)>,
+);
+
+/// The tensors a safetensors file's header lists, in the order their bytes lie, with the
+/// file and where their bytes start; the header is checked against the file's size.
+fn tensors_of(path: &Path) -> Result<Header, String> {
     let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let len = file.metadata().map_err(|e| e.to_string())?.len();
     let not_safetensors = |detail: &str| format!("not a safetensors file: {detail}");
@@ -122,10 +283,18 @@ fn samples(path: &Path) -> Result<Vec<(String, safetensors::tensor::TensorInfo, 
         .map(|(name, info)| (name, info.clone()))
         .collect();
     tensors.sort_by_key(|(_, info)| info.data_offsets);
+    Ok((file, 8 + n, tensors))
+}
+
+/// Each tensor of a safetensors file, with the bytes of it that are hashed: all of them for a
+/// small one, else its windows, one after another. The file is read with plain reads (not
+/// mapped: nothing of it stays in the process's memory), in the order it lies.
+fn samples(path: &Path) -> Result<Vec<Tensor<Vec<u8>>>, String> {
+    let (mut file, data_start, tensors) = tensors_of(path)?;
     let mut out = Vec::with_capacity(tensors.len());
     for (name, info) in tensors {
         let (start, end) = info.data_offsets;
-        let at = 8 + n + start as u64;
+        let at = data_start + start as u64;
         let size = end - start;
         let mut bytes = Vec::with_capacity(size.min(WINDOWS * WINDOW));
         let mut read = |offset: u64, len: usize| -> Result<(), String> {
@@ -230,6 +399,80 @@ mod tests {
         // A tensor renamed.
         write(&a, &[("w", big), ("c", small)], None);
         assert_ne!(fingerprint(&[&a]), fp);
+    }
+
+    fn digest(files: &[&Path]) -> String {
+        WeightsFiles::Safetensors(files.iter().map(|p| p.to_path_buf()).collect())
+            .content_digest()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_digest_sees_every_value_and_not_files_or_metadata() {
+        let tmp = clip_test_support::temp_dir();
+        let dir = tmp.path();
+        let big: Vec<f32> = (0..100_000).map(|i| i as f32).collect();
+        let small = vec![0.5f32; 10];
+        let a = dir.join("a.safetensors");
+        write(&a, &[("w", big.clone()), ("b", small.clone())], None);
+        let (fp, d) = (fingerprint(&[&a]), digest(&[&a]));
+        assert_eq!(d.len(), 32);
+        assert_ne!(d, fp, "two schemes, two hashes");
+        // The same tensors elsewhere, with other metadata, or split over two files.
+        let moved = dir.join("moved.safetensors");
+        write(
+            &moved,
+            &[("b", small.clone()), ("w", big.clone())],
+            Some(("format", "pt")),
+        );
+        let (s1, s2) = (dir.join("s1.safetensors"), dir.join("s2.safetensors"));
+        write(&s1, &[("w", big.clone())], None);
+        write(&s2, &[("b", small.clone())], None);
+        assert_eq!(
+            (digest(&[&moved]), digest(&[&s1, &s2])),
+            (d.clone(), d.clone())
+        );
+        // A thousand values in the middle of the big tensor, between the samples' windows:
+        // the sampled fingerprint cannot see it, the digest does.
+        let mut edited = big.clone();
+        for x in &mut edited[30_000..31_000] {
+            *x = -*x;
+        }
+        write(&a, &[("w", edited), ("b", small.clone())], None);
+        assert_eq!(fingerprint(&[&a]), fp);
+        assert_ne!(digest(&[&a]), d);
+    }
+
+    #[test]
+    fn a_stamp_tells_a_file_written_in_place_from_one_replaced() {
+        let tmp = clip_test_support::temp_dir();
+        let path = tmp.path().join("model.safetensors");
+        write(&path, &[("w", vec![1.0; 100])], None);
+        let files = WeightsFiles::Safetensors(vec![path.clone()]);
+        let stamp = files.stamp().unwrap();
+        assert_eq!(files.stamp().unwrap(), stamp);
+        assert!(!stamp[0].written_in_place());
+        // Written in place, same size: the same inode with other times.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x55;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &bytes))
+            .unwrap();
+        assert!(stamp[0].written_in_place());
+        assert_ne!(files.stamp().unwrap(), stamp);
+        // Replaced by another file (a rename over it) or removed: a mapping of the old one is
+        // as it was.
+        let stamp = files.stamp().unwrap();
+        let other = tmp.path().join("new.safetensors");
+        write(&other, &[("w", vec![2.0; 100])], None);
+        std::fs::rename(&other, &path).unwrap();
+        assert!(!stamp[0].written_in_place());
+        std::fs::remove_file(&path).unwrap();
+        assert!(!stamp[0].written_in_place());
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod keymap;
 #[cfg(test)]
 mod renamed;
 
+pub use fingerprint::FileStamp;
 use keymap::{mapped, KeyMap};
 
 /// Every layout other than transformers' own, in the order they are tried; a new layout is one

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use clip_model::{DeviceKind, Engine, LoadedTowers};
-use clip_test_support::{temp_dir, Goldens};
+use clip_test_support::{fine_tune_in_place, temp_dir, Goldens};
 use safetensors::SafeTensors;
 
 use crate::{ids, model_dir};
@@ -110,4 +110,41 @@ fn the_fingerprint_follows_the_weights_content() {
         .len();
     assert_eq!(before, after);
     assert_ne!(fingerprint(tmp.path()), original);
+}
+
+#[test]
+fn a_tower_is_not_read_from_weights_written_since_the_load() {
+    let g = Goldens::load("models/tiny-openai/goldens.safetensors");
+    let (ids, rows, eot) = ids(&g);
+    let expected = Engine::load(&model_dir("tiny-openai"), DeviceKind::Cpu)
+        .unwrap()
+        .text_features(&ids, rows, &eot)
+        .unwrap();
+    let tmp = temp_dir();
+    rewrite(tmp.path(), |_| true, |_, x| x);
+    // Replaced by another file (saved beside it and renamed over it): the mapping still holds
+    // the weights loaded, which are what the engine gives.
+    let engine = Engine::load(tmp.path(), DeviceKind::Cpu).unwrap();
+    let other = temp_dir();
+    rewrite(other.path(), |_| true, |_, x| x * 1.5);
+    std::fs::rename(
+        other.path().join("model.safetensors"),
+        tmp.path().join("model.safetensors"),
+    )
+    .unwrap();
+    assert_eq!(engine.text_features(&ids, rows, &eot).unwrap(), expected);
+    // Written in place (a fine-tune saved into the folder while a scan walks its photos): the
+    // tower read now would not be the weights fingerprinted at the load, so it is refused.
+    let engine = Engine::load(tmp.path(), DeviceKind::Cpu).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fine_tune_in_place(&tmp.path().join("model.safetensors"), 0.01);
+    let e = engine
+        .text_features(&ids, rows, &eot)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("changed on disk since the model was loaded") && e.contains("model.safetensors"),
+        "{e}"
+    );
+    assert!(!engine.loaded_towers().text);
 }

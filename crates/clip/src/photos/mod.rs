@@ -125,9 +125,9 @@ pub enum ModelMatch {
     /// The same model: the index recorded its fingerprint.
     Same,
     /// The index was made before fingerprints covered the weights' content, by a model of the
-    /// same configuration, weight file sizes and preprocessing: taken as the same (as those
-    /// versions did), and worth recording the content fingerprint for
-    /// ([`Index::set_fingerprint`]).
+    /// same configuration, weight file sizes and preprocessing: taken as the same when it
+    /// gives the vectors the index holds ([`ensure_compatible`] checks a few photos), and
+    /// worth recording the content fingerprint for ([`Index::set_fingerprint`]).
     Legacy,
     /// Another model, or other preprocessing or size: its vectors do not mix with the index's.
     Other,
@@ -159,11 +159,59 @@ pub fn ensure_compatible(
 ) -> Result<ModelMatch, ClipError> {
     let id = model.identity();
     match model_match(index, &id) {
+        ModelMatch::Legacy if !gives_the_indexed_vectors(index, model)? => {
+            Err(IndexError::mismatch(path, index.info(), &Clip::index_info_of(id)).into())
+        }
         ModelMatch::Other => {
             Err(IndexError::mismatch(path, index.info(), &Clip::index_info_of(id)).into())
         }
         matched => Ok(matched),
     }
+}
+
+/// How many photos [`gives_the_indexed_vectors`] embeds again.
+const LEGACY_CHECKS: usize = 3;
+
+/// The least cosine between a vector an index holds and the model's vector for the same
+/// unchanged photo for the model to count as the index's: another precision or backend
+/// stays above it, a fine-tuned model falls below.
+const LEGACY_MIN_COSINE: f32 = 0.995;
+
+/// Whether `model` gives the vectors `index` holds, for the first [`LEGACY_CHECKS`] photos (in
+/// path order) unchanged since they were indexed that can be read: a legacy fingerprint names
+/// a model only by its configuration and file sizes, which a fine-tune in place keeps. `true`
+/// when no photo can be checked (nothing tells the models apart then).
+fn gives_the_indexed_vectors(index: &Index, model: &Clip) -> Result<bool, ClipError> {
+    let mut paths: Vec<String> = index
+        .files()?
+        .into_iter()
+        .filter(|(_, f)| f.error.is_none())
+        .map(|(p, _)| p)
+        .collect();
+    paths.sort();
+    let mut checked = 0;
+    for path in paths.iter().map(Path::new) {
+        if checked == LEGACY_CHECKS {
+            break;
+        }
+        let Some(stored) = query::stored_embedding(index, path)? else {
+            continue;
+        };
+        let Ok(pixels) = model.load_image(path) else {
+            continue;
+        };
+        let got = model.encode_image(&[pixels])?;
+        let cosine = crate::cosine(&got[0], &stored);
+        if cosine < LEGACY_MIN_COSINE {
+            tracing::info!(
+                "{}: cosine {cosine:.4} between the indexed vector and this model's",
+                path.display()
+            );
+            return Ok(false);
+        }
+        checked += 1;
+    }
+    Ok(true)
 }
 
 /// Opens the index at `path` read-only with the model to search it: `model` when given,

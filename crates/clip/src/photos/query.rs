@@ -241,7 +241,7 @@ impl Clip {
 
 /// The stored embedding of the image file at `path`, if it is indexed and its size and
 /// modification time are those it was embedded with.
-fn stored_embedding(index: &Index, path: &Path) -> Result<Option<Vec<f32>>, ClipError> {
+pub(super) fn stored_embedding(index: &Index, path: &Path) -> Result<Option<Vec<f32>>, ClipError> {
     let Some(canonical) = path.canonicalize().ok() else {
         return Ok(None);
     };

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use clip::photos::{
-    model_match, open_for_search, Index, IndexError, IndexInfo, ModelMatch, Query, Scan,
-    ScanOptions,
+    ensure_compatible, model_match, open_for_search, Index, IndexError, IndexInfo, ModelMatch,
+    Query, Scan, ScanOptions,
 };
 use clip::{Clip, ClipError, Device, LoadedTowers};
 use clip_test_support::{copy_model, fine_tune_in_place, fixture, temp_dir};
@@ -129,6 +129,24 @@ fn an_index_of_the_sizes_only_fingerprint_opens_and_is_upgraded_by_a_scan() {
         model_match(&Index::open_existing(&path).unwrap(), &id),
         ModelMatch::Legacy
     );
+    // The sizes-only fingerprint cannot tell a fine-tune in place from its model; the photos'
+    // vectors can: a few are embedded again, and a model that gives others is refused.
+    let tuned_dir = tmp.path().join("tuned");
+    copy_model("tiny-openai", &tuned_dir);
+    fine_tune_in_place(&tuned_dir.join("model.safetensors"), 0.5);
+    let tuned = Clip::from_dir(&tuned_dir, Device::Cpu).unwrap();
+    let existing = Index::open_read_only(&path).unwrap();
+    assert_eq!(
+        model_match(&existing, &tuned.identity()),
+        ModelMatch::Legacy
+    );
+    let e = ensure_compatible(&existing, &tuned, &path).unwrap_err();
+    assert!(is_mismatch(&e), "{e}");
+    assert_eq!(
+        ensure_compatible(&existing, &clip, &path).unwrap(),
+        ModelMatch::Legacy
+    );
+    drop(existing);
     // Searched with its model as it is (read-only: not upgraded).
     let (index, _) = open_for_search(&path, Some(model.to_str().unwrap()), load).unwrap();
     assert_eq!(index.info().fingerprint, id.legacy_fingerprint);
