@@ -155,6 +155,27 @@ impl Folders {
     }
 }
 
+/// Patterns to leave out of one run ([`find_duplicates_except`]), checked, each a path
+/// resolved as [`resolve_pattern`](crate::walk::resolve_pattern) resolves one (relative to
+/// the working folder when it names nothing under `folders`, the folders compared). Returns
+/// the patterns as resolved, and what they leave out.
+pub fn run_excludes(
+    patterns: &[String],
+    folders: &[PathBuf],
+) -> Result<(Vec<String>, Excludes), ClipError> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let folders: Vec<String> = folders
+        .iter()
+        .filter_map(|f| f.to_str().map(String::from))
+        .collect();
+    let resolved: Vec<String> = patterns
+        .iter()
+        .map(|p| crate::walk::resolve_pattern(p, &folders, &cwd))
+        .collect();
+    let excludes = Excludes::new(&resolved, false)?;
+    Ok((resolved, excludes))
+}
+
 /// Copies into `into` the rows of `from` at or under `folders` (each file's size, time, hash,
 /// vector or failure), so that a scan of `into` reads only what `from` does not hold up to
 /// date. Returns how many files were copied. Both must hold the same model's vectors.

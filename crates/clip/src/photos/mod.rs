@@ -38,7 +38,7 @@ use crate::{env, Clip, ClipError, ModelId};
 pub use clip_index::search::dot;
 pub use clip_index::{
     content_hash, is_under, Change, Exclusions, FileState, Forgotten, Hash, Hit, Index, IndexError,
-    IndexInfo, Status, Vectors, WriteLock, DEFAULT_MAX_DELETE_SHARE, KEEP_REMOVED_DAYS,
+    IndexInfo, Refusal, Status, Vectors, WriteLock, DEFAULT_MAX_DELETE_SHARE, KEEP_REMOVED_DAYS,
 };
 pub use query::{search, Query, QueryTerm, QueryVector, SearchResults};
 pub use scan::{canonical_roots, ScanOptions, ScanProgress, ScanReport};
