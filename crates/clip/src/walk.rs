@@ -171,10 +171,13 @@ impl Excludes {
     /// The pattern that leaves out the name `name` or the path `relative` (to the root), if
     /// any.
     fn glob_match(&self, name: &str, relative: &str) -> Option<&str> {
-        if let Some(&i) = self.names.matches(name).first() {
+        // `is_match` first: most entries match nothing, and `matches` allocates.
+        if self.names.is_match(name) {
+            let i = self.names.matches(name)[0];
             return Some(&self.name_patterns[i]);
         }
-        if let Some(&i) = self.relative.matches(relative).first() {
+        if self.relative.is_match(relative) {
+            let i = self.relative.matches(relative)[0];
             return Some(&self.relative_patterns[i]);
         }
         None

@@ -284,31 +284,33 @@ impl Clip {
         let all = roots.clone();
         roots.retain(|r| !all.iter().any(|o| o != r && clip_index::is_under(r, o)));
         let index_roots = index.status()?.roots;
-        // Each root's base: the outermost folder of the index (or of this scan) holding it,
+        // A folder's base: the outermost folder of the index (or of this scan) holding it,
         // which the exclusions' relative patterns start from.
-        let bases: Vec<String> = roots
-            .iter()
-            .map(|r| {
-                index_roots
-                    .iter()
-                    .chain(&roots)
-                    .filter(|o| *o == r || is_under(r, o))
-                    .min_by_key(|o| o.len())
-                    .unwrap_or(r)
-                    .clone()
-            })
-            .collect();
+        let base_of = |r: &String| {
+            index_roots
+                .iter()
+                .chain(&roots)
+                .filter(|o| *o == r || is_under(r, o))
+                .min_by_key(|o| o.len())
+                .unwrap_or(r)
+                .clone()
+        };
+        let bases: Vec<String> = roots.iter().map(base_of).collect();
         // The exclusions: checked before anything is read, stored once the scan may go on.
         let plan = plan_exclusions(index, options, &roots, &index_roots)?;
         let excludes = &plan.excludes;
-        // A folder the exclusions leave out is refused: what it holds would be dropped again
-        // by the next scan of the folder above.
-        for (root, base) in roots.iter().zip(&bases) {
-            if let Some(pattern) = excludes.covering(base, root) {
+        // A folder the exclusions leave out is refused (also one given with a folder above
+        // it): what it holds would be dropped again by the next scan of the folder above. A
+        // folder of the index inside another is walked with it (a rescan of the index's
+        // folders must not stop at one that an earlier version let in).
+        let nested_index_root = |r: &String| !roots.contains(r) && index_roots.contains(r);
+        for root in all.iter().filter(|r| !nested_index_root(r)) {
+            let base = base_of(root);
+            if let Some(pattern) = excludes.covering(&base, root) {
                 return Err(ClipError::ExcludedFolder {
                     folder: root.clone(),
                     pattern: pattern.to_string(),
-                    root: base.clone(),
+                    root: base,
                     default: crate::walk::is_default_exclude(pattern)
                         && !plan.patterns.iter().any(|p| p == pattern),
                 });

@@ -360,7 +360,32 @@ fn a_folder_left_out_is_refused_as_a_root_and_a_subfolder_keeps_the_exclusions_a
     );
     let e = refused(&lib.join("2019/tmp"));
     assert!(e.to_string().contains("\"2019/tmp\""), "{e}");
+    // Given with the folder above it, too.
+    let e = clip
+        .update_index(
+            &mut index,
+            &[lib.clone(), trip.clone()],
+            &ScanOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "excluded_folder", "{e}");
     assert_eq!(paths(&index, &lib), ["2019/k.png", "a.png"]);
+    // An index whose folders hold such a folder (as earlier versions let in) still rescans:
+    // the folder is walked with the one above it, and what it holds stays out.
+    index.add_roots(std::slice::from_ref(&trip_text)).unwrap();
+    let roots: Vec<std::path::PathBuf> = index
+        .status()
+        .unwrap()
+        .roots
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let r = clip
+        .update_index(&mut index, &roots, &ScanOptions::default(), &mut |_| {})
+        .unwrap();
+    assert_eq!(r.files, 2, "{r:?}");
+    index.forget(&trip_text).unwrap();
     // A subfolder scanned alone is walked with the exclusions of the folder above it.
     let r = scan(
         &clip,
