@@ -91,7 +91,10 @@ pub enum Command {
     /// folders, system and software folders (the default exclusions: @eaDir #recycle
     /// #snapshot @Recycle @Recently-Snapshot $RECYCLE.BIN "System Volume Information"
     /// lost+found __MACOSX node_modules site-packages) and what --exclude names; the index
-    /// keeps its exclusions for later scans, and --status lists them.
+    /// keeps its exclusions for later scans, and --status lists them. A folder the
+    /// exclusions leave out is refused as a FOLDER to index (take its exclusion out with
+    /// --no-exclude in the same command), and exclusions that would drop more than half of
+    /// the indexed files need --allow-mass-delete, as deletions do.
     #[command(after_help = "Examples:
   clip index ~/Pictures              # first run embeds everything, later runs what changed
   clip index                         # rescan the folders indexed before
@@ -131,15 +134,17 @@ pub enum Command {
     /// hard links) are one photo, its other names listed below it, never a copy.
     ///
     /// Folders at or under the index's folders are brought up to date in the index first (as
-    /// `clip index` does, incrementally; the index's list of folders is not changed). Other
-    /// folders are embedded for this run only, in memory (what the index holds there is
-    /// reused), and the index is not changed: `clip index FOLDER` first keeps their vectors
-    /// for later runs. Compares every pair: fine for tens of thousands of photos. Exits with 1
+    /// `clip index` does, incrementally, with the index's exclusions; the index's list of
+    /// folders is not changed). Other folders, and those the index's exclusions leave out
+    /// (@eaDir, a folder dropped with --forget), are embedded for this run only, in memory
+    /// (what the index holds there is reused), and the index is not changed: `clip index
+    /// FOLDER` first keeps their vectors for later runs. Compares every pair: fine for tens of thousands of photos. Exits with 1
     /// when there are no groups.
     #[command(after_help = "Examples:
   clip duplicates                          # every folder of the index, rescanned
   clip duplicates ~/Pictures/2024 --threshold 0.97
   clip duplicates ~/Downloads              # not indexed: embedded for this run only
+  clip duplicates ~/Pictures --exclude Screenshots   # this run only
   clip duplicates --no-scan --json         # the index as it is, no model loaded")]
     Duplicates(DuplicatesArgs),
     /// Show or clear the cache of label embeddings (zero-shot classifiers).
@@ -162,16 +167,18 @@ pub struct IndexArgs {
     #[arg(long, value_name = "FILE", env = clip::env::CLIP_INDEX)]
     pub index: Option<PathBuf>,
     /// Print what the index holds instead of scanning.
-    #[arg(long, conflicts_with = "folders")]
+    #[arg(long, conflicts_with_all = ["folders", "allow_mass_delete", "decode_threads", "exclude", "no_exclude", "no_default_excludes", "default_excludes"])]
     pub status: bool,
     /// Drop a folder from the index (its files and, when it is one, the folder from the list
     /// of folders rescanned), e.g. one deleted or moved for good. A folder (or file) inside
     /// an indexed folder is also added to the exclusions, so later scans leave it out;
     /// --no-exclude with the same folder brings it back. Needs no model.
-    #[arg(long, value_name = "FOLDER", conflicts_with_all = ["folders", "status"])]
+    #[arg(long, value_name = "FOLDER", conflicts_with_all = ["folders", "status", "allow_mass_delete", "decode_threads", "exclude", "no_exclude", "no_default_excludes", "default_excludes"])]
     pub forget: Option<PathBuf>,
     #[command(flatten)]
     pub scan: ScanArgs,
+    #[command(flatten)]
+    pub excludes: ExcludeArgs,
     /// Print a JSON summary.
     #[arg(long)]
     pub json: bool,
@@ -182,7 +189,8 @@ pub struct IndexArgs {
 /// How `clip index` and `clip duplicates` scan.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Let a scan drop however many files are gone.
+    /// Let a scan drop however many files are gone, or its exclusions leave out (by default
+    /// it stops before dropping more than half of the files under its folders, 10 or more).
     #[arg(long)]
     pub allow_mass_delete: bool,
     /// Threads that read and decode photos, in a pool of their own. Default: they share the
@@ -190,15 +198,22 @@ pub struct ScanArgs {
     /// when --threads leaves cores free (e.g. --threads 6 --decode-threads 2 on 8 cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub decode_threads: Option<u32>,
+}
+
+/// What `clip index` leaves out, kept with the index.
+#[derive(Debug, Args)]
+pub struct ExcludeArgs {
     /// Leave out folders and files that match GLOB (repeatable), in this scan and later ones
     /// (the index keeps it; what it covers is dropped from the index). A GLOB without '/' is
     /// matched against each folder and file name ('@eaDir', '*.thumb.jpg'); one with '/'
     /// against paths relative to the indexed folder ('2019/tmp', '**/cache'); an absolute
-    /// path is taken literally. '*' stays within a name, '**' crosses folders.
+    /// path is taken literally, and a path that exists relative to the current folder (and
+    /// not under the indexed folder) is made absolute. '*' stays within a name, '**' crosses
+    /// folders; any case matches. A GLOB that leaves out nothing is kept, with a warning.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
-    /// Take a pattern (or a folder left out by --forget) out of the index's exclusions
-    /// (repeatable).
+    /// Take a pattern (or a folder left out by --forget, given as its path, relative or
+    /// absolute) out of the index's exclusions (repeatable).
     #[arg(long, value_name = "PATTERN")]
     pub no_exclude: Vec<String>,
     /// Stop leaving out the default folders (NAS thumbnails and recycle bins, system and
@@ -234,6 +249,11 @@ pub struct DuplicatesArgs {
     pub index: Option<PathBuf>,
     #[command(flatten)]
     pub scan: ScanArgs,
+    /// Leave out of this run the photos in folders and files that match GLOB (repeatable),
+    /// as `clip index --exclude` matches it, a GLOB with '/' relative to each folder
+    /// compared. For this run only: the index and its exclusions are not changed.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -474,9 +494,10 @@ pub struct ModelArgs {
 /// A pixel budget: a positive number of megapixels, at most 10000.
 fn parse_megapixels(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
-        Ok(mp) if mp > 0.0 && mp <= 10_000.0 => Ok(mp),
+        Ok(mp) if mp > 0.0 && mp <= clip::MAX_MEGAPIXELS => Ok(mp),
         _ => Err(format!(
-            "{s:?} is not a number of megapixels between 0 and 10000"
+            "{s:?} is not a number of megapixels between 0 and {}",
+            clip::MAX_MEGAPIXELS
         )),
     }
 }

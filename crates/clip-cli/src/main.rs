@@ -131,7 +131,7 @@ where
 /// made, from the library's typed errors (the messages stay free of CLI advice).
 fn hint(err: &anyhow::Error) -> Option<String> {
     use clip::error::{ClipError, ModelError, TokenizeError};
-    use clip::photos::IndexError;
+    use clip::photos::{IndexError, Refusal};
     if let Some(TokenizeError::TooLong { .. }) = err.downcast_ref::<TokenizeError>() {
         return Some("pass --truncate to cut long texts to the context".into());
     }
@@ -154,6 +154,10 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         ),
         ClipError::NoIndex { .. } => "build one with `clip index FOLDER` (or pass --index)".into(),
         ClipError::NoFolders { .. } => "name one, e.g. `clip index ~/Pictures`".into(),
+        ClipError::NotIndexed {
+            left_out_by: Some(_),
+            ..
+        } => "leave out --no-scan to embed it for this run only".into(),
         ClipError::NotIndexed { folder, .. } => format!(
             "leave out --no-scan to embed it for this run only, or add it with \
              `clip index {folder:?}`"
@@ -161,8 +165,8 @@ fn hint(err: &anyhow::Error) -> Option<String> {
         ClipError::IndexDamaged { .. } => "delete it and run `clip index` with its folders \
              again; the photos are untouched"
             .into(),
-        ClipError::Image(clip::error::ImageError::TooLarge { width, height, .. })
-            if *width > 0 && *height > 0 =>
+        ClipError::Image(e @ clip::error::ImageError::TooLarge { width, height, .. })
+            if *width > 0 && *height > 0 && e.budget_helps() =>
         {
             let mp = (u64::from(*width) * u64::from(*height)).div_ceil(1_000_000);
             format!(
@@ -171,7 +175,29 @@ fn hint(err: &anyhow::Error) -> Option<String> {
                 u64::from(*width) as f64 * f64::from(*height) / 1e6
             )
         }
-        ClipError::Exclude { .. } => "`clip index --status` lists the index's exclusions".into(),
+        ClipError::Exclude { .. } | ClipError::NotExcluded { .. } => {
+            "`clip index --status` lists the index's exclusions".into()
+        }
+        ClipError::DefaultExclusion { .. } => {
+            "--no-default-excludes turns the defaults off (--default-excludes on again)".into()
+        }
+        ClipError::ExcludeRoot { root, .. } => {
+            format!("`clip index --forget {root:?}` drops a folder from the index")
+        }
+        ClipError::ExcludedFolder {
+            folder,
+            default: true,
+            ..
+        } => format!(
+            "`clip index {folder:?} --no-default-excludes` indexes it, the default exclusions \
+             off for the whole index; `clip duplicates {folder:?}` compares it without indexing it"
+        ),
+        ClipError::ExcludedFolder {
+            folder, pattern, ..
+        } => format!(
+            "`clip index {folder:?} --no-exclude {pattern:?}` takes the exclusion out and \
+             indexes it"
+        ),
         ClipError::RootUnavailable { path, .. } => {
             format!(
                 "if it is gone for good, `clip index --forget {path:?}` drops it from the index"
@@ -199,6 +225,14 @@ fn hint(err: &anyhow::Error) -> Option<String> {
                 IndexError::Blank { path } => {
                     format!("index a folder into it to build it afresh: clip index FOLDER --index {path:?}")
                 }
+                IndexError::Refused {
+                    reason: Refusal::Excluded { .. },
+                } => format!(
+                    "`clip index --status` lists the exclusions; if they are meant, run again \
+                     with --allow-mass-delete (the vectors are kept {} days for files that come \
+                     back)",
+                    clip::photos::KEEP_REMOVED_DAYS
+                ),
                 IndexError::Refused { reason } if reason.can_override() => {
                     "if they are really gone, run again with --allow-mass-delete".into()
                 }

@@ -129,6 +129,21 @@ pub enum Refusal {
         /// `gone` as a percentage of `total`.
         percent: f64,
     },
+    /// The exclusions would drop more than the allowed share of the files under the roots.
+    #[error(
+        "the exclusions would drop {excluded} of the {total} indexed files under {roots} \
+         ({percent:.0} %)"
+    )]
+    Excluded {
+        /// Files the exclusions leave out.
+        excluded: usize,
+        /// Files indexed under the roots.
+        total: usize,
+        /// The roots, comma-separated.
+        roots: String,
+        /// `excluded` as a percentage of `total`.
+        percent: f64,
+    },
 }
 
 impl Refusal {

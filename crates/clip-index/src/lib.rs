@@ -20,6 +20,30 @@ pub use store::{
 /// By default a scan may delete at most this share of the files it had under its roots.
 pub const DEFAULT_MAX_DELETE_SHARE: f64 = 0.5;
 
+/// Refuses ([`IndexError::Refused`], [`Refusal::Excluded`]) exclusions that would drop
+/// `excluded` of the `total` files indexed under `roots` when that is more than `max_share`
+/// of them (and at least 10), unless `allow_mass_delete`: the guard of [`plan_removals`] for
+/// files left out rather than gone (a pattern such as `*` empties the index as surely).
+pub fn check_exclusions(
+    excluded: usize,
+    total: usize,
+    roots: &[String],
+    max_share: f64,
+    allow_mass_delete: bool,
+) -> Result<(), IndexError> {
+    if allow_mass_delete || excluded < 10 || excluded as f64 <= max_share * total as f64 {
+        return Ok(());
+    }
+    Err(IndexError::Refused {
+        reason: Refusal::Excluded {
+            excluded,
+            total,
+            roots: roots.join(", "),
+            percent: 100.0 * excluded as f64 / total.max(1) as f64,
+        },
+    })
+}
+
 /// Whether `path` lies under the folder `root` (both absolute, as strings): `/a/lib/x.jpg` is
 /// under `/a/lib` but `/a/lib2/x.jpg` is not; everything is under `/`.
 pub fn is_under(path: &str, root: &str) -> bool {

@@ -60,7 +60,8 @@ pub enum ImageError {
         /// The decoder's explanation.
         detail: String,
     },
-    /// The header announces more pixels than the decode limits allow; nothing was allocated.
+    /// The header announces more pixels than the decode limits allow, or a decode that
+    /// needs more memory than a decode may take; nothing was allocated.
     #[error(
         "{source_name}: {what} is over the decode limit ({limit}); refusing to decode it",
         what = image_size(*.width, *.height)
@@ -74,6 +75,12 @@ pub enum ImageError {
         height: u32,
         /// The limit that was exceeded, in words.
         limit: String,
+        /// Whether a larger pixel budget
+        /// ([`DecodeLimits::with_max_megapixels`](crate::image::DecodeLimits::with_max_megapixels),
+        /// up to [`MAX_MEGAPIXELS`](crate::image::decode::MAX_MEGAPIXELS)) would let it in:
+        /// false for an image whose decode needs more than
+        /// [`MAX_DECODE_BYTES`](crate::image::decode::MAX_DECODE_BYTES) whatever the budget.
+        budget_helps: bool,
     },
     /// The decoder panicked on this input; the panic was caught.
     #[error(
@@ -85,6 +92,22 @@ pub enum ImageError {
         /// Container format.
         format: String,
     },
+}
+
+impl ImageError {
+    /// Whether a larger pixel budget would let this input in: an image over the side or
+    /// pixel limits whose decode fits [`MAX_DECODE_BYTES`](crate::image::decode::MAX_DECODE_BYTES),
+    /// or a file over the size limit that a budget's larger memory would read. False for
+    /// every other error.
+    pub fn budget_helps(&self) -> bool {
+        match self {
+            ImageError::TooLarge { budget_helps, .. } => *budget_helps,
+            ImageError::FileTooLarge { bytes, .. } => {
+                *bytes <= crate::image::decode::MAX_DECODE_BYTES
+            }
+            _ => false,
+        }
+    }
 }
 
 /// "image of WxH pixels", or "the image's header" when the size was not read.

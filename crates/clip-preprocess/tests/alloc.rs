@@ -8,6 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
+use clip_preprocess::image::decode::MAX_MEGAPIXELS;
 use clip_preprocess::image::transform::resize_and_crop;
 use clip_preprocess::image::DecodeLimits;
 use clip_preprocess::ImageError;
@@ -107,6 +108,13 @@ fn dimension_bombs_are_refused_before_allocating() {
     // and so does it a long thin one that no side limit catches any more.
     let budget = DecodeLimits::default().with_max_megapixels(100.0);
     let thin = png(0x7fff_ffff, 1, 2, b"");
+    // The largest budget lets in 10^10 pixels, but no decode may take more than
+    // MAX_DECODE_BYTES: a 1 KB PPM announcing 100000 x 100000 (30 GB of RGB) and a PNG IHDR
+    // of 65535 x 65535 are refused on their headers (an allocation of 30 GB used to abort
+    // the process), and no budget would let them in.
+    let largest = DecodeLimits::default().with_max_megapixels(MAX_MEGAPIXELS);
+    let mut ppm = b"P6\n100000 100000\n255\n".to_vec();
+    ppm.resize(1024, 7);
     let cases = bombs
         .iter()
         .map(|(what, bytes)| (*what, bytes, None))
@@ -115,7 +123,15 @@ fn dimension_bombs_are_refused_before_allocating() {
                 .iter()
                 .map(|(what, bytes)| (*what, bytes, Some(budget))),
         )
-        .chain([("PNG IHDR 2^31-1 x 1", &thin, Some(budget))]);
+        .chain([
+            ("PNG IHDR 2^31-1 x 1", &thin, Some(budget)),
+            ("PPM 100000x100000, largest budget", &ppm, Some(largest)),
+            (
+                "PNG IHDR 65535x65535, largest budget",
+                &bombs[0].1,
+                Some(largest),
+            ),
+        ]);
     for (what, bytes, limits) in cases {
         let start = Instant::now();
         let (result, peak) = peak_alloc(|| match limits {
@@ -129,6 +145,13 @@ fn dimension_bombs_are_refused_before_allocating() {
             "{what}: expected TooLarge, got {err}"
         );
         assert!(!err.to_string().contains("0x0"), "{what}: {err}");
+        if limits == Some(largest) {
+            assert!(!err.budget_helps(), "{what}: {err}");
+            assert!(
+                err.to_string().contains("MiB of decoded pixels"),
+                "{what}: {err}"
+            );
+        }
         assert!(peak < 64 << 20, "{what}: allocated {} MiB", peak >> 20);
         assert!(elapsed < Duration::from_secs(1), "{what}: took {elapsed:?}");
     }

@@ -76,6 +76,49 @@ pub enum ClipError {
         /// What is wrong.
         detail: String,
     },
+    /// A pattern to take out of an index's exclusions is not among them.
+    #[error("{pattern:?} is not among the index's exclusions ({})", listed(.patterns))]
+    NotExcluded {
+        /// The pattern as given.
+        pattern: String,
+        /// The index's own patterns.
+        patterns: Vec<String>,
+    },
+    /// A pattern to take out of an index's exclusions is one of the defaults, which go
+    /// together.
+    #[error("{pattern:?} is a default exclusion; the defaults are turned off all together")]
+    DefaultExclusion {
+        /// The pattern as given.
+        pattern: String,
+    },
+    /// An exclusion names a folder of the index itself (exclusions leave out what is inside
+    /// a folder; a folder itself is dropped another way).
+    #[error(
+        "{pattern:?} is the folder {root} of the index itself, which exclusions never leave out"
+    )]
+    ExcludeRoot {
+        /// The pattern as given.
+        pattern: String,
+        /// The folder of the index.
+        root: String,
+    },
+    /// A folder given to scan lies where the index's exclusions leave it out: scanning it
+    /// would index what the next scan of the folder above drops again.
+    #[error(
+        "{folder} is left out by the {kind} {pattern:?} of the index's folder {root}; \
+         nothing was changed",
+        kind = if *.default { "default exclusion" } else { "exclusion" }
+    )]
+    ExcludedFolder {
+        /// The folder given, absolute.
+        folder: String,
+        /// The pattern that leaves it out.
+        pattern: String,
+        /// The folder of the index (or of the scan) it lies in.
+        root: String,
+        /// Whether the pattern is a default exclusion.
+        default: bool,
+    },
     /// A search query is unusable.
     #[error("invalid query: {detail}")]
     Query {
@@ -114,13 +157,22 @@ pub enum ClipError {
         /// The value given.
         value: f32,
     },
-    /// A folder was to be read from the index alone, and the index has no folder holding it.
-    #[error("{folder} is not in the index {index} (not at or under one of its folders)")]
+    /// A folder was to be read from the index alone, and the index has no folder holding it
+    /// (or its exclusions leave it out).
+    #[error(
+        "{folder} is not in the index {index} ({})",
+        match .left_out_by {
+            Some(pattern) => format!("its exclusion {pattern:?} leaves it out"),
+            None => "not at or under one of its folders".to_string(),
+        }
+    )]
     NotIndexed {
         /// The folder, absolute.
         folder: String,
         /// The index file.
         index: String,
+        /// The exclusion that leaves it out, when it lies under a folder of the index.
+        left_out_by: Option<String>,
     },
     /// The index file fails SQLite's integrity check.
     #[error("the index {path} is damaged (integrity check: {integrity})")]
@@ -226,6 +278,10 @@ impl ClipError {
             | ClipError::Templates { .. }
             | ClipError::Dataset { .. }
             | ClipError::Exclude { .. }
+            | ClipError::NotExcluded { .. }
+            | ClipError::DefaultExclusion { .. }
+            | ClipError::ExcludeRoot { .. }
+            | ClipError::ExcludedFolder { .. }
             | ClipError::Query { .. }
             | ClipError::NoIndex { .. }
             | ClipError::NoFolders { .. }
@@ -294,6 +350,10 @@ impl ClipError {
             ClipError::Templates { .. } | ClipError::UnknownTemplates { .. } => "invalid_templates",
             ClipError::Dataset { .. } => "invalid_dataset",
             ClipError::Exclude { .. } => "invalid_exclude",
+            ClipError::NotExcluded { .. } => "not_excluded",
+            ClipError::DefaultExclusion { .. } => "default_exclusion",
+            ClipError::ExcludeRoot { .. } => "exclude_root",
+            ClipError::ExcludedFolder { .. } => "excluded_folder",
             ClipError::Query { .. } => "invalid_query",
             ClipError::NoIndex { .. } => "no_index",
             ClipError::Interrupted { .. } => "interrupted",
@@ -315,6 +375,15 @@ impl ClipError {
             ClipError::DecodeThreads { .. } => "threads_unavailable",
             ClipError::Io { .. } => "read_failed",
         }
+    }
+}
+
+/// Patterns for a message: comma-separated, or "it has none of its own".
+fn listed(patterns: &[String]) -> String {
+    if patterns.is_empty() {
+        "it has none of its own".to_string()
+    } else {
+        patterns.join(", ")
     }
 }
 

@@ -46,6 +46,7 @@ pub use clip_model::{
     set_threads, threads, ClipConfig, DeviceKind as Device, Engine, EngineOptions, LoadedTowers,
     Precision,
 };
+pub use clip_preprocess::image::decode::{MAX_DECODE_BYTES, MAX_MEGAPIXELS};
 pub use clip_preprocess::image::{DecodeLimits, DecodedImage, Pixels, PreprocessConfig};
 pub use clip_preprocess::text::{Tokenizer, Tokens, DEFAULT_CONTEXT_LENGTH};
 pub use error::{ClipError, Fault};

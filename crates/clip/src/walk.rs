@@ -53,14 +53,21 @@ pub const DEFAULT_EXCLUDES: [&str; 11] = [
 /// - Any other: a glob matched against the name of every folder and file (`@eaDir`,
 ///   `*.thumb.jpg`, `Backup*`).
 ///
-/// In globs `*` and `?` do not cross a `/`, `**` does, `[abc]` and `{a,b}` are classes and
-/// alternatives, `\` escapes. A trailing `/` and a leading `./` are ignored. The root itself
-/// is never left out.
+/// Globs match in any case (`*.PNG` leaves out `a.png`; photo folders copied from Windows
+/// or macOS do not keep case apart); absolute paths are compared as they are. In globs `*`
+/// and `?` do not cross a `/`, `**` does, `[abc]` and `{a,b}` are classes and alternatives,
+/// `\` escapes. A trailing `/` and a leading `./` are ignored. The root itself is never left
+/// out.
 #[derive(Debug, Clone)]
 pub struct Excludes {
     names: GlobSet,
+    /// The pattern of each glob of `names`, by its position.
+    name_patterns: Vec<String>,
     relative: GlobSet,
-    absolute: Vec<String>,
+    /// The pattern of each glob of `relative`, by its position.
+    relative_patterns: Vec<String>,
+    /// (path, pattern as given).
+    absolute: Vec<(String, String)>,
 }
 
 impl Default for Excludes {
@@ -74,7 +81,9 @@ impl Excludes {
     pub fn none() -> Excludes {
         Excludes {
             names: GlobSet::empty(),
+            name_patterns: Vec::new(),
             relative: GlobSet::empty(),
+            relative_patterns: Vec::new(),
             absolute: Vec::new(),
         }
     }
@@ -84,19 +93,21 @@ impl Excludes {
     pub fn new(patterns: &[String], defaults: bool) -> Result<Excludes, ClipError> {
         let mut names = GlobSetBuilder::new();
         let mut relative = GlobSetBuilder::new();
-        let mut absolute = Vec::new();
+        let mut out = Excludes::none();
         let defaults = DEFAULT_EXCLUDES
             .iter()
             .filter(|_| defaults)
-            .map(|p| (p.to_string(), true));
-        for (pattern, any_case) in patterns.iter().map(|p| (p.clone(), false)).chain(defaults) {
+            .map(|p| p.to_string());
+        for pattern in patterns.iter().cloned().chain(defaults) {
             match Self::kind(&pattern)? {
-                Kind::Absolute(path) => absolute.push(path),
+                Kind::Absolute(path) => out.absolute.push((path, pattern)),
                 Kind::Name(glob) => {
-                    names.add(Self::glob(&pattern, glob, any_case)?);
+                    names.add(Self::glob(&pattern, glob)?);
+                    out.name_patterns.push(pattern.clone());
                 }
                 Kind::Relative(glob) => {
-                    relative.add(Self::glob(&pattern, glob, any_case)?);
+                    relative.add(Self::glob(&pattern, glob)?);
+                    out.relative_patterns.push(pattern.clone());
                 }
             }
         }
@@ -106,11 +117,9 @@ impl Excludes {
                 detail: e.to_string(),
             })
         };
-        Ok(Excludes {
-            names: build(names)?,
-            relative: build(relative)?,
-            absolute,
-        })
+        out.names = build(names)?;
+        out.relative = build(relative)?;
+        Ok(out)
     }
 
     /// Checks one pattern, as [`Excludes::new`] would take it.
@@ -147,11 +156,11 @@ impl Excludes {
         })
     }
 
-    fn glob(pattern: &str, glob: &str, any_case: bool) -> Result<globset::Glob, ClipError> {
+    fn glob(pattern: &str, glob: &str) -> Result<globset::Glob, ClipError> {
         GlobBuilder::new(glob)
             .literal_separator(true)
             .backslash_escape(true)
-            .case_insensitive(any_case)
+            .case_insensitive(true)
             .build()
             .map_err(|e| ClipError::Exclude {
                 pattern: pattern.to_string(),
@@ -159,44 +168,126 @@ impl Excludes {
             })
     }
 
-    /// Whether the entry `path` (absolute), found `relative` to the root of the walk, is
-    /// left out itself (its folders were looked at on the way down).
-    fn entry(&self, path: &Path, relative: &str) -> bool {
+    /// The pattern that leaves out the name `name` or the path `relative` (to the root), if
+    /// any.
+    fn glob_match(&self, name: &str, relative: &str) -> Option<&str> {
+        // `is_match` first: most entries match nothing, and `matches` allocates.
+        if self.names.is_match(name) {
+            let i = self.names.matches(name)[0];
+            return Some(&self.name_patterns[i]);
+        }
+        if self.relative.is_match(relative) {
+            let i = self.relative.matches(relative)[0];
+            return Some(&self.relative_patterns[i]);
+        }
+        None
+    }
+
+    /// The pattern that leaves out the entry `path` (absolute), found `relative` to the root
+    /// of the walk, itself (its folders were looked at on the way down), if any.
+    fn entry(&self, path: &Path, relative: &str) -> Option<&str> {
         let name = relative.rsplit('/').next().unwrap_or(relative);
-        self.names.is_match(name)
-            || self.relative.is_match(relative)
-            || self.absolute.iter().any(|a| path == Path::new(a))
+        self.glob_match(name, relative).or_else(|| {
+            self.absolute
+                .iter()
+                .find(|(a, _)| path == Path::new(a))
+                .map(|(_, p)| p.as_str())
+        })
     }
 
     /// Whether `path` (absolute, under the folder `root`) is left out: it or a folder on the
     /// way to it from `root`. For the files an index holds.
     pub fn covers(&self, root: &str, path: &str) -> bool {
+        self.covering(root, path).is_some()
+    }
+
+    /// The pattern that leaves out `path` (absolute, under the folder `root`), or a folder
+    /// on the way to it from `root`, if any: the first met going down from `root`.
+    pub fn covering(&self, root: &str, path: &str) -> Option<&str> {
         // An absolute path counts inside the root only, as in the walk: a folder left out
         // of one root and indexed as a root of its own is walked.
-        if self
-            .absolute
-            .iter()
-            .any(|a| clip_index::is_under(a, root) && (path == a || clip_index::is_under(path, a)))
-        {
-            return true;
+        if let Some((_, pattern)) = self.absolute.iter().find(|(a, _)| {
+            clip_index::is_under(a, root) && (path == a || clip_index::is_under(path, a))
+        }) {
+            return Some(pattern);
         }
-        let Some(rest) = path.strip_prefix(root) else {
-            return false;
-        };
+        let rest = path.strip_prefix(root)?;
         let relative = rest.trim_start_matches(std::path::MAIN_SEPARATOR);
         if relative.is_empty() || rest.len() == relative.len() && !root.ends_with('/') {
-            return false; // the root itself, or a sibling that only shares its prefix
+            return None; // the root itself, or a sibling that only shares its prefix
         }
         let mut end = 0;
         for component in relative.split('/') {
             end += component.len();
-            if self.names.is_match(component) || self.relative.is_match(&relative[..end]) {
-                return true;
+            if let Some(pattern) = self.glob_match(component, &relative[..end]) {
+                return Some(pattern);
             }
             end += 1;
         }
-        false
+        None
     }
+}
+
+/// Whether `pattern` is one of [`DEFAULT_EXCLUDES`] (in any case).
+pub fn is_default_exclude(pattern: &str) -> bool {
+    DEFAULT_EXCLUDES
+        .iter()
+        .any(|d| d.eq_ignore_ascii_case(pattern.trim_end_matches('/')))
+}
+
+/// A pattern as a person gave it (to `clip index --exclude`), as an index keeps it. A path
+/// that exists is taken as that folder or file, absolute and canonical (links resolved, as
+/// the index's folders are): an absolute path; or a relative one with a `/` inside (or
+/// `..`) that names nothing under the `roots` but exists relative to `cwd` (so
+/// `photos/2019/tmp`, typed in the folder above the library, means that folder, while
+/// `2019/tmp` found under a root stays a pattern relative to each root). Globs (`*`, `?`,
+/// `[`, `{`) and names without a `/` are kept as given.
+pub fn resolve_pattern(pattern: &str, roots: &[String], cwd: &Path) -> String {
+    let canonical = |p: &Path| {
+        p.canonicalize()
+            .ok()
+            .and_then(|c| c.to_str().map(String::from))
+    };
+    if pattern.starts_with('/') {
+        return canonical(Path::new(pattern)).unwrap_or_else(|| pattern.to_string());
+    }
+    let glob = pattern.strip_prefix("./").unwrap_or(pattern);
+    let glob = glob.trim_end_matches('/');
+    let is_glob = glob.contains(['*', '?', '[', '{', '\\']);
+    let path_like = glob.contains('/') || glob == "..";
+    if is_glob || !path_like {
+        return pattern.to_string();
+    }
+    let under_a_root = !glob.split('/').any(|c| c == "..")
+        && roots.iter().any(|r| Path::new(r).join(glob).exists());
+    if under_a_root {
+        return pattern.to_string();
+    }
+    canonical(&cwd.join(glob)).unwrap_or_else(|| pattern.to_string())
+}
+
+/// The pattern among `stored` that `given` names: `given` itself, or the path it names
+/// (relative to `cwd`, made canonical, or absolute when it no longer exists), as
+/// [`resolve_pattern`] and `clip index --forget` record paths.
+pub fn find_pattern<'a>(given: &str, stored: &'a [String], cwd: &Path) -> Option<&'a String> {
+    let path = cwd.join(given);
+    let mut candidates = vec![given.to_string(), given.trim_end_matches('/').to_string()];
+    if let Some(c) = path
+        .canonicalize()
+        .ok()
+        .and_then(|c| c.to_str().map(String::from))
+    {
+        candidates.push(c);
+    }
+    if let Some(a) = std::path::absolute(&path)
+        .ok()
+        .and_then(|a| a.to_str().map(|a| a.trim_end_matches('/').to_string()))
+    {
+        candidates.push(a);
+    }
+    candidates
+        .iter()
+        .find_map(|c| stored.iter().find(|s| *s == c))
 }
 
 /// How a pattern is matched.
@@ -247,6 +338,10 @@ struct Tally {
     other: BTreeMap<String, usize>,
     /// Folders and files left out by the [`Excludes`].
     left_out: usize,
+    /// The same, by the pattern that left each out.
+    left_out_by: BTreeMap<String, usize>,
+    /// Symbolic links named like images whose target does not exist, with the target.
+    dangling: Vec<(PathBuf, PathBuf)>,
 }
 
 /// Walks `dir` for image files, in name order, skipping hidden files and folders and what
@@ -254,10 +349,13 @@ struct Tally {
 /// listed, an entry whose kind cannot be known (a folder without execute permission lists
 /// names it cannot `stat`), or one named like an image that is no regular file (a FIFO, a
 /// device) goes to `unlisted`, which decides whether the walk goes on; `dir` itself must be
-/// listed. Entries gone since they were listed, and links to nothing, are left out. Each file
-/// comes with the metadata the walk read.
+/// listed. Entries gone since they were listed are left out, and so are links to nothing
+/// (those named like images noted in the tally). Each file comes with the metadata the walk
+/// read. `prefix` is the path of `dir` relative to the folder the exclusions' relative
+/// patterns start from ("" for `dir` itself).
 fn walk_images(
     dir: &Path,
+    prefix: &str,
     list: &Lister,
     exclude: &Excludes,
     tally: &mut Tally,
@@ -272,9 +370,8 @@ fn walk_images(
         unlisted: &'a mut dyn FnMut(&Path, std::io::Error) -> Result<(), ClipError>,
     }
     impl Walk<'_> {
-        /// Walks `dir`, which is `relative` to the root ("" for the root).
-        fn walk(&mut self, dir: &Path, relative: &str) -> Result<(), ClipError> {
-            let is_root = relative.is_empty();
+        /// Walks `dir`, which is `relative` to the base of the exclusions ("" for the base).
+        fn walk(&mut self, dir: &Path, relative: &str, is_root: bool) -> Result<(), ClipError> {
             if !self
                 .visited
                 .insert(dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()))
@@ -294,17 +391,22 @@ fn walk_images(
             for (path, meta) in entries {
                 let name = path.file_name().map(|n| n.to_string_lossy());
                 let name = name.as_deref().unwrap_or("");
-                let rel = if is_root {
+                let rel = if relative.is_empty() {
                     name.to_string()
                 } else {
                     format!("{relative}/{name}")
                 };
-                if self.exclude.entry(&path, &rel) {
+                if let Some(pattern) = self.exclude.entry(&path, &rel) {
                     self.tally.left_out += 1;
+                    *self
+                        .tally
+                        .left_out_by
+                        .entry(pattern.to_string())
+                        .or_default() += 1;
                     continue;
                 }
                 match meta {
-                    Ok(m) if m.is_dir() => self.walk(&path, &rel)?,
+                    Ok(m) if m.is_dir() => self.walk(&path, &rel, false)?,
                     Ok(m) if !has_image_extension(&path) => {
                         if m.is_file() {
                             let ext = path.extension().map_or(String::new(), |e| {
@@ -322,7 +424,14 @@ fn walk_images(
                             "not a regular file (a FIFO, socket or device)",
                         ),
                     )?,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        // Gone since it was listed, or a link to nothing.
+                        if has_image_extension(&path) {
+                            if let Ok(target) = std::fs::read_link(&path) {
+                                self.tally.dangling.push((path, target));
+                            }
+                        }
+                    }
                     Err(error) => (self.unlisted)(&path, error)?,
                 }
             }
@@ -337,7 +446,7 @@ fn walk_images(
         tally,
         unlisted,
     };
-    walk.walk(dir, "")?;
+    walk.walk(dir, prefix, true)?;
     Ok(walk.out)
 }
 
@@ -350,6 +459,7 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, ClipError> {
     let none = Excludes::none();
     let files = walk_images(
         dir,
+        "",
         &list_entries,
         &none,
         &mut tally,
@@ -380,6 +490,10 @@ pub struct Listing {
     pub other_files: BTreeMap<String, usize>,
     /// Folders and files left out by the exclusions (each counts once, not what it holds).
     pub left_out: usize,
+    /// The same, by the pattern that left each out.
+    pub left_out_by: BTreeMap<String, usize>,
+    /// Symbolic links named like images whose target does not exist, with the target.
+    pub dangling: Vec<(PathBuf, PathBuf)>,
 }
 
 /// Like [`image_files`], but without what `exclude` names, and a subfolder that cannot be
@@ -387,21 +501,51 @@ pub struct Listing {
 /// `dir` itself must be listed). For scans that must not fail, or conclude files are gone,
 /// because of one unreadable folder.
 pub fn image_files_listing(dir: &Path, exclude: &Excludes) -> Result<Listing, ClipError> {
-    listing_with(dir, &list_entries, exclude)
+    listing_with(dir, "", &list_entries, exclude)
 }
 
-fn listing_with(dir: &Path, list: &Lister, exclude: &Excludes) -> Result<Listing, ClipError> {
+/// [`image_files_listing`] of `dir`, a folder at or under `base`, with the exclusions'
+/// relative patterns matched from `base`: a subfolder of an indexed folder is walked with
+/// the indexed folder's exclusions (`2019/tmp` leaves out `tmp` in a walk of `2019`).
+pub fn image_files_listing_in(
+    base: &Path,
+    dir: &Path,
+    exclude: &Excludes,
+) -> Result<Listing, ClipError> {
+    let prefix = dir
+        .strip_prefix(base)
+        .ok()
+        .and_then(|p| p.to_str())
+        .unwrap_or("");
+    listing_with(dir, prefix, &list_entries, exclude)
+}
+
+fn listing_with(
+    dir: &Path,
+    prefix: &str,
+    list: &Lister,
+    exclude: &Excludes,
+) -> Result<Listing, ClipError> {
     let mut unlisted = Vec::new();
     let mut tally = Tally::default();
-    let files = walk_images(dir, list, exclude, &mut tally, &mut |folder, error| {
-        unlisted.push((folder.to_path_buf(), error.to_string()));
-        Ok(())
-    })?;
+    let files = walk_images(
+        dir,
+        prefix,
+        list,
+        exclude,
+        &mut tally,
+        &mut |folder, error| {
+            unlisted.push((folder.to_path_buf(), error.to_string()));
+            Ok(())
+        },
+    )?;
     Ok(Listing {
         files,
         unlisted,
         other_files: tally.other,
         left_out: tally.left_out,
+        left_out_by: tally.left_out_by,
+        dangling: tally.dangling,
     })
 }
 
@@ -430,7 +574,7 @@ mod tests {
             }
         };
         let paths = |l: &Listing| -> Vec<PathBuf> { l.files.iter().map(|f| f.0.clone()).collect() };
-        let listing = listing_with(&root, &deny, &Excludes::none()).unwrap();
+        let listing = listing_with(&root, "", &deny, &Excludes::none()).unwrap();
         assert_eq!(
             paths(&listing),
             [root.join("a/1.jpg"), root.join("d/4.jpg")]
@@ -441,6 +585,7 @@ mod tests {
         // The plain walk stops there, naming the folder.
         let err = walk_images(
             &root,
+            "",
             &deny,
             &Excludes::none(),
             &mut Tally::default(),
@@ -455,7 +600,7 @@ mod tests {
         assert!(err.to_string().contains(&b.display().to_string()), "{err}");
         // The root itself must be listed.
         let none = |_: &Path| Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied));
-        assert!(listing_with(&root, &none, &Excludes::none()).is_err());
+        assert!(listing_with(&root, "", &none, &Excludes::none()).is_err());
         assert_eq!(
             image_files_listing(&root, &Excludes::none())
                 .unwrap()
@@ -479,7 +624,7 @@ mod tests {
             }
             Ok(entries)
         };
-        let listing = listing_with(&root, &blind, &Excludes::none()).unwrap();
+        let listing = listing_with(&root, "", &blind, &Excludes::none()).unwrap();
         assert_eq!(
             paths(&listing),
             [
@@ -558,11 +703,35 @@ mod tests {
             .map(|(k, v)| (k.as_str(), *v))
             .collect();
         assert_eq!(other, [("", 1), ("heic", 2), ("mov", 1)]);
-        // Without the defaults, the NAS folders come back; user patterns match in their case.
+        // Each pattern's share of what was left out.
+        let by: Vec<(&str, usize)> = listing
+            .left_out_by
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(
+            by,
+            [
+                ("#recycle", 1),
+                ("*.thumb.jpg", 1),
+                (forgotten.as_str(), 1),
+                ("2019/tmp/", 1),
+                ("@eaDir", 2),
+                ("node_modules", 1)
+            ]
+        );
+        // Without the defaults, the NAS folders come back; user patterns match in any case
+        // too, as the defaults do.
         let listing = image_files_listing(&root, &Excludes::new(&patterns, false).unwrap());
         assert_eq!(listing.unwrap().files.len(), 7);
         let upper = Excludes::new(&["@EADIR".to_string()], false).unwrap();
-        assert_eq!(image_files_listing(&root, &upper).unwrap().files.len(), 9);
+        assert_eq!(image_files_listing(&root, &upper).unwrap().files.len(), 8);
+        let shouting = Excludes::new(
+            &["*.JPG".to_string(), "NODE_MODULES/PKG".to_string()],
+            false,
+        );
+        let listing = image_files_listing(&root, &shouting.unwrap()).unwrap();
+        assert!(listing.files.is_empty(), "{:?}", listing.files);
         // The same rules for the paths an index holds.
         let r = root.to_str().unwrap();
         let covered = |rel: &str| excludes.covers(r, &format!("{r}/{rel}"));
@@ -570,6 +739,14 @@ mod tests {
         assert!(covered("a/@EADIR/2.jpg"));
         assert!(covered("2019/tmp/t.jpg"));
         assert!(covered("forgotten/f.jpg") && covered("forgotten"));
+        assert_eq!(
+            excludes.covering(r, &format!("{r}/a/@EADIR/2.jpg")),
+            Some("@eaDir")
+        );
+        assert_eq!(
+            excludes.covering(r, &format!("{r}/2019/tmp/t.jpg")),
+            Some("2019/tmp/")
+        );
         assert!(!covered("2019/keep/k.jpg") && !covered("a/1.jpg"));
         assert!(!excludes.covers(r, r), "the root itself is never left out");
         // Nor is a left-out folder indexed as a root of its own.
@@ -586,5 +763,99 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn a_subfolder_is_walked_with_the_exclusions_of_the_folder_above() {
+        let tmp = clip_test_support::temp_dir();
+        let root = tmp.path().canonicalize().unwrap();
+        for f in ["2019/tmp/t.jpg", "2019/keep/k.jpg", "2019/trip/1.jpg"] {
+            let p = root.join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, b"x").unwrap();
+        }
+        let trip = root.join("2019/trip").to_str().unwrap().to_string();
+        let excludes = Excludes::new(&["2019/tmp".to_string(), trip.clone()], true).unwrap();
+        // Walked alone, `2019` would know nothing of `2019/tmp`; walked in its root, it does.
+        let alone = image_files_listing(&root.join("2019"), &excludes).unwrap();
+        assert_eq!(alone.files.len(), 2);
+        let within = image_files_listing_in(&root, &root.join("2019"), &excludes).unwrap();
+        let files: Vec<PathBuf> = within.files.iter().map(|f| f.0.clone()).collect();
+        assert_eq!(files, [root.join("2019/keep/k.jpg")]);
+        assert_eq!(within.left_out, 2);
+        // And the folder itself is covered, seen from the root.
+        let r = root.to_str().unwrap();
+        assert_eq!(excludes.covering(r, &trip), Some(trip.as_str()));
+        assert!(excludes.covers(r, &format!("{r}/2019/tmp")));
+        assert!(is_default_exclude("@EADIR") && !is_default_exclude("tmp"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_to_nothing_named_like_images_are_noted() {
+        let tmp = clip_test_support::temp_dir();
+        let root = tmp.path().canonicalize().unwrap();
+        std::fs::write(root.join("real.jpg"), b"x").unwrap();
+        std::os::unix::fs::symlink(root.join("gone.jpg"), root.join("dangling.jpg")).unwrap();
+        std::os::unix::fs::symlink(root.join("gone.txt"), root.join("dangling.txt")).unwrap();
+        let listing = image_files_listing(&root, &Excludes::none()).unwrap();
+        assert_eq!(listing.files.len(), 1);
+        assert_eq!(
+            listing.dangling,
+            [(root.join("dangling.jpg"), root.join("gone.jpg"))]
+        );
+        assert!(listing.unlisted.is_empty());
+        // The plain walk leaves them out, as before.
+        assert_eq!(image_files(&root).unwrap(), [root.join("real.jpg")]);
+    }
+
+    #[test]
+    fn patterns_given_as_paths_are_resolved_like_folders() {
+        let tmp = clip_test_support::temp_dir();
+        let top = tmp.path().canonicalize().unwrap();
+        let root = top.join("nas/photo");
+        for d in ["2019/tmp", "2020"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        let roots = [root.to_str().unwrap().to_string()];
+        let abs = |p: &str| top.join(p).to_str().unwrap().to_string();
+        // A path relative to the working folder, naming nothing under the roots: made
+        // absolute (from the folder above, and from inside the library with `..`).
+        assert_eq!(
+            resolve_pattern("nas/photo/2019", &roots, &top),
+            abs("nas/photo/2019")
+        );
+        assert_eq!(
+            resolve_pattern("../2020/", &roots, &root.join("2019")),
+            abs("nas/photo/2020")
+        );
+        // A path under a root stays a pattern relative to each root.
+        assert_eq!(resolve_pattern("2019/tmp", &roots, &root), "2019/tmp");
+        // Names, globs, absolute paths of nothing, and paths of nothing stay as given.
+        for kept in [
+            "photo",
+            "2019",
+            "*/tmp",
+            "nas/photo/*",
+            "/etc/nothing-here",
+            "x/y",
+        ] {
+            assert_eq!(resolve_pattern(kept, &roots, &top), kept);
+        }
+        // An absolute path is made canonical.
+        let dotted = format!("{}/nas/./photo/2020/", top.display());
+        assert_eq!(
+            resolve_pattern(&dotted, &roots, &top),
+            abs("nas/photo/2020")
+        );
+        // Taking a pattern out finds it as stored, however the path is given.
+        let stored = vec!["tmp".to_string(), abs("nas/photo/2019")];
+        assert_eq!(find_pattern("tmp", &stored, &top), Some(&stored[0]));
+        assert_eq!(
+            find_pattern("nas/photo/2019", &stored, &top),
+            Some(&stored[1])
+        );
+        assert_eq!(find_pattern("2019/", &stored, &root), Some(&stored[1]));
+        assert_eq!(find_pattern("2020", &stored, &root), None);
     }
 }

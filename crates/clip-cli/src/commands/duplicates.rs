@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clip::photos::duplicates::{self, find_duplicates, DuplicateGroup, Duplicates};
+use clip::photos::duplicates::{self, find_duplicates_except, DuplicateGroup, Duplicates};
 use clip::photos::{self, Index, ScanOptions, ScanProgress};
 
 use super::index::{index_path, scan, scan_options, warn_about, write_summary};
@@ -62,14 +62,32 @@ fn from_index(path: &Path, args: &DuplicatesArgs) -> anyhow::Result<Duplicates> 
     }
     let split = duplicates::split_folders(Some(&index), &args.folders)?;
     split.indexed_only(path)?;
-    Ok(find_duplicates(
+    let (_, except) = duplicates::run_excludes(&args.exclude, &compared(&index, &split)?)?;
+    Ok(find_duplicates_except(
         &[(&index, &split.indexed)],
         args.threshold,
+        &except,
     )?)
 }
 
-/// Folders of the index brought up to date in it (its list of folders unchanged), others
-/// embedded into an index in memory; then both compared.
+/// The folders compared: those given, else the index's.
+fn compared(index: &Index, split: &duplicates::Folders) -> anyhow::Result<Vec<PathBuf>> {
+    let given: Vec<PathBuf> = split
+        .indexed
+        .iter()
+        .chain(&split.elsewhere)
+        .cloned()
+        .collect();
+    if !given.is_empty() {
+        return Ok(given);
+    }
+    let roots = index.status().map_err(clip::ClipError::from)?.roots;
+    Ok(roots.into_iter().map(PathBuf::from).collect())
+}
+
+/// Folders of the index brought up to date in it (its list of folders and its exclusions
+/// unchanged), others (and those its exclusions leave out) embedded into an index in memory;
+/// then both compared, without what --exclude leaves out of this run.
 fn scanned(path: &Path, args: &DuplicatesArgs) -> anyhow::Result<Duplicates> {
     let options = ScanOptions {
         add_roots: false,
@@ -78,7 +96,13 @@ fn scanned(path: &Path, args: &DuplicatesArgs) -> anyhow::Result<Duplicates> {
     if args.folders.is_empty() {
         let (_model, index, report) = scan(path, &[], &args.model, options)?;
         tell_changes(path, &report)?;
-        return Ok(find_duplicates(&[(&index, &[])], args.threshold)?);
+        let split = duplicates::Folders::default();
+        let (_, except) = duplicates::run_excludes(&args.exclude, &compared(&index, &split)?)?;
+        return Ok(find_duplicates_except(
+            &[(&index, &[])],
+            args.threshold,
+            &except,
+        )?);
     }
     let existing = if path.is_file() && !Index::is_blank(path) {
         Some(photos::open_existing(path, false)?)
@@ -89,6 +113,8 @@ fn scanned(path: &Path, args: &DuplicatesArgs) -> anyhow::Result<Duplicates> {
         warn_about(index);
     }
     let split = duplicates::split_folders(existing.as_ref(), &args.folders)?;
+    // Checked before any work: a bad pattern stops the run, not the end of it.
+    let (run_patterns, except) = duplicates::run_excludes(&args.exclude, &args.folders)?;
     let (model, index) = if split.indexed.is_empty() {
         (None, None)
     } else {
@@ -113,7 +139,7 @@ fn scanned(path: &Path, args: &DuplicatesArgs) -> anyhow::Result<Duplicates> {
         if let Some(known) = known.filter(|k| k.info().compatible(&model.index_info())) {
             duplicates::seed(&mut memory, known, &split.elsewhere)?;
         }
-        embed_for_this_run(&model, &mut memory, &split.elsewhere, args)?;
+        embed_for_this_run(&model, &mut memory, &split.elsewhere, &run_patterns, args)?;
         Some(memory)
     };
     let mut sources: Vec<(&Index, &[PathBuf])> = Vec::new();
@@ -123,7 +149,7 @@ fn scanned(path: &Path, args: &DuplicatesArgs) -> anyhow::Result<Duplicates> {
     if let Some(memory) = &memory {
         sources.push((memory, &split.elsewhere));
     }
-    Ok(find_duplicates(&sources, args.threshold)?)
+    Ok(find_duplicates_except(&sources, args.threshold, &except)?)
 }
 
 /// What the scan changed in the index (photos embedded, moved, removed), on stderr, as
@@ -143,16 +169,19 @@ fn tell_changes(path: &Path, report: &photos::ScanReport) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Embeds the photos of `folders` into the index in memory, with a progress bar.
+/// Embeds the photos of `folders` into the index in memory, with a progress bar, without
+/// what `exclude` leaves out.
 fn embed_for_this_run(
     model: &clip::Clip,
     memory: &mut Index,
     folders: &[PathBuf],
+    exclude: &[String],
     args: &DuplicatesArgs,
 ) -> anyhow::Result<()> {
     // Dropping rows from an index in memory loses nothing: no guard against mass deletion.
     let options = ScanOptions {
         allow_mass_delete: true,
+        exclude: exclude.to_vec(),
         ..scan_options(&args.scan)
     };
     let quiet = args.model.quiet;

@@ -36,8 +36,19 @@ pub fn run(args: &IndexArgs) -> anyhow::Result<ExitCode> {
     if let Some(folder) = &args.forget {
         return forget(&path, folder, args.json);
     }
-    let (model, _index, report) =
-        scan(&path, &args.folders, &args.model, scan_options(&args.scan))?;
+    let options = ScanOptions {
+        exclude: args.excludes.exclude.clone(),
+        unexclude: args.excludes.no_exclude.clone(),
+        default_excludes: if args.excludes.no_default_excludes {
+            Some(false)
+        } else if args.excludes.default_excludes {
+            Some(true)
+        } else {
+            None
+        },
+        ..scan_options(&args.scan)
+    };
+    let (model, _index, report) = scan(&path, &args.folders, &args.model, options)?;
     let mut out = output::stdout();
     if args.json {
         output::json_line(
@@ -80,7 +91,8 @@ pub fn write_summary(
             String::new()
         } else {
             format!(
-                "; {} skipped (unreadable folders or files, paths not in UTF-8)",
+                "; {} skipped (unreadable folders or files, links to nothing, paths not in \
+                 UTF-8)",
                 report.skipped.len()
             )
         }
@@ -111,54 +123,23 @@ pub fn write_summary(
             report.left_out,
             if report.left_out == 1 { "" } else { "s" },
             if report.left_out == 1 { "" } else { "s" },
-            if report.excluded > 0 {
-                format!("; {} indexed files dropped", report.excluded)
-            } else {
-                String::new()
+            match report.excluded {
+                0 => String::new(),
+                1 => "; 1 indexed file dropped".to_string(),
+                n => format!("; {n} indexed files dropped"),
             }
         )?;
     }
     Ok(())
 }
 
-/// What the scan flags ask for.
+/// What the scan flags shared by `clip index` and `clip duplicates` ask for.
 pub fn scan_options(args: &ScanArgs) -> ScanOptions {
     ScanOptions {
         allow_mass_delete: args.allow_mass_delete,
         decode_threads: args.decode_threads.map(|n| n as usize),
-        exclude: args.exclude.clone(),
-        unexclude: args
-            .no_exclude
-            .iter()
-            .map(|p| absolute_pattern(p))
-            .collect(),
-        default_excludes: if args.no_default_excludes {
-            Some(false)
-        } else if args.default_excludes {
-            Some(true)
-        } else {
-            None
-        },
         ..Default::default()
     }
-}
-
-/// A pattern to take out of the exclusions, as the index keeps it: an absolute path of a
-/// folder that exists is made canonical, as `--forget` records it (`~/Pictures/junk`, which
-/// the shell expands, finds what `--forget ~/Pictures/junk` left out); anything else is
-/// taken as written.
-fn absolute_pattern(pattern: &str) -> String {
-    let path = Path::new(pattern);
-    if path.is_absolute() {
-        if let Some(p) = path
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.to_str().map(String::from))
-        {
-            return p;
-        }
-    }
-    pattern.to_string()
 }
 
 /// Brings the index at `path` up to date with `folders` (default: the folders indexed
@@ -190,19 +171,35 @@ pub fn scan(
     walk.finish_and_clear();
     bar.finish_and_clear();
     let report = report?;
+    for (given, kept) in &report.excludes_resolved {
+        eprintln!("note: --exclude {given} is the path {kept}; the index keeps that");
+    }
+    for pattern in &report.excludes_unmatched {
+        eprintln!(
+            "warning: --exclude {pattern:?} leaves out nothing under {}; it is kept for \
+             later scans (`clip index --no-exclude {pattern:?}` takes it out)",
+            scan.folders()
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     for f in report.skipped.iter().chain(&report.failed) {
         eprintln!("warning: {}", f.error);
     }
     if report.too_large > 0 {
         eprintln!(
-            "hint: {} image{} over the decode limits; --max-image-megapixels MP accepts images \
-             of up to MP megapixels whatever their sides (e.g. 200 for long panoramas)",
+            "hint: {} image{} over the decode limits but fit{} a pixel budget; \
+             --max-image-megapixels MP accepts images of up to MP megapixels whatever their \
+             sides (e.g. 200 for long panoramas)",
             report.too_large,
             if report.too_large == 1 {
                 " is"
             } else {
                 "s are"
-            }
+            },
+            if report.too_large == 1 { "s" } else { "" }
         );
     }
     let (model, index) = scan.into_parts();
@@ -234,7 +231,7 @@ fn forget(path: &Path, folder: &Path, as_json: bool) -> anyhow::Result<ExitCode>
             bail!(
                 "the index {} has nothing under {text} (its folders: {})",
                 path.display(),
-                roots.join(", ")
+                listed(&roots)
             );
         }
     }
@@ -297,7 +294,7 @@ fn status(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(out, "index     {}", path.display())?;
         writeln!(out, "model     {} ({})", s.info.model, s.info.describe())?;
-        writeln!(out, "folders   {}", s.roots.join(", "))?;
+        writeln!(out, "folders   {}", listed(&s.roots))?;
         let mut excludes: Vec<String> = s.exclusions.patterns.clone();
         if s.exclusions.defaults {
             excludes.insert(
@@ -333,9 +330,10 @@ fn status(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
         if s.kept > 0 {
             writeln!(
                 out,
-                "kept      {} vectors of removed files, for files that come back (dropped {} \
+                "kept      {} vector{} of removed files, for files that come back (dropped {} \
                  days after their files went)",
                 s.kept,
+                if s.kept == 1 { "" } else { "s" },
                 photos::KEEP_REMOVED_DAYS
             )?;
         }
@@ -358,4 +356,13 @@ fn status(path: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
         .into());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Folders for a line of text: comma-separated, or "none" (as `excludes  none`).
+fn listed(folders: &[String]) -> String {
+    if folders.is_empty() {
+        "none".to_string()
+    } else {
+        folders.join(", ")
+    }
 }

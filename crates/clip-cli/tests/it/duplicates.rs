@@ -216,3 +216,98 @@ fn duplicates_of_a_folder_outside_the_index_leave_the_index_alone() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(status(&context, &index)["indexed"], 3);
 }
+
+#[test]
+fn duplicates_never_adds_what_the_exclusions_leave_out_and_keeps_no_run_pattern() {
+    let context = TestContext::new();
+    let tmp = temp_dir();
+    let dir = tmp.path().canonicalize().unwrap();
+    let lib = dir.join("lib");
+    for d in ["@eaDir/a.png", "2019/journey", "junk"] {
+        std::fs::create_dir_all(lib.join(d)).unwrap();
+    }
+    std::fs::copy(fixture("photos/horse.png"), lib.join("a.png")).unwrap();
+    // A NAS thumbnail: the same picture, other bytes.
+    distinct_png(&lib.join("@eaDir/a.png/SYNOPHOTO_THUMB_XL.png"), "thumb");
+    distinct_png(&lib.join("2019/one.png"), "one");
+    distinct_png(&lib.join("2019/journey/two.png"), "two");
+    distinct_png(&lib.join("junk/j.png"), "junk");
+    let index = dir.join("index.sqlite");
+    let libs = lib.to_str().unwrap();
+    context.index_ok(&index, &["index", libs, "-m", OPENAI, "-q"]);
+    let junk = lib.join("junk");
+    context.index_ok(&index, &["index", "--forget", junk.to_str().unwrap()]);
+    let before = status(&context, &index);
+    assert_eq!(before["indexed"], 3, "{before}");
+    // The default exclusion's folder and the forgotten one are compared for this run only.
+    for folder in [lib.join("@eaDir"), junk.clone()] {
+        let o = run(&mut context.clip_index(
+            &index,
+            &["duplicates", folder.to_str().unwrap(), "-q", "--json"],
+        ));
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("none among 1 photo"), "{}", stderr(&o));
+        assert_eq!(status(&context, &index)["indexed"], 3);
+    }
+    // Compared with the library, the thumbnail groups with its photo; still nothing added.
+    let out = context.index_ok(
+        &index,
+        &[
+            "duplicates",
+            libs,
+            lib.join("@eaDir").to_str().unwrap(),
+            "--json",
+            "--threshold",
+            "0.99",
+        ],
+    );
+    let found = groups(&out);
+    assert!(
+        found
+            .iter()
+            .any(|g| member_names(g).contains(&"SYNOPHOTO_THUMB_XL.png".to_string())),
+        "{out}"
+    );
+    assert_eq!(status(&context, &index)["indexed"], 3);
+    // --no-scan says why such a folder is not in the index.
+    context.fails_with(
+        &[
+            "duplicates",
+            "--no-scan",
+            lib.join("@eaDir").to_str().unwrap(),
+            "--index",
+            index.to_str().unwrap(),
+        ],
+        2,
+        "its exclusion \"@eaDir\" leaves it out",
+    );
+    // --exclude holds for this run only: the index keeps its exclusions and its photos.
+    let o = run(&mut context.clip_index(
+        &index,
+        &[
+            "duplicates",
+            lib.join("2019").to_str().unwrap(),
+            "--exclude",
+            "journey",
+            "--threshold",
+            "0.99",
+        ],
+    ));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("none among 1 photo"), "{}", stderr(&o));
+    let after = status(&context, &index);
+    assert_eq!(after["indexed"], 3, "{after}");
+    assert_eq!(after["excludes"], before["excludes"]);
+    // Without it, journey's photo is compared again.
+    let out = context.index_ok(
+        &index,
+        &[
+            "duplicates",
+            lib.join("2019").to_str().unwrap(),
+            "--json",
+            "--threshold",
+            "0.99",
+        ],
+    );
+    assert_eq!(groups(&out).len(), 1, "{out}");
+}

@@ -571,7 +571,11 @@ fn a_panorama_over_16384_pixels_needs_max_image_megapixels() {
         2,
         "not a number of megapixels",
     );
-    // A scan records the failure and says how to take it.
+    // A bomb no budget lets in: 1 KB announcing 100000 x 100000 (30 GB of RGB).
+    let mut bomb = b"P6\n100000 100000\n255\n".to_vec();
+    bomb.resize(1024, 7);
+    std::fs::write(lib.join("bomb.ppm"), &bomb).unwrap();
+    // A scan records the failures and says how to take the one a budget lets in.
     let index = dir.join("index.sqlite");
     let o = run(&mut context.clip_index(
         &index,
@@ -584,14 +588,222 @@ fn a_panorama_over_16384_pixels_needs_max_image_megapixels() {
         "{err}"
     );
     assert!(
-        err.contains("hint: 1 image is over the decode limits; --max-image-megapixels"),
+        err.contains(
+            "hint: 1 image is over the decode limits but fits a pixel budget; \
+             --max-image-megapixels"
+        ),
         "{err}"
     );
     // With it, the known failure is read again and indexed.
     let s = context.scan_json(&index, &["index", "--max-image-megapixels", "200"]);
     assert_eq!(
-        (&s["embedded"], &s["failed"]),
-        (&1.into(), &serde_json::json!([])),
+        (&s["embedded"], &s["too_large"]),
+        (&1.into(), &0.into()),
         "{s}"
+    );
+    // The largest budget: the bomb fails alone, with a typed error, and the run goes on
+    // (it used to abort the process on a 30 GB allocation).
+    let o =
+        run(&mut context.clip_index(&index, &["index", "-q", "--max-image-megapixels", "10000"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bomb.ppm: image of 100000x100000 pixels is over the decode limit")
+            && err.contains("MiB of decoded pixels"),
+        "{err}"
+    );
+    assert!(!err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn exclusions_refuse_what_would_flip_or_empty_the_index_and_name_what_they_miss() {
+    let context = TestContext::new();
+    let tmp = temp_dir();
+    let dir = tmp.path().canonicalize().unwrap();
+    let lib = dir.join("photo");
+    std::fs::create_dir_all(lib.join("2019/trip")).unwrap();
+    for i in 0..10 {
+        distinct_png(&lib.join(format!("{i}.png")), &format!("many{i}"));
+    }
+    distinct_png(&lib.join("2019/trip/1.png"), "trip1");
+    distinct_png(&lib.join("2019/trip/2.png"), "trip2");
+    distinct_png(&lib.join("2019/k.PNG"), "k");
+    let index = dir.join("index.sqlite");
+    let libs = lib.to_str().unwrap();
+    let s = context.scan_json(&index, &["index", libs, "-m", OPENAI]);
+    assert_eq!(s["embedded"], 13, "{s}");
+    // In the folder above the library, as the tester worked.
+    let at_dir = |args: &[&str]| {
+        let mut cmd = context.clip_index(&index, args);
+        cmd.current_dir(&dir);
+        run(&mut cmd)
+    };
+    let trip = lib.join("2019/trip");
+    let trips = trip.to_str().unwrap();
+    assert!(at_dir(&["index", "--forget", "photo/2019/trip"])
+        .status
+        .success());
+    // 1. The forgotten folder named as a folder to index: refused, with the way out.
+    let o = at_dir(&["index", "photo/2019/trip", "-q"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!(
+            "error: {trips} is left out by the exclusion {trips:?} of the index's folder {libs}; \
+             nothing was changed"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--no-exclude"), "{err}");
+    // 3. An exclusion that would drop most of the index: refused like a mass deletion.
+    let o = at_dir(&["index", "--exclude", "*", "-q"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("the exclusions would drop 11 of the 11 indexed files"),
+        "{err}"
+    );
+    assert!(err.contains("--allow-mass-delete"), "{err}");
+    // 4. The root itself is refused; a path relative to the current folder is made absolute;
+    // patterns that leave out nothing are named.
+    context.fails_with(
+        &[
+            "index",
+            "--exclude",
+            libs,
+            "--index",
+            index.to_str().unwrap(),
+        ],
+        2,
+        "hint: `clip index --forget",
+    );
+    let o = at_dir(&[
+        "index",
+        "--exclude",
+        "photo/2019/k.PNG",
+        "--exclude",
+        "photo",
+        "--exclude",
+        "/etc",
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    let k = lib.join("2019/k.PNG");
+    assert!(
+        err.contains(&format!(
+            "note: --exclude photo/2019/k.PNG is the path {}",
+            k.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: --exclude \"photo\" leaves out nothing")
+            && err.contains("warning: --exclude \"/etc\" leaves out nothing"),
+        "{err}"
+    );
+    assert!(!err.contains("k.PNG\" leaves out nothing"), "{err}");
+    let out = stdout(&o);
+    assert!(out.contains("; 1 indexed file dropped"), "{out}");
+    let text = context.index_ok(&index, &["index", "--status"]);
+    assert!(
+        text.contains("kept      1 vector of removed files"),
+        "{text}"
+    );
+    // 5. --no-exclude takes paths as --forget does; the errors say what is wrong.
+    let o = at_dir(&[
+        "index",
+        "--no-exclude",
+        "photo/2019/trip",
+        "--no-exclude",
+        "photo/2019/k.PNG",
+        "--no-exclude",
+        "photo",
+        "--no-exclude",
+        "/etc",
+        "-q",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(
+        (&s["scan"]["files"], &s["scan"]["reused"]),
+        (&13.into(), &1.into()),
+        "{s}"
+    );
+    let o = at_dir(&["index", "--no-exclude", "nonexistent"]);
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "error: \"nonexistent\" is not among the index's exclusions (it has none of its own)"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("invalid"), "{err}");
+    let o = at_dir(&["index", "--no-exclude", "@eaDir"]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("\"@eaDir\" is a default exclusion")
+            && err.contains("hint: --no-default-excludes turns the defaults off"),
+        "{err}"
+    );
+    // 6. User globs match in any case.
+    let s = context.scan_json(&index, &["index", "--exclude", "2019/K.png"]);
+    assert_eq!(s["excluded"], 1, "{s}");
+    // 7. --status and --forget take no scan flags.
+    for args in [
+        &["index", "--status", "--exclude", "foo"][..],
+        &["index", "--forget", "x", "--exclude", "foo"],
+        &["index", "--status", "--allow-mass-delete"],
+    ] {
+        let o = run(&mut context.clip_index(&index, args));
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+    }
+    // 10. A file only touched is unchanged, not a copy; a link to nothing is reported.
+    let one = lib.join("1.png");
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&one)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.join("nowhere.jpg"), lib.join("dangling.jpg")).unwrap();
+    let o = run(&mut context.clip_index(&index, &["index", "-q"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("0 reused (copies, or back again), 12 unchanged"),
+        "{out}"
+    );
+    #[cfg(unix)]
+    {
+        assert!(out.contains("1 skipped"), "{out}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!(
+                "warning: skipping {}: a symbolic link to {}, which does not exist",
+                lib.join("dangling.jpg").display(),
+                dir.join("nowhere.jpg").display()
+            )),
+            "{err}"
+        );
+    }
+    // An index with no folders left says so.
+    context.index_ok(&index, &["index", "--forget", libs]);
+    let text = context.index_ok(&index, &["index", "--status"]);
+    assert!(text.contains("folders   none\n"), "{text}");
+    context.fails_with(
+        &[
+            "index",
+            "--forget",
+            "/nowhere",
+            "--index",
+            index.to_str().unwrap(),
+        ],
+        2,
+        "(its folders: none)",
     );
 }

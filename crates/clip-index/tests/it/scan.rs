@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 
 use clip_index::{
-    content_hash, is_under, plan_removals, Change, Exclusions, Index, IndexError, Refusal,
+    check_exclusions, content_hash, is_under, plan_removals, Change, Exclusions, Index, IndexError,
+    Refusal,
 };
 use clip_test_support::temp_dir;
 
@@ -284,6 +285,27 @@ fn removals_need_a_present_root_and_a_modest_share() {
         matches!(&e, IndexError::Refused { reason } if !reason.can_override()),
         "{e:?}"
     );
+}
+
+#[test]
+fn exclusions_that_drop_most_of_the_index_need_the_same_override() {
+    let roots = vec!["/lib".to_string()];
+    // 13 of 13: what `--exclude '*'` does; refused, typed, and overridable.
+    let e = check_exclusions(13, 13, &roots, 0.5, false).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("the exclusions would drop 13 of the 13 indexed files under /lib (100 %)"),
+        "{e}"
+    );
+    assert!(
+        matches!(&e, IndexError::Refused { reason: r @ Refusal::Excluded { excluded: 13, .. } } if r.can_override()),
+        "{e:?}"
+    );
+    assert!(check_exclusions(13, 13, &roots, 0.5, true).is_ok());
+    // Half or less, or fewer than 10, as for files gone.
+    assert!(check_exclusions(10, 20, &roots, 0.5, false).is_ok());
+    assert!(check_exclusions(9, 9, &roots, 0.5, false).is_ok());
+    assert!(check_exclusions(11, 20, &roots, 0.5, false).is_err());
 }
 
 #[test]

@@ -47,24 +47,36 @@ impl Default for DecodeLimits {
     }
 }
 
+/// The largest pixel budget [`DecodeLimits::with_max_megapixels`] takes, in megapixels.
+pub const MAX_MEGAPIXELS: f64 = 10_000.0;
+
+/// The most memory a pixel budget lets one decode take for its image buffer (4 GiB): an image
+/// whose decode needs more is refused on its header whatever the budget (a JPEG decoded at a
+/// reduced size counts the reduced buffer).
+pub const MAX_DECODE_BYTES: u64 = 4 << 30;
+
 impl DecodeLimits {
-    /// These limits with a pixel budget of `megapixels` million pixels in place of the limit
-    /// on each side: a panorama of 20000 x 2000 (40 megapixels) passes
-    /// `with_max_megapixels(100.0)`, a 14000 x 14000 square (196 megapixels) does not. The
-    /// decoder memory grows with the budget when it must (8 bytes a pixel, enough for 16-bit
-    /// RGBA), and stays at least what it was. Every limit is still checked on the header,
-    /// before the image's buffer is allocated. A budget that is not a positive number keeps
-    /// the limits as they are.
+    /// These limits with a pixel budget of `megapixels` million pixels (at most
+    /// [`MAX_MEGAPIXELS`]) in place of the limit on each side: a panorama of 20000 x 2000 (40
+    /// megapixels) passes `with_max_megapixels(100.0)`, a 14000 x 14000 square (196
+    /// megapixels) does not. The decoder memory grows with the budget when it must (8 bytes a
+    /// pixel, enough for 16-bit RGBA) up to [`MAX_DECODE_BYTES`], and stays at least what it
+    /// was. Every limit is still checked on the header, before the image's buffer is
+    /// allocated, so an image the budget lets in whose buffer is over the memory limit is
+    /// refused (a JPEG decoded at a reduced size needs only its reduced buffer). A budget that
+    /// is not a positive number keeps the limits as they are.
     pub fn with_max_megapixels(self, megapixels: f64) -> DecodeLimits {
         if !(megapixels.is_finite() && megapixels > 0.0) {
             return self;
         }
-        let max_pixels = (megapixels * 1e6).min(u64::MAX as f64 / 8.0) as u64;
+        let max_pixels = (megapixels.min(MAX_MEGAPIXELS) * 1e6) as u64;
         DecodeLimits {
             max_width: u32::MAX,
             max_height: u32::MAX,
             max_pixels: max_pixels.max(1),
-            max_alloc_bytes: self.max_alloc_bytes.max(max_pixels.saturating_mul(8)),
+            max_alloc_bytes: self
+                .max_alloc_bytes
+                .max(max_pixels.saturating_mul(8).min(MAX_DECODE_BYTES)),
         }
     }
 }
@@ -347,23 +359,20 @@ fn decode_format(
         .map_err(|e| map_image_error(e, source_name, fname, (0, 0)))?;
     let (width, height) = decoder.dimensions();
     let malformed = |e: image::ImageError| map_image_error(e, source_name, fname, (width, height));
-    check_limits(width, height, decoder.total_bytes(), source_name, limits)?;
-    let mut image_limits = image::Limits::default();
-    image_limits.max_image_width = Some(limits.max_width);
-    image_limits.max_image_height = Some(limits.max_height);
-    image_limits.max_alloc = Some(limits.max_alloc_bytes);
-    decoder.set_limits(image_limits).map_err(malformed)?;
     // A corrupt or missing EXIF block means "no rotation", never a failure.
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let hints = pillow_hints(bytes, format, decoder.original_color_type());
+    let original = decoder.original_color_type();
     let default = DecodeLimits::default();
     let over_default = width > default.max_width
         || height > default.max_height
         || u64::from(width) * u64::from(height) > default.max_pixels;
+    // Only grey and RGB JPEGs have the scaled decode; CMYK and others are decoded whole.
+    let reducible = format == ImageFormat::Jpeg
+        && matches!(original, ExtendedColorType::L8 | ExtendedColorType::Rgb8);
     let scale = match at_least {
-        Some((w, h)) if format == ImageFormat::Jpeg && over_default => {
+        Some((w, h)) if reducible && over_default => {
             // The sides before the EXIF rotation.
             let (w, h) = if swaps_sides(orientation) {
                 (h, w)
@@ -374,6 +383,27 @@ fn decode_format(
         }
         _ => None,
     };
+    // The buffer this decode allocates, checked on every path before it is: the image
+    // crate's own limits are best-effort (some decoders allocate the whole image unchecked).
+    let buffer = match scale {
+        Some(eighths) => {
+            let side = |len: u32| (u64::from(len) * u64::from(eighths)).div_ceil(8);
+            let channels = if original == ExtendedColorType::L8 {
+                1
+            } else {
+                3
+            };
+            side(width) * side(height) * channels
+        }
+        None => decoder.total_bytes(),
+    };
+    check_limits(width, height, buffer, source_name, fname, limits)?;
+    let mut image_limits = image::Limits::default();
+    image_limits.max_image_width = Some(limits.max_width);
+    image_limits.max_image_height = Some(limits.max_height);
+    image_limits.max_alloc = Some(limits.max_alloc_bytes);
+    decoder.set_limits(image_limits).map_err(malformed)?;
+    let hints = pillow_hints(bytes, format, original);
     let mut img = match scale.map(|s| decode_jpeg_scaled(bytes, s, limits)) {
         Some(Ok(Some(img))) => img,
         Some(Err(detail)) => {
@@ -383,8 +413,19 @@ fn decode_format(
                 detail,
             })
         }
-        // No reduction, or a JPEG the scaled path leaves to the full decoder (CMYK).
-        _ => DynamicImage::from_decoder(decoder).map_err(malformed)?,
+        // The scaled path declined after all: decoded whole, if the whole fits.
+        Some(Ok(None)) => {
+            check_limits(
+                width,
+                height,
+                decoder.total_bytes(),
+                source_name,
+                fname,
+                limits,
+            )?;
+            DynamicImage::from_decoder(decoder).map_err(malformed)?
+        }
+        None => DynamicImage::from_decoder(decoder).map_err(malformed)?,
     };
     img.apply_orientation(orientation);
     // A quarter turn swaps the sides.
@@ -578,23 +619,31 @@ fn drop_alpha(mode: ColorMode, data: &[u8]) -> (ColorMode, Vec<u8>) {
     (to, out)
 }
 
+/// Checks a `width` x `height` image of format `format`, whose decode allocates a buffer of
+/// `buffer` bytes, against `limits`.
 fn check_limits(
     width: u32,
     height: u32,
-    total_bytes: u64,
+    buffer: u64,
     source_name: &str,
+    format: &str,
     limits: &DecodeLimits,
 ) -> Result<(), ImageError> {
+    // What the largest budget allows: any sides, MAX_MEGAPIXELS, MAX_DECODE_BYTES.
+    let pixels = u64::from(width) * u64::from(height);
+    let budget_helps = pixels as f64 <= MAX_MEGAPIXELS * 1e6
+        && buffer <= MAX_DECODE_BYTES.max(limits.max_alloc_bytes);
     let too_large = |limit: String| ImageError::TooLarge {
         source_name: source_name.to_string(),
         width,
         height,
         limit,
+        budget_helps,
     };
     if width == 0 || height == 0 {
         return Err(ImageError::Malformed {
             source_name: source_name.to_string(),
-            format: "image".into(),
+            format: format.to_string(),
             detail: format!("header gives an empty size {width}x{height}"),
         });
     }
@@ -610,10 +659,11 @@ fn check_limits(
             limits.max_pixels as f64 / 1e6
         )));
     }
-    if total_bytes > limits.max_alloc_bytes {
+    if buffer > limits.max_alloc_bytes {
         return Err(too_large(format!(
-            "at most {} MiB of decoded pixels",
-            limits.max_alloc_bytes >> 20
+            "at most {} MiB of decoded pixels, and it needs {} MiB",
+            limits.max_alloc_bytes >> 20,
+            buffer.div_ceil(1 << 20)
         )));
     }
     Ok(())
@@ -626,11 +676,13 @@ fn map_image_error(
     (width, height): (u32, u32),
 ) -> ImageError {
     match e {
+        // The image crate's own limits, met after ours passed: no advice to raise a budget.
         image::ImageError::Limits(l) => ImageError::TooLarge {
             source_name: source_name.to_string(),
             width,
             height,
             limit: l.to_string(),
+            budget_helps: false,
         },
         image::ImageError::Unsupported(u) => ImageError::UnsupportedColor {
             source_name: source_name.to_string(),
@@ -851,11 +903,12 @@ mod tests {
     fn a_pixel_budget_replaces_the_side_limit() {
         let limits = DecodeLimits::default().with_max_megapixels(50.0);
         assert_eq!(limits.max_pixels, 50_000_000);
-        assert!(check_limits(20_000, 2_000, 0, "pano", &limits).is_ok());
-        assert!(check_limits(20_000, 2_000, 0, "pano", &DecodeLimits::default()).is_err());
+        let check = |w, h, limits: &DecodeLimits| check_limits(w, h, 0, "pano", "PNG", limits);
+        assert!(check(20_000, 2_000, &limits).is_ok());
+        assert!(check(20_000, 2_000, &DecodeLimits::default()).is_err());
         // A long thin bomb is still over the budget.
-        assert!(check_limits(u32::MAX, 1, 0, "thin", &limits).is_err());
-        assert!(check_limits(8_000, 8_000, 0, "square", &limits).is_err());
+        assert!(check(u32::MAX, 1, &limits).is_err());
+        assert!(check(8_000, 8_000, &limits).is_err());
         assert_eq!(
             DecodeLimits::default().with_max_megapixels(f64::NAN),
             DecodeLimits::default()
@@ -863,6 +916,69 @@ mod tests {
         // The decoder memory follows a budget over 1 GiB at 8 bytes a pixel.
         let big = DecodeLimits::default().with_max_megapixels(500.0);
         assert_eq!(big.max_alloc_bytes, 4_000_000_000);
+        // No budget takes a decode's memory over MAX_DECODE_BYTES, nor the pixels over
+        // MAX_MEGAPIXELS.
+        let largest = DecodeLimits::default().with_max_megapixels(1e9);
+        assert_eq!(largest.max_alloc_bytes, MAX_DECODE_BYTES);
+        assert_eq!(largest.max_pixels, 10_000_000_000);
+    }
+
+    #[test]
+    fn the_memory_cap_holds_whatever_the_budget_and_says_whether_a_budget_helps() {
+        let largest = DecodeLimits::default().with_max_megapixels(MAX_MEGAPIXELS);
+        let rgb = |w: u32, h: u32| u64::from(w) * u64::from(h) * 3;
+        // 10^10 pixels of RGB: inside the pixel budget, over the memory cap.
+        let err = check_limits(
+            100_000,
+            100_000,
+            rgb(100_000, 100_000),
+            "bomb.ppm",
+            "PNM",
+            &largest,
+        )
+        .unwrap_err();
+        assert!(matches!(err, ImageError::TooLarge { .. }), "{err:?}");
+        assert!(!err.budget_helps(), "{err}");
+        assert!(err.to_string().contains("28611 MiB"), "{err}");
+        // Under the default limits, the same bomb is over the sides, and no budget helps.
+        let err = check_limits(
+            100_000,
+            100_000,
+            rgb(100_000, 100_000),
+            "bomb.ppm",
+            "PNM",
+            &DecodeLimits::default(),
+        )
+        .unwrap_err();
+        assert!(!err.budget_helps(), "{err}");
+        // A panorama over the sides whose buffer fits the cap: a budget helps.
+        let err = check_limits(
+            40_000,
+            4_000,
+            rgb(40_000, 4_000),
+            "pano.png",
+            "PNG",
+            &DecodeLimits::default(),
+        )
+        .unwrap_err();
+        assert!(err.budget_helps(), "{err}");
+        // A JPEG decoded at an eighth needs only the eighth: let in by the largest budget.
+        assert!(check_limits(
+            65_000,
+            65_000,
+            rgb(8_125, 8_125),
+            "big.jpg",
+            "JPEG",
+            &largest
+        )
+        .is_ok());
+        // An empty size names the format once.
+        let err = check_limits(0, 0, 0, "empty.ppm", "PNM", &largest).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("malformed PNM image: header gives an empty size 0x0"),
+            "{err}"
+        );
     }
 
     #[test]

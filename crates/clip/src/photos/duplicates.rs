@@ -9,9 +9,10 @@
 //! to a photo, or a hard link) are one member with its other names listed, never copies.
 //!
 //! Folders are looked up in an index ([`split_folders`]): those under its folders are compared
-//! from it, others are embedded into an index in memory ([`Index::in_memory`], seeded with
-//! what the index already holds there, [`seed`]) so that comparing them adds nothing to the
-//! search index.
+//! from it, others (and those its exclusions leave out) are embedded into an index in memory
+//! ([`Index::in_memory`], seeded with what the index already holds there, [`seed`]) so that
+//! comparing them adds nothing to the search index. Patterns to leave out for one run are
+//! applied to the photos compared ([`find_duplicates_except`]), never stored.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use serde::Serialize;
 
 use super::{canonical_roots, dot, is_under, mtime_ns, Change, Hash, Index, Vectors};
 use crate::batch::Failure;
+use crate::walk::Excludes;
 use crate::ClipError;
 
 /// A group of near-duplicate photos.
@@ -88,30 +90,48 @@ pub fn check_threshold(threshold: f32) -> Result<f32, ClipError> {
 /// Folders to look for duplicates in, split by where their photos' vectors come from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Folders {
-    /// At or under a folder of the index: its photos are (brought up to date and) compared
-    /// from the index. Absolute, links resolved.
+    /// At or under a folder of the index, and not left out by its exclusions: its photos are
+    /// (brought up to date and) compared from the index. Absolute, links resolved.
     pub indexed: Vec<PathBuf>,
     /// Anywhere else: embedded for this run only (absolute, links resolved).
     pub elsewhere: Vec<PathBuf>,
+    /// The folders of `elsewhere` that lie under a folder of the index, with the exclusion
+    /// that leaves each out.
+    pub left_out: Vec<(PathBuf, String)>,
 }
 
-/// Splits `folders` into those at or under a folder of `index` and the others. Each must be a
-/// folder ([`canonical_roots`] refuses others before anything is done).
+/// Splits `folders` into those at or under a folder of `index` and the others; a folder
+/// under one of the index's folders that its exclusions leave out (a NAS's `@eaDir`, a
+/// folder `forget` dropped) counts as elsewhere, so that comparing it never adds it to the
+/// index. Each must be a folder ([`canonical_roots`] refuses others before anything is done).
 pub fn split_folders(index: Option<&Index>, folders: &[PathBuf]) -> Result<Folders, ClipError> {
     let canonical = canonical_roots(folders)?;
-    let roots = match index {
-        Some(index) => index.status()?.roots,
-        None => Vec::new(),
+    let (roots, excludes) = match index {
+        Some(index) => {
+            let stored = index.exclusions()?;
+            (
+                index.status()?.roots,
+                Excludes::new(&stored.patterns, stored.defaults)?,
+            )
+        }
+        None => (Vec::new(), Excludes::none()),
     };
     let mut split = Folders::default();
     for folder in canonical {
-        let under = roots.iter().any(|r| *r == folder || is_under(&folder, r));
-        let list = if under {
-            &mut split.indexed
-        } else {
-            &mut split.elsewhere
-        };
-        list.push(PathBuf::from(folder));
+        // The outermost folder of the index holding it: where the exclusions start from.
+        let root = roots
+            .iter()
+            .filter(|r| **r == folder || is_under(&folder, r))
+            .min_by_key(|r| r.len());
+        let path = PathBuf::from(&folder);
+        match root.map(|r| excludes.covering(r, &folder)) {
+            Some(None) => split.indexed.push(path),
+            Some(Some(pattern)) => {
+                split.left_out.push((path.clone(), pattern.to_string()));
+                split.elsewhere.push(path);
+            }
+            None => split.elsewhere.push(path),
+        }
     }
     Ok(split)
 }
@@ -125,9 +145,35 @@ impl Folders {
             Some(folder) => Err(ClipError::NotIndexed {
                 folder: folder.display().to_string(),
                 index: index.display().to_string(),
+                left_out_by: self
+                    .left_out
+                    .iter()
+                    .find(|(f, _)| f == folder)
+                    .map(|(_, p)| p.clone()),
             }),
         }
     }
+}
+
+/// Patterns to leave out of one run ([`find_duplicates_except`]), checked, each a path
+/// resolved as [`resolve_pattern`](crate::walk::resolve_pattern) resolves one (relative to
+/// the working folder when it names nothing under `folders`, the folders compared). Returns
+/// the patterns as resolved, and what they leave out.
+pub fn run_excludes(
+    patterns: &[String],
+    folders: &[PathBuf],
+) -> Result<(Vec<String>, Excludes), ClipError> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let folders: Vec<String> = folders
+        .iter()
+        .filter_map(|f| f.to_str().map(String::from))
+        .collect();
+    let resolved: Vec<String> = patterns
+        .iter()
+        .map(|p| crate::walk::resolve_pattern(p, &folders, &cwd))
+        .collect();
+    let excludes = Excludes::new(&resolved, false)?;
+    Ok((resolved, excludes))
 }
 
 /// Copies into `into` the rows of `from` at or under `folders` (each file's size, time, hash,
@@ -187,6 +233,17 @@ pub fn find_duplicates(
     sources: &[(&Index, &[PathBuf])],
     threshold: f32,
 ) -> Result<Duplicates, ClipError> {
+    find_duplicates_except(sources, threshold, &Excludes::none())
+}
+
+/// [`find_duplicates`] without the photos `except` leaves out, for this run only (the
+/// indexes are not changed): its relative patterns are matched from each folder compared
+/// (from each of an index's folders when its list is empty).
+pub fn find_duplicates_except(
+    sources: &[(&Index, &[PathBuf])],
+    threshold: f32,
+    except: &Excludes,
+) -> Result<Duplicates, ClipError> {
     let threshold = check_threshold(threshold)?;
     let mut photos: Vec<Photo> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
@@ -194,6 +251,16 @@ pub fn find_duplicates(
     let mut dim = None;
     for (index, folders) in sources {
         let folders: Vec<&str> = folders.iter().filter_map(|f| f.to_str()).collect();
+        let bases: Vec<String> = if folders.is_empty() {
+            index.status()?.roots
+        } else {
+            folders.iter().map(|f| f.to_string()).collect()
+        };
+        let left_out = |path: &str| {
+            bases
+                .iter()
+                .any(|b| is_under(path, b) && except.covers(b, path))
+        };
         let vectors = index.vectors()?;
         if *dim.get_or_insert(vectors.dim()) != vectors.dim() {
             return Err(clip_index::IndexError::Dimension {
@@ -209,7 +276,7 @@ pub fn find_duplicates(
             let path = vectors.path(row);
             let wanted =
                 folders.is_empty() || folders.iter().any(|f| path == *f || is_under(path, f));
-            if wanted && seen.insert(path.to_string()) {
+            if wanted && !left_out(path) && seen.insert(path.to_string()) {
                 rows.push(row);
                 photos.push(Photo {
                     path: path.to_string(),

@@ -3,7 +3,10 @@
 //!
 //! A scan walks the roots, leaving out what the index's exclusions name
 //! ([`crate::walk::Excludes`]: the default NAS, recycle and tool folders, the patterns of
-//! [`ScanOptions::exclude`] and the subfolders [`Index::forget`] dropped), compares each image
+//! [`ScanOptions::exclude`] and the subfolders [`Index::forget`] dropped; a subfolder of an
+//! indexed folder is walked with the exclusions of the folder above it, and a folder the
+//! exclusions leave out is refused as a folder to scan, [`ClipError::ExcludedFolder`], so
+//! that no scan indexes what the next one drops), compares each image
 //! file's size and modification time with the index, and reads only the files that differ. A
 //! file whose content (blake3) is already indexed, kept from a removed file, or met earlier in
 //! the scan (a rename, a copy), reuses its vector (a gone file whose content turns up at a new
@@ -12,8 +15,9 @@
 //! committed in one transaction, so an interrupted scan loses at most a batch. Files that
 //! cannot be decoded are recorded with the reason and retried only when they change (files
 //! that could not be read at all, every scan). Files gone from the roots are dropped after
-//! the complete scan, under the guard of [`clip_index::plan_removals`]; a subfolder or file
-//! that cannot be looked at is reported, and what is indexed there is kept.
+//! the complete scan, under the guard of [`clip_index::plan_removals`], and so are files new
+//! exclusions leave out, under the same share ([`clip_index::check_exclusions`]); a subfolder
+//! or file that cannot be looked at is reported, and what is indexed there is kept.
 //!
 //! [`Scan`] sets up a scan of an index (the folders, the write lock, the model, the check that
 //! it made the index's vectors) and runs it ([`Clip::update_index`]), [`Query`] turns a
@@ -34,7 +38,7 @@ use crate::{env, Clip, ClipError, ModelId};
 pub use clip_index::search::dot;
 pub use clip_index::{
     content_hash, is_under, Change, Exclusions, FileState, Forgotten, Hash, Hit, Index, IndexError,
-    IndexInfo, Status, Vectors, WriteLock, DEFAULT_MAX_DELETE_SHARE, KEEP_REMOVED_DAYS,
+    IndexInfo, Refusal, Status, Vectors, WriteLock, DEFAULT_MAX_DELETE_SHARE, KEEP_REMOVED_DAYS,
 };
 pub use query::{search, Query, QueryTerm, QueryVector, SearchResults};
 pub use scan::{canonical_roots, ScanOptions, ScanProgress, ScanReport};

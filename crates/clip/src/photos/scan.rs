@@ -12,15 +12,14 @@ use super::{is_under, mtime_ns, Change, FileState, Hash, Index, DEFAULT_MAX_DELE
 use crate::batch::Failure;
 use crate::walk::Excludes;
 use crate::{normalized, Clip, ClipError, DecodeLimits, Pixels};
-use clip_preprocess::ImageError;
 
 /// How a scan may change the index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScanOptions {
-    /// Delete whatever is gone, however much.
+    /// Delete whatever is gone, and drop whatever the exclusions leave out, however much.
     pub allow_mass_delete: bool,
-    /// The share of the indexed files under the roots a scan may delete without
-    /// `allow_mass_delete`.
+    /// The share of the indexed files under the roots a scan may delete (or its exclusions
+    /// drop) without `allow_mass_delete`.
     pub max_delete_share: f64,
     /// Threads of a pool of their own for reading and decoding files. `None`: decode on the
     /// compute pool, shared with the model (best when the model has every core: decoding
@@ -30,11 +29,15 @@ pub struct ScanOptions {
     /// brings the files under them up to date without that: for a subfolder of a root, say.
     pub add_roots: bool,
     /// Patterns of folders and files to leave out, added to the index's exclusions (kept for
-    /// later scans; the syntax is [`Excludes`](crate::walk::Excludes)'). What is indexed
-    /// there is dropped by this scan, whatever the share.
+    /// later scans; the syntax is [`Excludes`](crate::walk::Excludes)'). A path to a folder
+    /// or file is resolved first ([`resolve_pattern`](crate::walk::resolve_pattern): relative
+    /// to the working folder when it names nothing under the roots); a folder of the index
+    /// itself is refused ([`ClipError::ExcludeRoot`]). What is indexed there is dropped by
+    /// this scan, under the guard of [`clip_index::check_exclusions`].
     pub exclude: Vec<String>,
-    /// Patterns to take out of the index's exclusions (as stored, or the absolute path of a
-    /// folder `forget` left out).
+    /// Patterns to take out of the index's exclusions: as stored, or a path that names a
+    /// stored one ([`find_pattern`](crate::walk::find_pattern): the absolute path of a
+    /// folder `forget` left out, given relative to the working folder or not).
     pub unexclude: Vec<String>,
     /// Turns the default exclusions ([`DEFAULT_EXCLUDES`](crate::walk::DEFAULT_EXCLUDES)) on
     /// or off for this index, this scan and later ones; `None` leaves them as they are (on,
@@ -62,7 +65,8 @@ impl Default for ScanOptions {
 pub struct ScanReport {
     /// Image files under the roots (without those left out by the exclusions).
     pub files: usize,
-    /// Unchanged since the last scan (not read).
+    /// Unchanged since the last scan: not read, or read and found with the content indexed
+    /// for it (a file only touched: a new modification time, the same bytes).
     pub unchanged: usize,
     /// Embedded by the model.
     pub embedded: usize,
@@ -75,7 +79,8 @@ pub struct ScanReport {
     /// Failed in this scan (recorded in the index).
     pub failed: Vec<Failure>,
     /// Not looked at: subfolders and files that could not be listed or examined (what is
-    /// indexed there is kept as it is) and paths that are not valid UTF-8.
+    /// indexed there is kept as it is), paths that are not valid UTF-8, and symbolic links
+    /// named like images whose target does not exist.
     pub skipped: Vec<Failure>,
     /// Known failures not retried because the files did not change.
     pub failed_before: usize,
@@ -89,8 +94,16 @@ pub struct ScanReport {
     /// Files not read because their extension is not an image's, by extension in lower case
     /// without the dot (`""` for none): `{"heic": 120, "mov": 30}`.
     pub skipped_by_extension: BTreeMap<String, usize>,
-    /// Failures (in `failed`) of images over the decode limits.
+    /// Failures (in `failed`) of images over the decode limits that a larger pixel budget
+    /// would let in ([`ImageError::budget_helps`](clip_preprocess::ImageError::budget_helps)).
     pub too_large: usize,
+    /// Patterns of [`ScanOptions::exclude`] given as paths, each with what the index keeps
+    /// ([`resolve_pattern`](crate::walk::resolve_pattern)): (as given, as kept).
+    pub excludes_resolved: Vec<(String, String)>,
+    /// Patterns this scan added to the exclusions (as kept) that left out nothing: no folder
+    /// or file met under the roots, no indexed file. A mistyped pattern, or a path outside
+    /// the folders.
+    pub excludes_unmatched: Vec<String>,
 }
 
 /// Progress of a scan.
@@ -112,6 +125,8 @@ struct Pending {
     path: String,
     size: u64,
     mtime_ns: i64,
+    /// The content hash the index holds for this path, if any.
+    indexed: Option<Hash>,
 }
 
 /// A file after the worker threads: pixels to embed, a known vector, or a failure.
@@ -171,6 +186,18 @@ impl Walked {
             let path = path.to_string_lossy().into_owned();
             self.keep(known, &path, &error.to_string());
         }
+        // A link to nothing is not a photo now: reported, and what is indexed at its path
+        // goes as gone (under the guard).
+        for (path, target) in listing.dangling {
+            let path = path.to_string_lossy().into_owned();
+            self.report.skipped.push(Failure {
+                error: format!(
+                    "skipping {path}: a symbolic link to {}, which does not exist",
+                    target.display()
+                ),
+                path,
+            });
+        }
         for (path, meta) in listing.files {
             let Some(text) = path.to_str() else {
                 self.report.skipped.push(Failure {
@@ -200,10 +227,11 @@ impl Walked {
                         self.report.unchanged += 1;
                     }
                 }
-                _ => self.pending.push(Pending {
+                k => self.pending.push(Pending {
                     path: text.to_string(),
                     size,
                     mtime_ns: mtime,
+                    indexed: k.and_then(|k| k.hash.filter(|_| k.error.is_none())),
                 }),
             }
         }
@@ -255,16 +283,49 @@ impl Clip {
         roots.dedup();
         let all = roots.clone();
         roots.retain(|r| !all.iter().any(|o| o != r && clip_index::is_under(r, o)));
-        // The exclusions: checked, then stored, before anything is read or deleted.
-        let excludes = update_exclusions(index, options)?;
-        // Failures recorded under smaller decode limits are tried again.
         let index_roots = index.status()?.roots;
+        // A folder's base: the outermost folder of the index (or of this scan) holding it,
+        // which the exclusions' relative patterns start from.
+        let base_of = |r: &String| {
+            index_roots
+                .iter()
+                .chain(&roots)
+                .filter(|o| *o == r || is_under(r, o))
+                .min_by_key(|o| o.len())
+                .unwrap_or(r)
+                .clone()
+        };
+        let bases: Vec<String> = roots.iter().map(base_of).collect();
+        // The exclusions: checked before anything is read, stored once the scan may go on.
+        let plan = plan_exclusions(index, options, &roots, &index_roots)?;
+        let excludes = &plan.excludes;
+        // A folder the exclusions leave out is refused (also one given with a folder above
+        // it): what it holds would be dropped again by the next scan of the folder above. A
+        // folder of the index inside another is walked with it (a rescan of the index's
+        // folders must not stop at one that an earlier version let in).
+        let nested_index_root = |r: &String| !roots.contains(r) && index_roots.contains(r);
+        for root in all.iter().filter(|r| !nested_index_root(r)) {
+            let base = base_of(root);
+            if let Some(pattern) = excludes.covering(&base, root) {
+                return Err(ClipError::ExcludedFolder {
+                    folder: root.clone(),
+                    pattern: pattern.to_string(),
+                    root: base,
+                    default: crate::walk::is_default_exclude(pattern)
+                        && !plan.patterns.iter().any(|p| p == pattern),
+                });
+            }
+        }
+        // Failures recorded under smaller decode limits are tried again.
         let limits = limits_key(&self.limits);
         let retry_failed = limits_grew(index.setting(LIMITS_SETTING)?.as_deref(), &self.limits);
         let known: Known = index.files()?.into_iter().collect();
         let mut walked = Walked::default();
-        for root in &roots {
-            let listing = crate::walk::image_files_listing(Path::new(root), &excludes)?;
+        let mut used: HashSet<String> = HashSet::new();
+        for (root, base) in roots.iter().zip(&bases) {
+            let listing =
+                crate::walk::image_files_listing_in(Path::new(base), Path::new(root), excludes)?;
+            used.extend(listing.left_out_by.keys().cloned());
             walked.add(&known, listing, retry_failed);
         }
         let Walked {
@@ -272,14 +333,26 @@ impl Clip {
             mut seen,
             pending,
         } = walked;
-        // Indexed files the exclusions now leave out: dropped whatever their share (the
-        // guard is for files that vanish, not for those the user leaves out).
-        let root_of = |p: &str| roots.iter().find(|r| is_under(p, r));
-        let excluded: Vec<String> = known
-            .keys()
-            .filter(|p| root_of(p).is_some_and(|r| excludes.covers(r, p)))
-            .cloned()
-            .collect();
+        // Indexed files the exclusions now leave out: dropped, under a guard of their own
+        // (a pattern such as `*` would empty the index).
+        let root_of = |p: &str| roots.iter().position(|r| is_under(p, r));
+        let mut excluded: Vec<String> = Vec::new();
+        let mut total = 0;
+        for p in known.keys() {
+            let Some(r) = root_of(p) else { continue };
+            total += 1;
+            if let Some(pattern) = excludes.covering(&bases[r], p) {
+                used.insert(pattern.to_string());
+                excluded.push(p.clone());
+            }
+        }
+        clip_index::check_exclusions(
+            excluded.len(),
+            total,
+            &roots,
+            options.max_delete_share,
+            options.allow_mass_delete,
+        )?;
         let excluded_set: HashSet<&str> = excluded.iter().map(String::as_str).collect();
         let indexed: Vec<&str> = known
             .keys()
@@ -304,6 +377,14 @@ impl Clip {
             options.allow_mass_delete,
         )?;
         drop(presumed);
+        plan.store(index)?;
+        report.excludes_resolved = plan.resolved.clone();
+        report.excludes_unmatched = plan
+            .added
+            .iter()
+            .filter(|p| !used.contains(*p))
+            .cloned()
+            .collect();
         progress(ScanProgress::Planned {
             files: report.files,
             to_read: pending.len(),
@@ -387,11 +468,9 @@ impl Clip {
         type Outcome = Option<(String, bool)>;
         let first: Mutex<HashMap<Hash, (String, Outcome)>> = Mutex::default();
         let too_large = &std::sync::atomic::AtomicUsize::new(0);
+        // Only what a larger pixel budget would let in counts: the hint offers one.
         let over_limits = |e: &ClipError| {
-            let over = matches!(
-                e,
-                ClipError::Image(ImageError::TooLarge { .. } | ImageError::FileTooLarge { .. })
-            );
+            let over = matches!(e, ClipError::Image(e) if e.budget_helps());
             if over {
                 too_large.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -499,8 +578,13 @@ impl Clip {
                 for item in prepared {
                     match item {
                         Prepared::Reuse(p, hash) => {
-                            report.reused += 1;
-                            outcomes.push((hash, true));
+                            // The content indexed for this very path: a file only touched.
+                            if p.indexed == Some(hash) {
+                                report.unchanged += 1;
+                            } else {
+                                report.reused += 1;
+                                outcomes.push((hash, true));
+                            }
                             changes.push(Change::Reused {
                                 path: p.path,
                                 size: p.size,
@@ -588,46 +672,102 @@ fn limits_grew(kept: Option<&str>, limits: &DecodeLimits) -> bool {
     now.iter().zip(before).any(|(n, b)| *n > b)
 }
 
-/// Checks the exclusions `options` add and take out, stores the change, and returns what the
-/// index's scans now leave out.
-fn update_exclusions(index: &mut Index, options: &ScanOptions) -> Result<Excludes, ClipError> {
-    for p in &options.exclude {
-        Excludes::check(p)?;
+/// The exclusions of a scan: what it leaves out, and the change to store.
+struct ExclusionPlan {
+    /// What the scan leaves out.
+    excludes: Excludes,
+    /// The index's patterns after the change.
+    patterns: Vec<String>,
+    /// Patterns to add, as kept (resolved), not stored before.
+    added: Vec<String>,
+    /// Stored patterns to take out.
+    removed: Vec<String>,
+    /// The default exclusions on or off, when that changes.
+    defaults: Option<bool>,
+    /// Patterns given as paths: (as given, as kept).
+    resolved: Vec<(String, String)>,
+}
+
+impl ExclusionPlan {
+    /// Stores the change in the index.
+    fn store(&self, index: &mut Index) -> Result<(), ClipError> {
+        if !self.added.is_empty() || !self.removed.is_empty() || self.defaults.is_some() {
+            index.update_exclusions(&self.added, &self.removed, self.defaults)?;
+        }
+        Ok(())
     }
+}
+
+/// Checks the exclusions `options` add and take out (patterns given as paths resolved, a
+/// folder of the index or of the scan refused, a pattern to take out found among those
+/// stored) and returns what the scan leaves out, without storing anything yet.
+fn plan_exclusions(
+    index: &Index,
+    options: &ScanOptions,
+    roots: &[String],
+    index_roots: &[String],
+) -> Result<ExclusionPlan, ClipError> {
+    let cwd = std::env::current_dir().unwrap_or_default();
     let stored = index.exclusions()?;
-    for p in &options.unexclude {
-        if stored.patterns.contains(p) || options.exclude.contains(p) {
+    let all_roots: Vec<String> = roots.iter().chain(index_roots).cloned().collect();
+    let mut added = Vec::new();
+    let mut resolved = Vec::new();
+    for given in &options.exclude {
+        let kept = crate::walk::resolve_pattern(given, &all_roots, &cwd);
+        Excludes::check(&kept)?;
+        let path = kept.trim_end_matches('/');
+        if let Some(root) = all_roots.iter().find(|r| r.as_str() == path) {
+            return Err(ClipError::ExcludeRoot {
+                pattern: given.clone(),
+                root: root.clone(),
+            });
+        }
+        if kept != *given {
+            resolved.push((given.clone(), kept.clone()));
+        }
+        if !stored.patterns.contains(&kept) && !added.contains(&kept) {
+            added.push(kept);
+        }
+    }
+    let mut removed: Vec<String> = Vec::new();
+    for given in &options.unexclude {
+        if added.contains(given) {
             continue;
         }
-        let detail = if crate::walk::DEFAULT_EXCLUDES.contains(&p.as_str()) {
-            "it is a default exclusion, which are turned off all together".to_string()
-        } else if stored.patterns.is_empty() {
-            "the index has no exclusions of its own".to_string()
-        } else {
-            format!(
-                "not among the index's exclusions ({})",
-                stored.patterns.join(", ")
-            )
-        };
-        return Err(ClipError::Exclude {
-            pattern: p.clone(),
-            detail,
-        });
+        match crate::walk::find_pattern(given, &stored.patterns, &cwd) {
+            Some(p) => removed.push(p.clone()),
+            None if crate::walk::is_default_exclude(given) => {
+                return Err(ClipError::DefaultExclusion {
+                    pattern: given.clone(),
+                })
+            }
+            None => {
+                return Err(ClipError::NotExcluded {
+                    pattern: given.clone(),
+                    patterns: stored.patterns.clone(),
+                })
+            }
+        }
     }
-    if !options.exclude.is_empty()
-        || !options.unexclude.is_empty()
-        || options
-            .default_excludes
-            .is_some_and(|d| d != stored.defaults)
-    {
-        index.update_exclusions(
-            &options.exclude,
-            &options.unexclude,
-            options.default_excludes,
-        )?;
-    }
-    let stored = index.exclusions()?;
-    Excludes::new(&stored.patterns, stored.defaults)
+    // Taking out and adding the same pattern in one scan: it stays.
+    removed.retain(|p| !options.exclude.contains(p) && !added.contains(p));
+    let patterns: Vec<String> = stored
+        .patterns
+        .iter()
+        .filter(|p| !removed.contains(p))
+        .chain(&added)
+        .cloned()
+        .collect();
+    let defaults = options.default_excludes.filter(|d| *d != stored.defaults);
+    let excludes = Excludes::new(&patterns, defaults.unwrap_or(stored.defaults))?;
+    Ok(ExclusionPlan {
+        excludes,
+        patterns,
+        added,
+        removed,
+        defaults,
+        resolved,
+    })
 }
 
 /// Gone files that may have moved: as many of each size as there are new files of that
@@ -821,6 +961,7 @@ mod tests {
             path: String::new(),
             size,
             mtime_ns: 0,
+            indexed: None,
         };
         let presumed = presumed_moves(&gone, &known, &[pending(10), pending(30), pending(5)]);
         assert_eq!(presumed, ["/r/a.jpg", "/r/d.jpg"]);

@@ -3,8 +3,11 @@
 
 use std::path::Path;
 
-use clip::photos::duplicates::{find_duplicates, seed, split_folders, Member};
+use clip::photos::duplicates::{
+    find_duplicates, find_duplicates_except, seed, split_folders, Member,
+};
 use clip::photos::{content_hash, Change, Index, IndexInfo};
+use clip::walk::Excludes;
 use clip::ClipError;
 use clip_test_support::{fixture, temp_dir};
 
@@ -263,4 +266,64 @@ fn a_file_changed_since_it_was_indexed_is_never_called_identical() {
         members.iter().all(|m| m.identical_to.is_none()),
         "{members:#?}"
     );
+}
+
+#[test]
+fn folders_the_exclusions_leave_out_are_compared_for_the_run_only_and_run_patterns_are_not_kept() {
+    let tmp = temp_dir();
+    let dir = tmp.path().canonicalize().unwrap();
+    let lib = dir.join("lib");
+    for d in ["@eaDir/a.png", "2019/journey", "junk"] {
+        std::fs::create_dir_all(lib.join(d)).unwrap();
+    }
+    photo(&lib.join("2019/a.png"), "a");
+    photo(&lib.join("2019/journey/b.png"), "b");
+    let mut index = Index::open(&dir.join("index.sqlite"), &info()).unwrap();
+    index
+        .apply(&[
+            embedded(&lib.join("2019/a.png"), at(0.0)),
+            embedded(&lib.join("2019/journey/b.png"), at(1.0)),
+        ])
+        .unwrap();
+    let root = lib.to_str().unwrap().to_string();
+    index.add_roots(std::slice::from_ref(&root)).unwrap();
+    index
+        .update_exclusions(&[lib.join("junk").to_str().unwrap().into()], &[], None)
+        .unwrap();
+    // A default exclusion's folder and a forgotten one are elsewhere: embedded for the run,
+    // never into the index; a plain subfolder comes from the index.
+    let split = split_folders(
+        Some(&index),
+        &[lib.join("@eaDir"), lib.join("junk"), lib.join("2019")],
+    )
+    .unwrap();
+    assert_eq!(split.indexed, [lib.join("2019")]);
+    assert_eq!(split.elsewhere, [lib.join("@eaDir"), lib.join("junk")]);
+    assert_eq!(
+        split.left_out[0],
+        (lib.join("@eaDir"), "@eaDir".to_string())
+    );
+    let e = split.indexed_only(Path::new("index.sqlite")).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("(its exclusion \"@eaDir\" leaves it out)"),
+        "{e}"
+    );
+    // A pattern for this run leaves photos out of the comparison, relative to the folder
+    // compared, and changes nothing in the index.
+    let folders = [lib.join("2019")];
+    let all = find_duplicates(&[(&index, &folders[..])], 0.99).unwrap();
+    assert_eq!(all.compared, 2);
+    assert_eq!(all.groups.len(), 1);
+    for pattern in ["journey", "JOURNEY/*.png"] {
+        let except = Excludes::new(&[pattern.to_string()], false).unwrap();
+        let found = find_duplicates_except(&[(&index, &folders[..])], 0.99, &except).unwrap();
+        assert_eq!((found.compared, found.groups.len()), (1, 0), "{pattern}");
+    }
+    // With no folders, from the index's own.
+    let except = Excludes::new(&["2019/journey".to_string()], false).unwrap();
+    let found = find_duplicates_except(&[(&index, &[])], 0.99, &except).unwrap();
+    assert_eq!(found.compared, 1);
+    assert_eq!(index.files().unwrap().len(), 2);
+    assert_eq!(index.exclusions().unwrap().patterns.len(), 1);
 }

@@ -86,20 +86,43 @@ fn exclusions_hold_across_rescans_and_a_forgotten_subfolder_stays_out() {
     assert_eq!(paths(&index, &lib), ["2019/keep/k.png", "a.png"]);
     let stored = index.exclusions().unwrap();
     assert_eq!(stored.patterns, ["2019/tmp".to_string(), junk.clone()]);
-    // Bad patterns and unknown ones to take out are refused before anything changes.
-    for options in [
-        ScanOptions {
-            exclude: vec!["[oops".into()],
-            ..Default::default()
-        },
-        ScanOptions {
-            unexclude: vec!["not-there".into()],
-            ..Default::default()
-        },
-        ScanOptions {
-            unexclude: vec!["@eaDir".into()],
-            ..Default::default()
-        },
+    // Bad patterns and unknown ones to take out are refused before anything changes, each
+    // saying what is wrong: an invalid glob, a pattern the index does not have, a default
+    // (those go together), the folder of the index itself.
+    let root = lib.canonicalize().unwrap().to_str().unwrap().to_string();
+    for (options, code, message) in [
+        (
+            ScanOptions {
+                exclude: vec!["[oops".into()],
+                ..Default::default()
+            },
+            "invalid_exclude",
+            "invalid exclusion pattern \"[oops\"".to_string(),
+        ),
+        (
+            ScanOptions {
+                unexclude: vec!["not-there".into()],
+                ..Default::default()
+            },
+            "not_excluded",
+            format!("\"not-there\" is not among the index's exclusions (2019/tmp, {junk})"),
+        ),
+        (
+            ScanOptions {
+                unexclude: vec!["@eaDir".into()],
+                ..Default::default()
+            },
+            "default_exclusion",
+            "\"@eaDir\" is a default exclusion".to_string(),
+        ),
+        (
+            ScanOptions {
+                exclude: vec![format!("{root}/")],
+                ..Default::default()
+            },
+            "exclude_root",
+            format!("is the folder {root} of the index itself"),
+        ),
     ] {
         let e = clip
             .update_index(
@@ -109,8 +132,8 @@ fn exclusions_hold_across_rescans_and_a_forgotten_subfolder_stays_out() {
                 &mut |_| {},
             )
             .unwrap_err();
-        assert!(matches!(e, ClipError::Exclude { .. }), "{e}");
-        assert_eq!(e.code(), "invalid_exclude");
+        assert_eq!(e.code(), code, "{e}");
+        assert!(e.to_string().contains(&message), "{e}");
     }
     assert_eq!(index.exclusions().unwrap(), stored);
     // Undo: take the folder out of the exclusions; the defaults off bring the rest back.
@@ -278,4 +301,219 @@ fn a_panorama_over_16384_pixels_is_indexed_with_a_pixel_budget() {
     // Back to the default limits: the panorama stays indexed (unchanged, not read).
     let r = scan(&clip, &mut index, &lib, &ScanOptions::default());
     assert_eq!((r.unchanged, r.failed.len()), (2, 0), "{r:?}");
+}
+
+#[test]
+fn a_folder_left_out_is_refused_as_a_root_and_a_subfolder_keeps_the_exclusions_above_it() {
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let lib = dir.join("photos");
+    for (i, f) in [
+        "a.png",
+        "2019/trip/1.png",
+        "2019/trip/2.png",
+        "2019/tmp/t.png",
+        "2019/k.png",
+        "@eaDir/a.png/SYNOPHOTO_THUMB_XL.png",
+    ]
+    .iter()
+    .enumerate()
+    {
+        distinct_png(&lib.join(f), &format!("sub{i}"));
+    }
+    let clip = model();
+    let mut index = Index::open(&dir.join("index.sqlite"), &clip.index_info()).unwrap();
+    let exclude = ScanOptions {
+        exclude: vec!["2019/tmp".into()],
+        ..Default::default()
+    };
+    let r = scan(&clip, &mut index, &lib, &exclude);
+    assert_eq!(r.files, 4, "{r:?}");
+    let trip = lib.join("2019/trip").canonicalize().unwrap();
+    let trip_text = trip.to_str().unwrap().to_string();
+    index.forget(&trip_text).unwrap();
+    let root = lib.canonicalize().unwrap().to_str().unwrap().to_string();
+    // The forgotten folder, given as a folder to scan, is refused: the exclusion stays and
+    // nothing is indexed (it used to be indexed, then dropped by the next scan, and so on).
+    let mut refused = |folder: &Path| {
+        clip.update_index(
+            &mut index,
+            &[folder.to_path_buf()],
+            &ScanOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap_err()
+    };
+    let e = refused(&trip);
+    assert_eq!(e.code(), "excluded_folder", "{e}");
+    assert!(
+        e.to_string().contains(&format!(
+            "{trip_text} is left out by the exclusion {trip_text:?} of the index's folder {root}"
+        )),
+        "{e}"
+    );
+    // So are a default exclusion's folder and a folder under a pattern's.
+    let e = refused(&lib.join("@eaDir/a.png"));
+    assert!(
+        matches!(&e, ClipError::ExcludedFolder { pattern, default: true, .. } if pattern == "@eaDir"),
+        "{e:?}"
+    );
+    let e = refused(&lib.join("2019/tmp"));
+    assert!(e.to_string().contains("\"2019/tmp\""), "{e}");
+    // Given with the folder above it, too.
+    let e = clip
+        .update_index(
+            &mut index,
+            &[lib.clone(), trip.clone()],
+            &ScanOptions::default(),
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "excluded_folder", "{e}");
+    assert_eq!(paths(&index, &lib), ["2019/k.png", "a.png"]);
+    // An index whose folders hold such a folder (as earlier versions let in) still rescans:
+    // the folder is walked with the one above it, and what it holds stays out.
+    index.add_roots(std::slice::from_ref(&trip_text)).unwrap();
+    let roots: Vec<std::path::PathBuf> = index
+        .status()
+        .unwrap()
+        .roots
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let r = clip
+        .update_index(&mut index, &roots, &ScanOptions::default(), &mut |_| {})
+        .unwrap();
+    assert_eq!(r.files, 2, "{r:?}");
+    index.forget(&trip_text).unwrap();
+    // A subfolder scanned alone is walked with the exclusions of the folder above it.
+    let r = scan(
+        &clip,
+        &mut index,
+        &lib.join("2019"),
+        &ScanOptions::default(),
+    );
+    assert_eq!((r.files, r.unchanged, r.left_out), (1, 1, 2), "{r:?}");
+    assert_eq!(paths(&index, &lib), ["2019/k.png", "a.png"]);
+    // Taking the exclusion out with the scan lets the folder in.
+    let undo = ScanOptions {
+        unexclude: vec![trip_text.clone()],
+        ..Default::default()
+    };
+    let r = scan(&clip, &mut index, &trip, &undo);
+    assert_eq!(r.files, 2, "{r:?}");
+    assert!(index.exclusions().unwrap().patterns == ["2019/tmp"]);
+}
+
+#[test]
+fn exclusions_that_would_empty_the_index_need_the_override_and_unmatched_ones_are_named() {
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let lib = dir.join("photos");
+    for i in 0..12 {
+        distinct_png(&lib.join(format!("{i:02}.png")), &format!("all{i}"));
+    }
+    let clip = model();
+    let mut index = Index::open(&dir.join("index.sqlite"), &clip.index_info()).unwrap();
+    let r = scan(&clip, &mut index, &lib, &ScanOptions::default());
+    assert_eq!(r.embedded, 12);
+    // `*` would drop all 12: refused like a mass deletion, and nothing is stored.
+    let star = ScanOptions {
+        exclude: vec!["*".into()],
+        ..Default::default()
+    };
+    let e = clip
+        .update_index(&mut index, std::slice::from_ref(&lib), &star, &mut |_| {})
+        .unwrap_err();
+    assert_eq!(e.code(), "scan_refused");
+    assert!(
+        e.to_string()
+            .contains("the exclusions would drop 12 of the 12"),
+        "{e}"
+    );
+    assert!(index.exclusions().unwrap().patterns.is_empty());
+    assert_eq!(index.files().unwrap().len(), 12);
+    // Patterns that leave out nothing are named (a path outside the folders, a glob that
+    // meets no file, the root's own name); one that leaves out a file is not. All are kept.
+    let root_name = "photos".to_string();
+    let some = ScanOptions {
+        exclude: vec![
+            "/etc".into(),
+            "*.PNG.tmp".into(),
+            root_name.clone(),
+            "0[01].PNG".into(),
+        ],
+        ..Default::default()
+    };
+    let r = scan(&clip, &mut index, &lib, &some);
+    assert_eq!(
+        r.excludes_unmatched,
+        ["/etc", "*.PNG.tmp", "photos"],
+        "{r:?}"
+    );
+    // A glob in another case leaves out the files it names, in any case.
+    assert_eq!((r.excluded, r.files), (2, 10), "{r:?}");
+    assert_eq!(index.exclusions().unwrap().patterns.len(), 4);
+    // With the override, the rest goes; the vectors are kept for files that come back.
+    let all = ScanOptions {
+        allow_mass_delete: true,
+        ..star
+    };
+    let r = scan(&clip, &mut index, &lib, &all);
+    assert_eq!((r.files, r.excluded), (0, 10), "{r:?}");
+    assert_eq!(index.status().unwrap().kept, 12);
+}
+
+#[test]
+fn a_touched_file_is_unchanged_a_link_to_nothing_is_reported_and_bombs_get_no_hint() {
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let lib = dir.join("photos");
+    distinct_png(&lib.join("a.png"), "touch-a");
+    distinct_png(&lib.join("b.png"), "touch-b");
+    // 1 KB announcing 100000 x 100000: no pixel budget lets it in.
+    let mut bomb = b"P6\n100000 100000\n255\n".to_vec();
+    bomb.resize(1024, 7);
+    std::fs::write(lib.join("bomb.ppm"), &bomb).unwrap();
+    let clip = model().with_decode_limits(DecodeLimits::default().with_max_megapixels(10_000.0));
+    let mut index = Index::open(&dir.join("index.sqlite"), &clip.index_info()).unwrap();
+    let r = scan(&clip, &mut index, &lib, &ScanOptions::default());
+    assert_eq!(
+        (r.embedded, r.failed.len(), r.too_large),
+        (2, 1, 0),
+        "{r:?}"
+    );
+    assert!(r.failed[0].error.contains("bomb.ppm"), "{r:?}");
+    assert!(r.failed[0].error.contains("MiB of decoded pixels"), "{r:?}");
+    // Touched: a new time, the same bytes. Unchanged, not a copy.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(lib.join("a.png"))
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let r = scan(&clip, &mut index, &lib, &ScanOptions::default());
+    assert_eq!((r.unchanged, r.reused, r.embedded), (2, 0, 0), "{r:?}");
+    // And it is not read again the next time.
+    let r = scan(&clip, &mut index, &lib, &ScanOptions::default());
+    assert_eq!(r.unchanged, 2, "{r:?}");
+    // A link to nothing named like a photo: skipped, with a warning naming it; an indexed
+    // file whose path became one goes as gone.
+    #[cfg(unix)]
+    {
+        std::fs::remove_file(lib.join("b.png")).unwrap();
+        std::os::unix::fs::symlink(dir.join("nowhere.jpg"), lib.join("b.png")).unwrap();
+        let r = scan(&clip, &mut index, &lib, &ScanOptions::default());
+        assert_eq!((r.files, r.removed, r.skipped.len()), (2, 1, 1), "{r:?}");
+        let lib = lib.canonicalize().unwrap();
+        assert_eq!(r.skipped[0].path, lib.join("b.png").to_str().unwrap());
+        assert!(
+            r.skipped[0].error.contains("a symbolic link to")
+                && r.skipped[0]
+                    .error
+                    .contains("nowhere.jpg, which does not exist"),
+            "{r:?}"
+        );
+    }
 }
