@@ -193,7 +193,9 @@ impl Vectors {
                         })
                         .collect();
                     if near.len() > MAX_PAIRS_PER_ROW {
-                        near.sort_by(by_score);
+                        // The best few without sorting them all (a low threshold keeps most
+                        // of the rows); the final order comes from the sort of all pairs.
+                        near.select_nth_unstable_by(MAX_PAIRS_PER_ROW - 1, by_score);
                         near.truncate(MAX_PAIRS_PER_ROW);
                     }
                     near
@@ -215,7 +217,9 @@ impl Vectors {
             if ga == gb || refused.contains(&(version[ga], version[gb])) {
                 continue;
             }
-            let all_similar = members[ga].iter().all(|&x| {
+            // Complete linkage: every cross pair, checked on all cores (two large groups of
+            // a burst would otherwise cost |A|·|B| dot products on one).
+            let all_similar = members[ga].par_iter().all(|&x| {
                 let vx = self.vector(rows[x]);
                 members[gb]
                     .iter()

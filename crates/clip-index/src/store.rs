@@ -1016,12 +1016,18 @@ impl Index {
             detail,
         };
         let dim = self.info.dim;
-        // The stored vectors, one after another, and where each hash's is.
+        // The stored vectors, one after another, and where each hash's is: those of files in
+        // the index (the kept vectors of removed files are for reuse only, and may be many
+        // after a reorganisation).
         let mut stored: Vec<f32> = Vec::new();
         let mut row_of: HashMap<Hash, usize> = HashMap::new();
         let mut stmt = self
             .conn
-            .prepare("SELECT hash, embedding FROM vectors")
+            .prepare(if self.schema < 2 {
+                "SELECT hash, embedding FROM vectors"
+            } else {
+                "SELECT hash, embedding FROM vectors WHERE orphaned IS NULL"
+            })
             .map_err(self.sql())?;
         let mut rows = stmt.query([]).map_err(self.sql())?;
         while let Some(r) = rows.next().map_err(self.sql())? {

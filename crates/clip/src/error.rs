@@ -150,7 +150,7 @@ pub enum ClipError {
     },
     /// A similarity threshold outside (0, 1].
     #[error(
-        "--threshold {value} is not a similarity above 0 and at most 1 (near-identical photos \
+        "threshold {value} is not a similarity above 0 and at most 1 (near-identical photos \
          score about 0.95 and more)"
     )]
     Threshold {
@@ -173,6 +173,20 @@ pub enum ClipError {
         index: String,
         /// The exclusion that leaves it out, when it lies under a folder of the index.
         left_out_by: Option<String>,
+    },
+    /// A folder or file to drop from an index that holds nothing there and is none of its
+    /// folders.
+    #[error(
+        "the index {index} has nothing under {folder} (its folders: {})",
+        if .roots.is_empty() { "none".to_string() } else { .roots.join(", ") }
+    )]
+    NothingToForget {
+        /// The folder, absolute.
+        folder: String,
+        /// The index file.
+        index: String,
+        /// The index's folders.
+        roots: Vec<String>,
     },
     /// The index file fails SQLite's integrity check.
     #[error("the index {path} is damaged (integrity check: {integrity})")]
@@ -287,6 +301,7 @@ impl ClipError {
             | ClipError::NoFolders { .. }
             | ClipError::Threshold { .. }
             | ClipError::NotIndexed { .. }
+            | ClipError::NothingToForget { .. }
             | ClipError::RootUnavailable { .. }
             | ClipError::Interrupted { .. } => Fault::User,
             ClipError::Model(e) => match e {
@@ -361,6 +376,7 @@ impl ClipError {
             ClipError::NoFolders { .. } => "no_folders",
             ClipError::Threshold { .. } => "invalid_threshold",
             ClipError::NotIndexed { .. } => "not_indexed",
+            ClipError::NothingToForget { .. } => "nothing_to_forget",
             ClipError::RootUnavailable { .. } => "folder_unavailable",
             ClipError::Index(e) => match e.as_ref() {
                 I::ModelMismatch { .. } => "index_model_mismatch",

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
-use clip::photos::{self, default_index_path, Index, ScanOptions, ScanProgress, WriteLock};
+use anyhow::Context;
+use clip::photos::{self, default_index_path, Index, ScanOptions, ScanProgress};
 use serde_json::json;
 
 use crate::cli::{IndexArgs, ModelArgs, ScanArgs};
@@ -207,35 +207,7 @@ pub fn scan(
 }
 
 fn forget(path: &Path, folder: &Path, as_json: bool) -> anyhow::Result<ExitCode> {
-    let mut index = photos::open_existing(path, true)?;
-    warn_about(&index);
-    let _lock = WriteLock::acquire(path).map_err(clip::ClipError::from)?;
-    // As recorded: absolute, and canonical when it still exists.
-    let folder = folder
-        .canonicalize()
-        .or_else(|_| std::path::absolute(folder))
-        .with_context(|| format!("cannot make {} absolute", folder.display()))?;
-    let text = folder
-        .to_str()
-        .context("the folder's path is not valid UTF-8")?;
-    let roots = index.status().map_err(clip::ClipError::from)?.roots;
-    let inside = roots.iter().any(|r| photos::is_under(text, r));
-    if !inside && !roots.iter().any(|r| r == text) {
-        let has_files = index
-            .files()
-            .map_err(clip::ClipError::from)?
-            .keys()
-            .any(|p| p == text || photos::is_under(p, text));
-        let kept_out = inside && Path::new(text).exists();
-        if !(has_files || kept_out) {
-            bail!(
-                "the index {} has nothing under {text} (its folders: {})",
-                path.display(),
-                listed(&roots)
-            );
-        }
-    }
-    let forgotten = index.forget(text).map_err(clip::ClipError::from)?;
+    let (text, forgotten) = photos::forget(path, folder)?;
     let dropped = forgotten.files;
     let mut out = output::stdout();
     if as_json {

@@ -99,7 +99,9 @@ fn duplicates_marks_identical_files_and_never_counts_a_link_as_a_copy() {
         let o = run(&mut context.clip_index(&index, &["duplicates", libs, "--threshold", bad]));
         assert_eq!(o.status.code(), Some(2));
         assert!(
-            stderr(&o).contains(&format!("--threshold {bad} is not a similarity above 0")),
+            stderr(&o).contains(&format!(
+                "error: threshold {bad} is not a similarity above 0"
+            )),
             "{}",
             stderr(&o)
         );

@@ -99,6 +99,47 @@ pub fn open_existing(path: &Path, writable: bool) -> Result<Index, ClipError> {
     Ok(index?)
 }
 
+/// Drops `folder` (a folder or file, of the index or under one of its folders) from the index
+/// at `path`, under its write lock: its files' rows, its vectors, and, for what lies under a
+/// folder of the index, an exclusion so later scans leave it out ([`Index::forget`]). The
+/// path is taken as the index records paths: absolute, and canonical when it still exists.
+/// Returns the path as recorded and what was dropped; a path under which the index holds
+/// nothing, and which is none of its folders, is refused ([`ClipError::NothingToForget`]).
+pub fn forget(path: &Path, folder: &Path) -> Result<(String, Forgotten), ClipError> {
+    let mut index = open_existing(path, true)?;
+    let _lock = WriteLock::acquire(path)?;
+    let io = |error| ClipError::Io {
+        path: folder.display().to_string(),
+        error,
+    };
+    let absolute = folder
+        .canonicalize()
+        .or_else(|_| std::path::absolute(folder))
+        .map_err(io)?;
+    let text = absolute
+        .to_str()
+        .ok_or_else(|| ClipError::Dataset {
+            path: absolute.display().to_string(),
+            detail: "the path is not valid UTF-8, and the index records paths in UTF-8".into(),
+        })?
+        .to_string();
+    let roots = index.status()?.roots;
+    let known = roots.iter().any(|r| *r == text || is_under(&text, r))
+        || index
+            .files()?
+            .keys()
+            .any(|p| *p == text || is_under(p, &text));
+    if !known {
+        return Err(ClipError::NothingToForget {
+            folder: text,
+            index: path.display().to_string(),
+            roots,
+        });
+    }
+    let forgotten = index.forget(&text)?;
+    Ok((text, forgotten))
+}
+
 /// Opens the index at `path` for a scan: `None` when there is none yet, or when the file is
 /// blank (a first run killed before it made anything; a writer's open rolls back what the
 /// kill left, after which it is seen as blank and made into an index).
