@@ -517,3 +517,37 @@ fn a_touched_file_is_unchanged_a_link_to_nothing_is_reported_and_bombs_get_no_hi
         );
     }
 }
+
+#[test]
+fn forget_takes_what_the_index_holds_and_refuses_what_it_does_not() {
+    let tmp = temp_dir();
+    let dir = tmp.path();
+    let lib = dir.join("photos");
+    distinct_png(&lib.join("a.png"), "f0");
+    distinct_png(&lib.join("junk/j.png"), "f1");
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let path = dir.join("index.sqlite");
+    let clip = model();
+    {
+        let mut index = Index::open(&path, &clip.index_info()).unwrap();
+        scan(&clip, &mut index, &lib, &ScanOptions::default());
+    }
+    // A folder the index knows nothing of: refused, naming the index's folders.
+    let e = clip::photos::forget(&path, &elsewhere).unwrap_err();
+    assert!(
+        matches!(e, ClipError::NothingToForget { ref roots, .. } if roots.len() == 1),
+        "{e:?}"
+    );
+    assert_eq!(e.code(), "nothing_to_forget");
+    assert!(e.to_string().contains("has nothing under"), "{e}");
+    // A subfolder: its file dropped, and left out from now on.
+    let (recorded, forgotten) = clip::photos::forget(&path, &lib.join("junk")).unwrap();
+    assert_eq!(
+        recorded,
+        lib.join("junk").canonicalize().unwrap().to_str().unwrap()
+    );
+    assert_eq!((forgotten.files, forgotten.excluded), (1, true));
+    let index = Index::open_existing(&path).unwrap();
+    assert_eq!(paths(&index, &lib), ["a.png"]);
+}
