@@ -115,7 +115,9 @@ pub enum Command {
     /// people. A subtracted word lowers the score of the images that match it more than the
     /// index's average image does (and raises the others'), so scores keep the scale of the
     /// plain query and one --min-score serves both. Options go before `--`: after it, every
-    /// argument is query words. Exits with 1 when nothing scores at least --min-score, and
+    /// argument is query words, and one that is exactly one of this command's options (`-k`,
+    /// `--json`) is refused as a likely mistake (inside a quoted text it is a word: -- "-k
+    /// dog"). Exits with 1 when nothing scores at least --min-score, and
     /// says the best score on stderr.
     #[command(after_help = "Examples:
   clip search \"a dog playing in the snow\"
@@ -172,7 +174,9 @@ pub struct IndexArgs {
     /// Drop a folder from the index (its files and, when it is one, the folder from the list
     /// of folders rescanned), e.g. one deleted or moved for good. A folder (or file) inside
     /// an indexed folder is also added to the exclusions, so later scans leave it out;
-    /// --no-exclude with the same folder brings it back. Needs no model.
+    /// --no-exclude with the same folder brings it back (embedding its photos again: unlike
+    /// --exclude, --forget drops their vectors). A path the index holds nothing under and
+    /// that does not exist is refused. Needs no model.
     #[arg(long, value_name = "FOLDER", conflicts_with_all = ["folders", "status", "allow_mass_delete", "decode_threads", "exclude", "no_exclude", "no_default_excludes", "default_excludes"])]
     pub forget: Option<PathBuf>,
     #[command(flatten)]

@@ -46,6 +46,33 @@ pub fn spinner(quiet: bool, what: &str) -> ProgressBar {
     bar
 }
 
+/// Runs a scan with its progress shown: a spinner (`walking`) while the folders are walked,
+/// then a bar (`reading`) over the files to read, both cleared when it is done.
+pub fn with_scan_progress<R>(
+    quiet: bool,
+    walking: &str,
+    reading: &str,
+    run: impl FnOnce(&mut dyn FnMut(clip::photos::ScanProgress)) -> R,
+) -> R {
+    use clip::photos::ScanProgress;
+    let walk = spinner(quiet, walking);
+    // Drawn only once there is something to read (a bar at 0/0 would flash by).
+    let bar = bar(0, true, reading);
+    let result = run(&mut |p| match p {
+        ScanProgress::Planned { to_read, .. } => {
+            walk.finish_and_clear();
+            if !quiet && to_read > 0 {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+            bar.set_length(to_read as u64);
+        }
+        ScanProgress::Done(n) => bar.inc(n as u64),
+    });
+    walk.finish_and_clear();
+    bar.finish_and_clear();
+    result
+}
+
 fn styled_bar(len: u64, quiet: bool, template: &str, message: &str) -> ProgressBar {
     let target = if quiet {
         ProgressDrawTarget::hidden()

@@ -812,13 +812,18 @@ impl Index {
     pub fn add_roots(&mut self, roots: &[String]) -> Result<(), IndexError> {
         let sql = sqlite_error(&self.path);
         let now = now_secs();
+        // A folder inside one of the index's is covered by it already: listed as a folder of
+        // its own, `forget` of it would drop it, and exclude its photos, as a subfolder.
+        let known = self.status()?.roots;
         let tx = self.conn.transaction().map_err(sql)?;
         {
             let mut root = tx
                 .prepare_cached("INSERT OR IGNORE INTO roots (path, added) VALUES (?1, ?2)")
                 .map_err(sql)?;
             for r in roots {
-                root.execute(params![r, now]).map_err(sql)?;
+                if !known.iter().any(|k| crate::is_under(r, k)) {
+                    root.execute(params![r, now]).map_err(sql)?;
+                }
             }
         }
         tx.commit().map_err(sql)

@@ -75,11 +75,9 @@ pub enum ImageError {
         height: u32,
         /// The limit that was exceeded, in words.
         limit: String,
-        /// Whether a larger pixel budget
-        /// ([`DecodeLimits::with_max_megapixels`](crate::image::DecodeLimits::with_max_megapixels),
-        /// up to [`MAX_MEGAPIXELS`](crate::image::decode::MAX_MEGAPIXELS)) would let it in:
-        /// false for an image whose decode needs more than
-        /// [`MAX_DECODE_BYTES`](crate::image::decode::MAX_DECODE_BYTES) whatever the budget.
+        /// Whether a larger pixel budget (`DecodeLimits::with_max_megapixels`, up to
+        /// `MAX_MEGAPIXELS`) would let it in: false for an image whose decode needs more than
+        /// the memory cap of a decode (`MAX_DECODE_BYTES`) whatever the budget.
         budget_helps: bool,
     },
     /// The decoder panicked on this input; the panic was caught.
@@ -92,22 +90,6 @@ pub enum ImageError {
         /// Container format.
         format: String,
     },
-}
-
-impl ImageError {
-    /// Whether a larger pixel budget would let this input in: an image over the side or
-    /// pixel limits whose decode fits [`MAX_DECODE_BYTES`](crate::image::decode::MAX_DECODE_BYTES),
-    /// or a file over the size limit that a budget's larger memory would read. False for
-    /// every other error.
-    pub fn budget_helps(&self) -> bool {
-        match self {
-            ImageError::TooLarge { budget_helps, .. } => *budget_helps,
-            ImageError::FileTooLarge { bytes, .. } => {
-                *bytes <= crate::image::decode::MAX_DECODE_BYTES
-            }
-            _ => false,
-        }
-    }
 }
 
 /// "image of WxH pixels", or "the image's header" when the size was not read.

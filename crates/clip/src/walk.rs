@@ -285,9 +285,16 @@ pub fn find_pattern<'a>(given: &str, stored: &'a [String], cwd: &Path) -> Option
     {
         candidates.push(a);
     }
+    // Globs match in any case, so a glob is found in any case too (`*.png` takes out `*.PNG`);
+    // absolute paths match exactly.
     candidates
         .iter()
         .find_map(|c| stored.iter().find(|s| *s == c))
+        .or_else(|| {
+            stored
+                .iter()
+                .find(|s| !s.starts_with('/') && s.eq_ignore_ascii_case(given))
+        })
 }
 
 /// How a pattern is matched.
@@ -857,5 +864,9 @@ mod tests {
         );
         assert_eq!(find_pattern("2019/", &stored, &root), Some(&stored[1]));
         assert_eq!(find_pattern("2020", &stored, &root), None);
+        // A glob in any case, as it matches; an absolute path only as it is.
+        assert_eq!(find_pattern("TMP", &stored, &top), Some(&stored[0]));
+        let upper = abs("nas/photo/2019").to_uppercase();
+        assert_eq!(find_pattern(&upper, &stored, &top), None);
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clip::photos::duplicates::{self, find_duplicates_except, DuplicateGroup, Duplicates};
-use clip::photos::{self, Index, ScanOptions, ScanProgress};
+use clip::photos::{self, Index, ScanOptions};
 
 use super::index::{index_path, scan, scan_options, warn_about, write_summary};
 use crate::cli::DuplicatesArgs;
@@ -184,22 +184,12 @@ fn embed_for_this_run(
         exclude: exclude.to_vec(),
         ..scan_options(&args.scan)
     };
-    let quiet = args.model.quiet;
-    let walk = output::spinner(quiet, "looking for photos");
-    let bar = output::bar(0, true, "embedding (for this run only)");
-    let report = model.update_index(memory, folders, &options, &mut |p| match p {
-        ScanProgress::Planned { to_read, .. } => {
-            walk.finish_and_clear();
-            if !quiet && to_read > 0 {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            }
-            bar.set_length(to_read as u64);
-        }
-        ScanProgress::Done(n) => bar.inc(n as u64),
-    });
-    walk.finish_and_clear();
-    bar.finish_and_clear();
-    let report = report?;
+    let report = output::with_scan_progress(
+        args.model.quiet,
+        "looking for photos",
+        "embedding (for this run only)",
+        |progress| model.update_index(memory, folders, &options, progress),
+    )?;
     for f in report.skipped.iter().chain(&report.failed) {
         eprintln!("warning: {}", f.error);
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clip::photos::{self, default_index_path, Index, ScanOptions, ScanProgress};
+use clip::photos::{self, default_index_path, Index, ScanOptions};
 use serde_json::json;
 
 use crate::cli::{IndexArgs, ModelArgs, ScanArgs};
@@ -155,22 +155,12 @@ pub fn scan(
     let mut scan = photos::Scan::open(path, folders, model_args.model.as_deref(), |name| {
         output::load_named(model_args, name)
     })?;
-    // A spinner while the folders are walked, then a bar over the files to read.
-    let walk = output::spinner(model_args.quiet, "looking for new and changed files");
-    let bar = output::bar(0, true, "indexing");
-    let report = scan.run(&options, &mut |p| match p {
-        ScanProgress::Planned { to_read, .. } => {
-            walk.finish_and_clear();
-            if !model_args.quiet && to_read > 0 {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-            }
-            bar.set_length(to_read as u64);
-        }
-        ScanProgress::Done(n) => bar.inc(n as u64),
-    });
-    walk.finish_and_clear();
-    bar.finish_and_clear();
-    let report = report?;
+    let report = output::with_scan_progress(
+        model_args.quiet,
+        "looking for new and changed files",
+        "indexing",
+        |progress| scan.run(&options, progress),
+    )?;
     for (given, kept) in &report.excludes_resolved {
         eprintln!("note: --exclude {given} is the path {kept}; the index keeps that");
     }

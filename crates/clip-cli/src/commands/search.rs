@@ -79,7 +79,8 @@ fn refuse_options_as_words(texts: &[String]) -> anyhow::Result<()> {
     if let Some(option) = texts.iter().map(|t| t.trim()).find(|t| is_option(t)) {
         bail!(
             "{option:?} comes after \"--\", where every argument is query words, not an option; \
-             put options before \"--\", e.g. clip search -k 3 -- \"-people beach\""
+             put options before \"--\", e.g. clip search -k 3 -- \"-people beach\" (or, to \
+             search for it, quote it with the other words: -- \"{option} dog\")"
         );
     }
     Ok(())

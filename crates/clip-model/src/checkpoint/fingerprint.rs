@@ -365,29 +365,42 @@ mod tests {
             .unwrap()
     }
 
-    #[test]
-    fn values_count_where_files_and_metadata_do_not() {
-        let tmp = clip_test_support::temp_dir();
-        let dir = tmp.path();
+    /// A big tensor `w` and a small one `b`, written in `dir` as `a.safetensors`, and the same
+    /// tensors in other files: in another order with metadata, and split over two files.
+    /// Returns the tensors, `a`'s path, and the other layouts' files.
+    #[allow(clippy::type_complexity)]
+    fn layouts(dir: &Path) -> (Vec<f32>, Vec<f32>, PathBuf, [Vec<PathBuf>; 2]) {
         let big: Vec<f32> = (0..100_000).map(|i| i as f32).collect();
         let small = vec![0.5f32; 10];
         let a = dir.join("a.safetensors");
         write(&a, &[("w", big.clone()), ("b", small.clone())], None);
-        let fp = fingerprint(&[&a]);
-        assert_eq!(fp.len(), 32);
-        assert!(fp.chars().all(|c| c.is_ascii_hexdigit()), "{fp}");
-        // The same tensors elsewhere, with other metadata, or split over two files.
         let moved = dir.join("moved.safetensors");
         write(
             &moved,
             &[("b", small.clone()), ("w", big.clone())],
             Some(("format", "pt")),
         );
-        assert_eq!(fingerprint(&[&moved]), fp);
         let (s1, s2) = (dir.join("s1.safetensors"), dir.join("s2.safetensors"));
         write(&s1, &[("w", big.clone())], None);
         write(&s2, &[("b", small.clone())], None);
-        assert_eq!(fingerprint(&[&s1, &s2]), fp);
+        (big, small, a, [vec![moved], vec![s1, s2]])
+    }
+
+    fn refs(files: &[PathBuf]) -> Vec<&Path> {
+        files.iter().map(|p| p.as_path()).collect()
+    }
+
+    #[test]
+    fn values_count_where_files_and_metadata_do_not() {
+        let tmp = clip_test_support::temp_dir();
+        let (big, small, a, others) = layouts(tmp.path());
+        let fp = fingerprint(&[&a]);
+        assert_eq!(fp.len(), 32);
+        assert!(fp.chars().all(|c| c.is_ascii_hexdigit()), "{fp}");
+        // The same tensors elsewhere, with other metadata, or split over two files.
+        for files in &others {
+            assert_eq!(fingerprint(&refs(files)), fp, "{files:?}");
+        }
         // Other values of the same size: every value trained, or one of a small tensor.
         let trained: Vec<f32> = big.iter().map(|x| x + 1e-3).collect();
         write(&a, &[("w", trained), ("b", small.clone())], None);
@@ -410,28 +423,14 @@ mod tests {
     #[test]
     fn the_digest_sees_every_value_and_not_files_or_metadata() {
         let tmp = clip_test_support::temp_dir();
-        let dir = tmp.path();
-        let big: Vec<f32> = (0..100_000).map(|i| i as f32).collect();
-        let small = vec![0.5f32; 10];
-        let a = dir.join("a.safetensors");
-        write(&a, &[("w", big.clone()), ("b", small.clone())], None);
+        let (big, small, a, others) = layouts(tmp.path());
         let (fp, d) = (fingerprint(&[&a]), digest(&[&a]));
         assert_eq!(d.len(), 32);
         assert_ne!(d, fp, "two schemes, two hashes");
         // The same tensors elsewhere, with other metadata, or split over two files.
-        let moved = dir.join("moved.safetensors");
-        write(
-            &moved,
-            &[("b", small.clone()), ("w", big.clone())],
-            Some(("format", "pt")),
-        );
-        let (s1, s2) = (dir.join("s1.safetensors"), dir.join("s2.safetensors"));
-        write(&s1, &[("w", big.clone())], None);
-        write(&s2, &[("b", small.clone())], None);
-        assert_eq!(
-            (digest(&[&moved]), digest(&[&s1, &s2])),
-            (d.clone(), d.clone())
-        );
+        for files in &others {
+            assert_eq!(digest(&refs(files)), d, "{files:?}");
+        }
         // A thousand values in the middle of the big tensor, between the samples' windows:
         // the sampled fingerprint cannot see it, the digest does.
         let mut edited = big.clone();

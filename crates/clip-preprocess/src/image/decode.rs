@@ -812,6 +812,20 @@ fn plain_text(head: &[u8]) -> Option<String> {
     Some(start)
 }
 
+impl ImageError {
+    /// Whether a larger pixel budget would let this input in: an image over the side or
+    /// pixel limits whose decode fits [`MAX_DECODE_BYTES`],
+    /// or a file over the size limit that a budget's larger memory would read. False for
+    /// every other error.
+    pub fn budget_helps(&self) -> bool {
+        match self {
+            ImageError::TooLarge { budget_helps, .. } => *budget_helps,
+            ImageError::FileTooLarge { bytes, .. } => *bytes <= MAX_DECODE_BYTES,
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -124,7 +124,11 @@ pub fn forget(path: &Path, folder: &Path) -> Result<(String, Forgotten), ClipErr
         })?
         .to_string();
     let roots = index.status()?.roots;
-    let known = roots.iter().any(|r| *r == text || is_under(&text, r))
+    // What is not indexed is taken only if it is a folder of the index, or lies under one and
+    // exists (an empty folder to keep out of later scans); a typo is refused.
+    let known = roots
+        .iter()
+        .any(|r| *r == text || (is_under(&text, r) && absolute.exists()))
         || index
             .files()?
             .keys()

@@ -253,7 +253,7 @@ pub fn canonical_roots(roots: &[PathBuf]) -> Result<Vec<String>, ClipError> {
                     detail: if r.exists() {
                         "not a folder (folders of photos are expected); nothing was changed"
                     } else {
-                        "library root is unavailable (no such folder); nothing was changed"
+                        "folder unavailable (no such folder); nothing was changed"
                     }
                     .into(),
                 })?;

@@ -533,6 +533,21 @@ fn forget_takes_what_the_index_holds_and_refuses_what_it_does_not() {
         let mut index = Index::open(&path, &clip.index_info()).unwrap();
         scan(&clip, &mut index, &lib, &ScanOptions::default());
     }
+    // A subfolder indexed on its own is covered by its folder: not listed as another.
+    {
+        let mut index = Index::open_existing(&path).unwrap();
+        scan(
+            &clip,
+            &mut index,
+            &lib.join("junk"),
+            &ScanOptions::default(),
+        );
+        assert_eq!(index.status().unwrap().roots.len(), 1);
+    }
+    // A typo under a folder of the index (nothing there, no such folder): refused, not kept
+    // as an exclusion.
+    let e = clip::photos::forget(&path, &lib.join("jnuk")).unwrap_err();
+    assert_eq!(e.code(), "nothing_to_forget", "{e}");
     // A folder the index knows nothing of: refused, naming the index's folders.
     let e = clip::photos::forget(&path, &elsewhere).unwrap_err();
     assert!(
