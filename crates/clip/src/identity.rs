@@ -45,7 +45,8 @@ pub struct ModelId {
 
 impl Clip {
     /// This model's identity (computed each call: it reads the checkpoint's config; the
-    /// weights' fingerprint was taken when they were loaded).
+    /// weights' digest is taken once per model, from the cache while the files are as they
+    /// were when it was kept).
     pub fn identity(&self) -> ModelId {
         let legacy = format!("{:016x}", self.legacy_fingerprint());
         let fingerprint = match self.weights_fingerprint() {
