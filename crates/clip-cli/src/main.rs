@@ -222,6 +222,9 @@ fn hint(err: &anyhow::Error) -> Option<String> {
                 "use the index's model (--model {index_model:?}), or rebuild the index for this \
                  model: delete {path} and run clip index again (or use another --index)"
             ),
+                IndexError::NewerSchema { .. } => {
+                    "a newer clip made it: use that version, or another --index for this one".into()
+                }
                 IndexError::Blank { path } => {
                     format!("index a folder into it to build it afresh: clip index FOLDER --index {path:?}")
                 }

@@ -51,6 +51,19 @@ pub enum IndexError {
         /// What is wrong.
         detail: String,
     },
+    /// The index was written by a newer version of the program, in a schema this one cannot
+    /// read; it is left as it is.
+    #[error(
+        "index {path} has schema version {found}; this version of clip reads 1 to {supported}"
+    )]
+    NewerSchema {
+        /// The index file.
+        path: String,
+        /// The schema version the file records.
+        found: u32,
+        /// The newest schema this program reads.
+        supported: u32,
+    },
     /// The file is an SQLite file with nothing in it: what a first indexing run killed before
     /// it made anything leaves. Indexing into it makes it an index.
     #[error("index {path} is empty: a first indexing run stopped before it made anything")]

@@ -343,12 +343,15 @@ impl Index {
         let schema = get("schema")?;
         let version = match schema.parse::<u32>() {
             Ok(v @ 1..=SCHEMA) => v,
-            _ => {
-                return Err(corrupt(format!(
-                    "schema version {schema}, this program reads versions 1 to {SCHEMA} \
-                     (a newer clip made it?)"
-                )))
+            // Not damage: a newer version of the program wrote it.
+            Ok(found) if found > SCHEMA => {
+                return Err(IndexError::NewerSchema {
+                    path: path.display().to_string(),
+                    found,
+                    supported: SCHEMA,
+                })
             }
+            _ => return Err(corrupt(format!("schema version {schema:?}"))),
         };
         let dim = get("dim")?;
         let info = IndexInfo {

@@ -329,7 +329,8 @@ impl ClipError {
                 | I::Io { .. }
                 | I::Busy { .. }
                 | I::Corrupt { .. }
-                | I::Blank { .. } => Fault::Runtime,
+                | I::Blank { .. }
+                | I::NewerSchema { .. } => Fault::Runtime,
                 I::Dimension { .. } => Fault::Bug,
             },
             ClipError::IndexDamaged { .. } => Fault::Runtime,
@@ -384,6 +385,7 @@ impl ClipError {
                 I::Busy { .. } => "index_busy",
                 I::Corrupt { .. } => "index_corrupt",
                 I::Blank { .. } => "index_blank",
+                I::NewerSchema { .. } => "index_newer_schema",
                 I::Sqlite { .. } | I::Io { .. } => "index_failed",
                 I::Dimension { .. } => "index_dimension",
             },
