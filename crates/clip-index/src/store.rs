@@ -817,7 +817,7 @@ impl Index {
         let now = now_secs();
         // A folder inside one of the index's is covered by it already: listed as a folder of
         // its own, `forget` of it would drop it, and exclude its photos, as a subfolder.
-        let known = self.status()?.roots;
+        let known = self.roots()?;
         let tx = self.conn.transaction().map_err(sql)?;
         {
             let mut root = tx
@@ -942,6 +942,22 @@ impl Index {
             .map_err(self.sql())
     }
 
+    /// The folders the index was built from, in the order they were added (what
+    /// [`status`](Index::status) lists, without its counts).
+    pub fn roots(&self) -> Result<Vec<String>, IndexError> {
+        let sql = self.sql();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path FROM roots ORDER BY added, path")
+            .map_err(sql)?;
+        let roots = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(sql)?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(sql)?;
+        Ok(roots)
+    }
+
     /// Counts, failures and roots.
     pub fn status(&self) -> Result<Status, IndexError> {
         let sql = self.sql();
@@ -960,22 +976,8 @@ impl Index {
             .map_err(sql)?
             .collect::<Result<Vec<(String, String)>, _>>()
             .map_err(sql)?;
-        let mut roots_stmt = self
-            .conn
-            .prepare("SELECT path FROM roots ORDER BY added, path")
-            .map_err(sql)?;
-        let roots = roots_stmt
-            .query_map([], |r| r.get(0))
-            .map_err(sql)?
-            .collect::<Result<Vec<String>, _>>()
-            .map_err(sql)?;
-        let last_scan: Option<String> = self
-            .conn
-            .query_row("SELECT value FROM meta WHERE key = 'last_scan'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(sql)?;
+        let roots = self.roots()?;
+        let last_scan = self.meta("last_scan")?;
         let (vectors, kept) = if self.schema < 2 {
             (count("SELECT count(*) FROM vectors")?, 0)
         } else {

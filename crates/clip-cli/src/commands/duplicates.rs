@@ -81,7 +81,7 @@ fn compared(index: &Index, split: &duplicates::Folders) -> anyhow::Result<Vec<Pa
     if !given.is_empty() {
         return Ok(given);
     }
-    let roots = index.status().map_err(clip::ClipError::from)?.roots;
+    let roots = index.roots().map_err(clip::ClipError::from)?;
     Ok(roots.into_iter().map(PathBuf::from).collect())
 }
 

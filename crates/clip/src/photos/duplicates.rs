@@ -110,7 +110,7 @@ pub fn split_folders(index: Option<&Index>, folders: &[PathBuf]) -> Result<Folde
         Some(index) => {
             let stored = index.exclusions()?;
             (
-                index.status()?.roots,
+                index.roots()?,
                 Excludes::new(&stored.patterns, stored.defaults)?,
             )
         }
@@ -252,7 +252,7 @@ pub fn find_duplicates_except(
     for (index, folders) in sources {
         let folders: Vec<&str> = folders.iter().filter_map(|f| f.to_str()).collect();
         let bases: Vec<String> = if folders.is_empty() {
-            index.status()?.roots
+            index.roots()?
         } else {
             folders.iter().map(|f| f.to_string()).collect()
         };

@@ -123,7 +123,7 @@ pub fn forget(path: &Path, folder: &Path) -> Result<(String, Forgotten), ClipErr
             detail: "the path is not valid UTF-8, and the index records paths in UTF-8".into(),
         })?
         .to_string();
-    let roots = index.status()?.roots;
+    let roots = index.roots()?;
     // What is not indexed is taken only if it is a folder of the index, or lies under one and
     // exists (an empty folder to keep out of later scans); a typo is refused.
     let known = roots
@@ -378,11 +378,7 @@ pub fn check_roots(index: Option<&Index>, folders: &[PathBuf]) -> Result<(), Cli
     let missing = folders.iter().find(|f| !f.is_dir()).unwrap_or(&folders[0]);
     let absolute = std::path::absolute(missing).unwrap_or_else(|_| missing.clone());
     let indexed = match index {
-        Some(index) => index
-            .status()?
-            .roots
-            .iter()
-            .any(|r| Path::new(r) == absolute),
+        Some(index) => index.roots()?.iter().any(|r| Path::new(r) == absolute),
         None => false,
     };
     if !indexed {
@@ -405,7 +401,7 @@ pub fn scan_roots(
         return Ok(folders.to_vec());
     }
     let roots = match index {
-        Some(i) => i.status()?.roots,
+        Some(i) => i.roots()?,
         None => Vec::new(),
     };
     if roots.is_empty() {

@@ -283,7 +283,7 @@ impl Clip {
         roots.dedup();
         let all = roots.clone();
         roots.retain(|r| !all.iter().any(|o| o != r && clip_index::is_under(r, o)));
-        let index_roots = index.status()?.roots;
+        let index_roots = index.roots()?;
         // A folder's base: the outermost folder of the index (or of this scan) holding it,
         // which the exclusions' relative patterns start from.
         let base_of = |r: &String| {
