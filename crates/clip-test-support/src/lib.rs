@@ -64,6 +64,17 @@ pub fn temp_dir() -> TempDir {
         .expect("create a temporary folder")
 }
 
+/// Writes at `to` (its folders made) a copy of the fixture photo `horse.png` with `tag` after
+/// its end: other bytes and content hash, the same picture (decoders ignore what follows).
+pub fn distinct_png(to: &Path, tag: &str) {
+    let mut bytes = std::fs::read(fixture("photos/horse.png")).unwrap();
+    bytes.extend_from_slice(tag.as_bytes());
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(to, bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", to.display()));
+}
+
 /// A copy of the checkpoint folder `fixtures/models/{name}` (its files, not its subfolders)
 /// in `to`, created, for a test that changes it.
 pub fn copy_model(name: &str, to: &Path) {

@@ -19,7 +19,7 @@ mod tokenize;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use clip_test_support::{fixture, fixtures, temp_dir, TempDir};
+use clip_test_support::{distinct_png, fixtures, temp_dir, TempDir};
 
 const OPENAI: &str = "models/tiny-openai";
 
@@ -100,11 +100,4 @@ fn stdout(o: &Output) -> String {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8(o.stderr.clone()).unwrap()
-}
-
-/// A copy of a fixture PNG made distinct by bytes after its end (decoders ignore them).
-fn distinct_png(to: &Path, tag: &str) {
-    let mut bytes = std::fs::read(fixture("photos/horse.png")).unwrap();
-    bytes.extend_from_slice(tag.as_bytes());
-    std::fs::write(to, bytes).unwrap();
 }

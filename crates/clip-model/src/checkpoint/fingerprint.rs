@@ -160,10 +160,7 @@ impl WeightsFiles {
 
 /// The first 16 bytes of a hash, in hex.
 fn hex16(hash: blake3::Hash) -> String {
-    hash.as_bytes()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hash.to_hex()[..32].to_string()
 }
 
 /// Hashes one tensor: its name, type, shape, size and `bytes` (samples of its values, or a

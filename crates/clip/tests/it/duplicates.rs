@@ -9,7 +9,7 @@ use clip::photos::duplicates::{
 use clip::photos::{content_hash, Change, Index, IndexInfo};
 use clip::walk::Excludes;
 use clip::ClipError;
-use clip_test_support::{fixture, temp_dir};
+use clip_test_support::{distinct_png, fixture, temp_dir};
 
 fn info() -> IndexInfo {
     IndexInfo {
@@ -24,13 +24,6 @@ fn info() -> IndexInfo {
 fn at(degrees: f32) -> Vec<f32> {
     let r = degrees.to_radians();
     vec![r.cos(), r.sin(), 0.0]
-}
-
-/// A copy of a fixture PNG with `tag` after its end (other bytes, same picture).
-fn photo(path: &Path, tag: &str) {
-    let mut bytes = std::fs::read(fixture("photos/horse.png")).unwrap();
-    bytes.extend_from_slice(tag.as_bytes());
-    std::fs::write(path, bytes).unwrap();
 }
 
 /// The file at `path` as the index records it (size, time, content), with `vector` as its
@@ -65,9 +58,9 @@ fn a_chain_is_not_one_group_copies_are_marked_and_links_are_one_file() {
     let p = |name: &str| dir.join(name);
     // A chain: a–b 10° apart (0.985), b–c 8° (0.990), a–c 18° (0.951). b-copy has b's bytes;
     // a-link is a symbolic link to a, c-hard a hard link to c.
-    photo(&p("a.png"), "a");
-    photo(&p("b.png"), "b");
-    photo(&p("c.png"), "c");
+    distinct_png(&p("a.png"), "a");
+    distinct_png(&p("b.png"), "b");
+    distinct_png(&p("c.png"), "c");
     std::fs::copy(p("b.png"), p("b-copy.png")).unwrap();
     std::os::unix::fs::symlink(p("a.png"), p("a-link.png")).unwrap();
     std::fs::hard_link(p("c.png"), p("c-hard.png")).unwrap();
@@ -162,9 +155,9 @@ fn folders_split_by_the_index_and_several_indexes_compare_together() {
     let other = dir.join("other");
     std::fs::create_dir_all(lib.join("2024")).unwrap();
     std::fs::create_dir_all(&other).unwrap();
-    photo(&lib.join("2024/a.png"), "a");
-    photo(&lib.join("b.png"), "b");
-    photo(&other.join("a-again.png"), "a2");
+    distinct_png(&lib.join("2024/a.png"), "a");
+    distinct_png(&lib.join("b.png"), "b");
+    distinct_png(&other.join("a-again.png"), "a2");
     let mut index = Index::open(&dir.join("index.sqlite"), &info()).unwrap();
     index
         .apply(&[
@@ -240,8 +233,8 @@ fn a_file_changed_since_it_was_indexed_is_never_called_identical() {
     let tmp = temp_dir();
     let dir = tmp.path().canonicalize().unwrap();
     let (a, b) = (dir.join("a.png"), dir.join("b.png"));
-    photo(&a, "same");
-    photo(&b, "same");
+    distinct_png(&a, "same");
+    distinct_png(&b, "same");
     let mut index = Index::in_memory(&info()).unwrap();
     index
         .apply(&[embedded(&a, at(0.0)), embedded(&b, at(0.0))])
@@ -254,7 +247,7 @@ fn a_file_changed_since_it_was_indexed_is_never_called_identical() {
     // b is overwritten with other bytes after the scan: its stored hash is stale, so it is no
     // longer called identical (deleting it as a copy would lose the new content), and it says
     // why its similarity may be out of date.
-    photo(&b, "edited since");
+    distinct_png(&b, "edited since");
     let found = find_duplicates(&[(&index, &[])], 0.98).unwrap();
     let members = &found.groups[0].members;
     let edited = members
@@ -276,8 +269,8 @@ fn folders_the_exclusions_leave_out_are_compared_for_the_run_only_and_run_patter
     for d in ["@eaDir/a.png", "2019/journey", "junk"] {
         std::fs::create_dir_all(lib.join(d)).unwrap();
     }
-    photo(&lib.join("2019/a.png"), "a");
-    photo(&lib.join("2019/journey/b.png"), "b");
+    distinct_png(&lib.join("2019/a.png"), "a");
+    distinct_png(&lib.join("2019/journey/b.png"), "b");
     let mut index = Index::open(&dir.join("index.sqlite"), &info()).unwrap();
     index
         .apply(&[

@@ -6,18 +6,10 @@ use std::path::Path;
 
 use clip::photos::{Index, ScanOptions, ScanReport};
 use clip::{Clip, ClipError, DecodeLimits, Device};
-use clip_test_support::{fixture, temp_dir};
+use clip_test_support::{distinct_png, fixture, temp_dir};
 
 fn model() -> Clip {
     Clip::from_dir(&fixture("models/tiny-openai"), Device::Cpu).unwrap()
-}
-
-/// A copy of a fixture PNG made distinct by bytes after its end (decoders ignore them).
-fn distinct_png(to: &Path, tag: &str) {
-    let mut bytes = std::fs::read(fixture("photos/horse.png")).unwrap();
-    bytes.extend_from_slice(tag.as_bytes());
-    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-    std::fs::write(to, bytes).unwrap();
 }
 
 fn scan(clip: &Clip, index: &mut Index, root: &Path, options: &ScanOptions) -> ScanReport {
