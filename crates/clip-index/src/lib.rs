@@ -54,6 +54,11 @@ pub fn is_under(path: &str, root: &str) -> bool {
     }
 }
 
+/// Whether `path` is `root` itself or lies under it ([`is_under`]).
+pub fn is_at_or_under(path: &str, root: &str) -> bool {
+    path == root || is_under(path, root)
+}
+
 /// Where a file gone from under `root` may be out of reach rather than deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Unreachable {

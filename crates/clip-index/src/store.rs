@@ -841,7 +841,7 @@ impl Index {
         let files: Vec<String> = self
             .files()?
             .into_keys()
-            .filter(|p| p == folder || crate::is_under(p, folder))
+            .filter(|p| crate::is_at_or_under(p, folder))
             .collect();
         let inside = self
             .status()?

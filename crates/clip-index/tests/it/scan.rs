@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use clip_index::{
-    check_exclusions, content_hash, is_under, plan_removals, Change, Exclusions, Index, IndexError,
-    Refusal,
+    check_exclusions, content_hash, is_at_or_under, is_under, plan_removals, Change, Exclusions,
+    Index, IndexError, Refusal,
 };
 use clip_test_support::temp_dir;
 
@@ -330,6 +330,9 @@ fn paths_are_under_roots_by_whole_components() {
     assert!(!is_under("/a/lib2/x.jpg", "/a/lib"));
     assert!(!is_under("/a/lib", "/a/lib"));
     assert!(is_under("/gone.jpg", "/"));
+    // At or under: the root itself too, by whole components still.
+    assert!(is_at_or_under("/a/lib", "/a/lib") && is_at_or_under("/a/lib/x.jpg", "/a/lib"));
+    assert!(!is_at_or_under("/a/lib2", "/a/lib"));
 }
 
 #[cfg(unix)]

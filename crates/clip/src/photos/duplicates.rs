@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{canonical_roots, dot, is_under, mtime_ns, Change, Hash, Index, Vectors};
+use super::{
+    canonical_roots, dot, is_at_or_under, is_under, mtime_ns, Change, Hash, Index, Vectors,
+};
 use crate::batch::Failure;
 use crate::walk::Excludes;
 use crate::ClipError;
@@ -121,7 +123,7 @@ pub fn split_folders(index: Option<&Index>, folders: &[PathBuf]) -> Result<Folde
         // The outermost folder of the index holding it: where the exclusions start from.
         let root = roots
             .iter()
-            .filter(|r| **r == folder || is_under(&folder, r))
+            .filter(|r| is_at_or_under(&folder, r))
             .min_by_key(|r| r.len());
         let path = PathBuf::from(&folder);
         match root.map(|r| excludes.covering(r, &folder)) {
@@ -181,7 +183,7 @@ pub fn run_excludes(
 /// date. Returns how many files were copied. Both must hold the same model's vectors.
 pub fn seed(into: &mut Index, from: &Index, folders: &[PathBuf]) -> Result<usize, ClipError> {
     let folders: Vec<&str> = folders.iter().filter_map(|f| f.to_str()).collect();
-    let under = |p: &str| folders.iter().any(|f| p == *f || is_under(p, f));
+    let under = |p: &str| folders.iter().any(|f| is_at_or_under(p, f));
     let files = from.files()?;
     let vectors = from.vectors()?;
     let mut changes = Vec::new();
@@ -274,8 +276,7 @@ pub fn find_duplicates_except(
         let mut rows = Vec::new();
         for row in 0..vectors.len() {
             let path = vectors.path(row);
-            let wanted =
-                folders.is_empty() || folders.iter().any(|f| path == *f || is_under(path, f));
+            let wanted = folders.is_empty() || folders.iter().any(|f| is_at_or_under(path, f));
             if wanted && !left_out(path) && seen.insert(path.to_string()) {
                 rows.push(row);
                 photos.push(Photo {

@@ -37,8 +37,9 @@ use crate::{env, Clip, ClipError, ModelId};
 
 pub use clip_index::search::dot;
 pub use clip_index::{
-    content_hash, is_under, Change, Exclusions, FileState, Forgotten, Hash, Hit, Index, IndexError,
-    IndexInfo, Refusal, Status, Vectors, WriteLock, DEFAULT_MAX_DELETE_SHARE, KEEP_REMOVED_DAYS,
+    content_hash, is_at_or_under, is_under, Change, Exclusions, FileState, Forgotten, Hash, Hit,
+    Index, IndexError, IndexInfo, Refusal, Status, Vectors, WriteLock, DEFAULT_MAX_DELETE_SHARE,
+    KEEP_REMOVED_DAYS,
 };
 pub use query::{search, Query, QueryTerm, QueryVector, SearchResults};
 pub use scan::{canonical_roots, ScanOptions, ScanProgress, ScanReport};
@@ -129,10 +130,7 @@ pub fn forget(path: &Path, folder: &Path) -> Result<(String, Forgotten), ClipErr
     let known = roots
         .iter()
         .any(|r| *r == text || (is_under(&text, r) && absolute.exists()))
-        || index
-            .files()?
-            .keys()
-            .any(|p| *p == text || is_under(p, &text));
+        || index.files()?.keys().any(|p| is_at_or_under(p, &text));
     if !known {
         return Err(ClipError::NothingToForget {
             folder: text,
